@@ -1,0 +1,5 @@
+"""Allows `python -m tandem_tui`."""
+
+from tandem_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per `tandem-tui` sub-command; each exposes ``register(subparsers)``."""

@@ -1,0 +1,263 @@
+"""The Tandem automation run record, mirrored from the server's `AutomationV2RunRecord`.
+
+Every model keeps the fields it does not know (``extra="allow"``) and is written back with
+:func:`dump_run`, which emits exactly the fields that were read or deliberately set. A
+record read and written back is therefore JSON-equal to its input, apart from what an
+action changed on purpose: unknown fields survive, absent optional fields stay absent.
+
+Integers the server stores as ``u64``/``u32`` are strict: a float or a negative number
+is a parse error (the store then recovers the entry as a corrupt checkpoint, like the
+server), never a silent rewrite of the value.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cache
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
+
+#: A non-negative integer that must be an integer in the JSON, as serde's ``u64``.
+U64 = Annotated[int, Field(ge=0, strict=True)]
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSING = "pausing"
+    PAUSED = "paused"
+    AWAITING_APPROVAL = "awaiting_approval"
+    COMPLETED = "completed"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATUSES: frozenset[RunStatus] = frozenset(
+    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.BLOCKED, RunStatus.CANCELLED}
+)
+
+
+class StopKind(StrEnum):
+    CANCELLED = "cancelled"
+    OPERATOR_STOPPED = "operator_stopped"
+    GUARDRAIL_STOPPED = "guardrail_stopped"
+    PANIC = "panic"
+    SHUTDOWN = "shutdown"
+    SERVER_RESTART = "server_restart"
+    STALE_REAPED = "stale_reaped"
+
+
+class QueueReason(StrEnum):
+    CAPACITY = "capacity"
+    WORKSPACE_LOCK = "workspace_lock"
+    RATE_LIMIT = "rate_limit"
+    RETRY_BACKOFF = "retry_backoff"
+
+
+class ExecutionProfile(StrEnum):
+    STRICT = "strict"
+    GUIDED = "guided"
+    YOLO = "yolo"
+
+
+class TenantSource(StrEnum):
+    LOCAL_IMPLICIT = "local_implicit"
+    EXPLICIT = "explicit"
+
+
+class LosslessModel(BaseModel):
+    """Base for every record model: keeps unknown fields and writes back only what it read.
+
+    A known field that was not in the input is written only when its value now differs
+    from its default: an untouched record dumps to exactly its input, and a list that was
+    absent but has since been appended to (a first lifecycle event) is written.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    _loaded_fields: frozenset[str] = PrivateAttr(default=frozenset())
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._loaded_fields = frozenset(self.model_fields_set)
+
+    @model_serializer(mode="wrap")
+    def _serialize_lossless(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        data = handler(self)
+        defaults = _json_defaults(type(self))
+        loaded = self._loaded_fields
+        for name, default in defaults.items():
+            if name not in loaded and name in data and data[name] == default:
+                del data[name]
+        return data
+
+
+@cache
+def _json_defaults(cls: type[BaseModel]) -> dict[str, Any]:
+    """Each optional field's default as JSON data (fields without a default are left out)."""
+    out: dict[str, Any] = {}
+    for name, field in cls.model_fields.items():
+        if field.is_required():
+            continue
+        value = field.get_default(call_default_factory=True)
+        if isinstance(value, BaseModel):
+            value = value.model_dump(mode="json")
+        elif isinstance(value, StrEnum):
+            value = value.value
+        out[name] = value
+    return out
+
+
+class TenantContext(LosslessModel):
+    org_id: str = "local"
+    workspace_id: str = "local"
+    deployment_id: str | None = None
+    actor_id: str | None = None
+    source: TenantSource = TenantSource.LOCAL_IMPLICIT
+
+    @classmethod
+    def local_implicit(cls) -> TenantContext:
+        return cls(org_id="local", workspace_id="local", source=TenantSource.LOCAL_IMPLICIT)
+
+    @classmethod
+    def explicit(cls, org_id: str, workspace_id: str, actor_id: str | None = None) -> TenantContext:
+        return cls(
+            org_id=org_id, workspace_id=workspace_id, actor_id=actor_id, source=TenantSource.EXPLICIT
+        )
+
+    def scope_key(self) -> tuple[str, str, str | None]:
+        """The identity a tenant-scoped limit is keyed by."""
+        return (self.org_id, self.workspace_id, self.deployment_id)
+
+
+class SchedulerMetadata(LosslessModel):
+    tenant_context: TenantContext = Field(default_factory=TenantContext.local_implicit)
+    queue_reason: QueueReason | None = None
+    resource_key: str | None = None
+    rate_limited_provider: str | None = None
+    queued_at_ms: U64 = 0
+    retry_node_id: str | None = None
+    retry_attempt: U64 | None = None
+    retry_backoff_ms: U64 | None = None
+    retry_after_ms: U64 | None = None
+    retry_reason: str | None = None
+
+
+class ExecutionClaim(LosslessModel):
+    claim_id: str
+    claimant_id: str
+    claimed_at_ms: U64
+    lease_expires_at_ms: U64
+    lease_epoch: U64
+
+    def is_expired(self, now_ms: int) -> bool:
+        return self.lease_expires_at_ms <= now_ms
+
+
+class LifecycleRecord(LosslessModel):
+    event: str
+    recorded_at_ms: U64
+    reason: str | None = None
+    stop_kind: StopKind | None = None
+    metadata: Any = None
+
+
+class FailureRecord(LosslessModel):
+    node_id: str
+    reason: str
+    failed_at_ms: U64
+    failure_kind: str | None = None
+    metadata: Any = None
+
+
+class Checkpoint(LosslessModel):
+    completed_nodes: list[str] = Field(default_factory=list)
+    pending_nodes: list[str] = Field(default_factory=list)
+    node_outputs: dict[str, Any] = Field(default_factory=dict)
+    node_attempts: dict[str, U64] = Field(default_factory=dict)
+    node_attempt_verdicts: dict[str, Any] = Field(default_factory=dict)
+    blocked_nodes: list[str] = Field(default_factory=list)
+    awaiting_gate: Any = None
+    gate_history: list[Any] = Field(default_factory=list)
+    lifecycle_history: list[LifecycleRecord] = Field(default_factory=list)
+    last_failure: FailureRecord | None = None
+
+
+class Run(LosslessModel):
+    """One automation run: the server's ``AutomationV2RunRecord``."""
+
+    run_id: str
+    automation_id: str
+    tenant_context: TenantContext = Field(default_factory=TenantContext.local_implicit)
+    trigger_type: str = "manual"
+    status: RunStatus
+    created_at_ms: U64
+    updated_at_ms: U64
+    started_at_ms: U64 | None = None
+    finished_at_ms: U64 | None = None
+    active_session_ids: list[str] = Field(default_factory=list)
+    latest_session_id: str | None = None
+    active_instance_ids: list[str] = Field(default_factory=list)
+    checkpoint: Checkpoint = Field(default_factory=Checkpoint)
+    runtime_context: Any = None
+    automation_snapshot: dict[str, Any] | None = None
+    workflow_definition_version: Any = None
+    workflow_definition_snapshot_hash: str | None = None
+    execution_claim: ExecutionClaim | None = None
+    execution_claim_epoch: U64 = 0
+    pause_reason: str | None = None
+    resume_reason: str | None = None
+    detail: str | None = None
+    stop_kind: StopKind | None = None
+    stop_reason: str | None = None
+    prompt_tokens: U64 = 0
+    completion_tokens: U64 = 0
+    total_tokens: U64 = 0
+    estimated_cost_usd: float = 0.0
+    scheduler: SchedulerMetadata | None = None
+    trigger_reason: str | None = None
+    consumed_handoff_id: str | None = None
+    learning_summary: Any = None
+    effective_execution_profile: ExecutionProfile = ExecutionProfile.STRICT
+    requested_execution_profile: ExecutionProfile | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def workspace_root(self) -> str | None:
+        """``automation_snapshot.workspace_root``, trimmed; ``None`` when absent or blank."""
+        snapshot = self.automation_snapshot
+        if not isinstance(snapshot, dict):
+            return None
+        root = snapshot.get("workspace_root")
+        if not isinstance(root, str) or not root.strip():
+            return None
+        return root.strip()
+
+
+def parse_run(value: Any) -> Run:
+    """Validate one raw JSON record (raises ``pydantic.ValidationError``)."""
+    return Run.model_validate(value)
+
+
+def dump_run(run: Run) -> dict[str, Any]:
+    """The record as JSON-ready data, lossless (see :class:`LosslessModel`)."""
+    return run.model_dump(mode="json")
+
+
+def dump_model(model: LosslessModel) -> dict[str, Any]:
+    """Any nested record model (claim, scheduler metadata, ...) as lossless JSON data."""
+    return model.model_dump(mode="json")
