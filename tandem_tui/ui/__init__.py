@@ -1,0 +1,1 @@
+"""The Textual console. The only package in tandem-tui that imports textual."""
