@@ -1,0 +1,1 @@
+"""The console's screens: dashboard (here), run detail, history, confirmation."""

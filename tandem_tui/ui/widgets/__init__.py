@@ -1,0 +1,1 @@
+"""Dashboard widgets: metrics bar, trends, runs table, locks panel, status colours."""

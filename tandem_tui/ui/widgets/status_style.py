@@ -1,0 +1,69 @@
+"""One colour per run status, everywhere in the console.
+
+Colours are theme variables, so every built-in theme works. Widgets that render Rich
+text (the runs table, the timeline) resolve them with :func:`status_style`; widgets
+styled by CSS use :func:`status_class`, whose rules live in ``styles/app.tcss`` and use
+the same variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.style import Style
+from rich.text import Text
+from textual.color import Color
+
+from tandem_tui.core.models import RunStatus
+
+#: The theme variable that colours each status.
+STATUS_COLOR_VARIABLE: Mapping[RunStatus, str] = {
+    RunStatus.QUEUED: "text-primary",
+    RunStatus.RUNNING: "text-success",
+    RunStatus.PAUSING: "text-accent",
+    RunStatus.PAUSED: "text-warning",
+    RunStatus.AWAITING_APPROVAL: "text-accent",
+    RunStatus.COMPLETED: "foreground-muted",
+    RunStatus.BLOCKED: "text-error",
+    RunStatus.FAILED: "text-error",
+    RunStatus.CANCELLED: "foreground-muted",
+}
+
+#: Statuses an operator must look at: drawn bold as well as coloured.
+EMPHASISED: frozenset[RunStatus] = frozenset(
+    {RunStatus.RUNNING, RunStatus.FAILED, RunStatus.BLOCKED}
+)
+
+
+def status_class(status: RunStatus | str) -> str:
+    """The CSS class for a status, e.g. ``status-awaiting_approval``."""
+    return f"status-{RunStatus(status).value}"
+
+
+def _resolve(variables: Mapping[str, str], name: str) -> str | None:
+    value = variables.get(name)
+    if value is None:
+        return None
+    try:
+        color = Color.parse(value)
+    except Exception:
+        return None
+    if color.a < 1:
+        # Rich has no alpha: blend onto the theme background like Textual would.
+        background = Color.parse(variables.get("background", "#000000"))
+        color = background.blend(color.with_alpha(1), color.a)
+    return color.hex
+
+
+def status_style(status: RunStatus | str, variables: Mapping[str, str]) -> Style:
+    """The Rich style for ``status`` under the theme whose variables are given
+    (``app.theme_variables``)."""
+    run_status = RunStatus(status)
+    color = _resolve(variables, STATUS_COLOR_VARIABLE[run_status])
+    return Style(color=color, bold=run_status in EMPHASISED)
+
+
+def status_text(status: RunStatus | str, variables: Mapping[str, str]) -> Text:
+    """The status name, coloured for the current theme."""
+    run_status = RunStatus(status)
+    return Text(run_status.value, style=status_style(run_status, variables), end="")
