@@ -20,7 +20,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     SerializationInfo,
     SerializerFunctionWrapHandler,
     model_serializer,
@@ -78,27 +77,33 @@ class TenantSource(StrEnum):
 class LosslessModel(BaseModel):
     """Base for every record model: keeps unknown fields and writes back only what it read.
 
-    A known field that was not in the input is written only when its value now differs
-    from its default: an untouched record dumps to exactly its input, and a list that was
-    absent but has since been appended to (a first lifecycle event) is written.
+    A known field that was neither in the input nor assigned since is written only when
+    its value differs from its default: an untouched record dumps to exactly its input,
+    and a list that was absent but has since been appended to (a first lifecycle event)
+    is written.
     """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    _loaded_fields: frozenset[str] = PrivateAttr(default=frozenset())
-
-    def model_post_init(self, context: Any, /) -> None:
-        self._loaded_fields = frozenset(self.model_fields_set)
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Setting a field that was never read to the value it already has (clearing an
+        # absent optional) must not make it "set", or it would appear on disk as null.
+        if (
+            name not in self.__pydantic_fields_set__
+            and name in type(self).model_fields
+            and getattr(self, name) == value
+        ):
+            return
+        super().__setattr__(name, value)
 
     @model_serializer(mode="wrap")
     def _serialize_lossless(
         self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
     ) -> dict[str, Any]:
         data = handler(self)
-        defaults = _json_defaults(type(self))
-        loaded = self._loaded_fields
-        for name, default in defaults.items():
-            if name not in loaded and name in data and data[name] == default:
+        fields_set = self.__pydantic_fields_set__
+        for name, default in _json_defaults(type(self)).items():
+            if name not in fields_set and name in data and data[name] == default:
                 del data[name]
         return data
 
