@@ -91,3 +91,47 @@ def test_clearing_a_throttle_lifts_it():
     manager.record_throttle_for_tenant(TENANT_A, "openai", 1_000)
     manager.clear_throttle_for_tenant(TENANT_A, " OPENAI")
     assert not manager.is_provider_throttled_for_tenant(TENANT_A, "openai")
+
+
+def test_an_explicit_tenant_named_local_does_not_share_the_implicit_tenants_throttles():
+    manager, _ = make_manager()
+    manager.record_throttle("openai", 100)
+    explicit_local = TenantContext.explicit("local", "local")
+    assert not manager.is_provider_throttled_for_tenant(explicit_local, "openai")
+
+
+def test_explicit_tenant_scope_ignores_case_and_surrounding_spaces():
+    manager, _ = make_manager()
+    manager.record_throttle_for_tenant(TenantContext.explicit(" Org-A ", "WS"), "openai", 100)
+    assert manager.is_provider_throttled_for_tenant(TenantContext.explicit("org-a", "ws"), "openai")
+
+
+# --- twins of the upstream rate_limit.rs #[test]s ------------------------------------
+
+
+def test_missing_throttle_expiry_is_not_permanent_throttle():
+    manager, _ = make_manager()
+    manager.record_throttle_until("provider-a", None)
+    assert not manager.is_provider_throttled("provider-a")
+
+
+def test_expired_throttle_is_not_active():
+    manager, clock = make_manager()
+    manager.record_throttle_until("provider-a", clock.now_ms() - 1)
+    assert not manager.is_provider_throttled("provider-a")
+
+
+def test_active_throttle_remains_throttled():
+    manager, clock = make_manager()
+    manager.record_throttle_until("provider-a", clock.now_ms() + 60_000)
+    assert manager.is_provider_throttled("provider-a")
+    [status] = manager.active_throttles()
+    assert status.until_ms is not None
+
+
+def test_provider_throttles_are_tenant_scoped():
+    manager, _ = make_manager()
+    manager.record_throttle_for_tenant(TENANT_A, "openai", 60_000)
+    assert manager.is_provider_throttled_for_tenant(TENANT_A, "openai")
+    assert not manager.is_provider_throttled_for_tenant(TENANT_B, "openai")
+    assert not manager.is_provider_throttled("openai")
