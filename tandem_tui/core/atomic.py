@@ -1,0 +1,119 @@
+"""Atomic file replacement: a reader sees the old file or the new one, never a mix.
+
+The text goes to a temp file in the target's own directory (so the rename stays on one
+file system), is flushed and fsynced, then renamed over the target, and the directory is
+fsynced so the rename itself survives a crash. Temp files are named
+``.<name>.tmp-<pid>-<random>``: a later writer recognises the leftovers of a writer that
+died mid-write by their pid and removes them with :func:`remove_stale_temp_files`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+_DEFAULT_MODE = 0o644
+
+
+def temp_prefix(path: Path) -> str:
+    """The name every temp file for ``path`` starts with, before the pid."""
+    return f".{path.name}.tmp-"
+
+
+def temp_path_for(path: Path, pid: int | None = None) -> Path:
+    """A fresh temp path next to ``path``, tagged with the writing process's pid."""
+    pid = os.getpid() if pid is None else pid
+    return path.with_name(f"{temp_prefix(path)}{pid}-{secrets.token_hex(6)}")
+
+
+def write_text_atomic(
+    path: str | os.PathLike[str],
+    text: str,
+    *,
+    before_replace: Callable[[], None] | None = None,
+) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) atomically and durably.
+
+    ``before_replace`` runs after the new content is on disk and just before the rename;
+    a compare-and-swap uses it to check the target is still the file it read. If it
+    raises, the temp file is removed, the target is untouched, and the exception
+    propagates.
+    """
+    target = Path(path)
+    temp = temp_path_for(target)
+    # Keep the permissions of the file being replaced; a new file gets the umask's say.
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _DEFAULT_MODE)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if before_replace is not None:
+            before_replace()
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    fsync_directory(target.parent)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def pid_is_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (signal 0 checks without sending)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temp_files(path: str | os.PathLike[str]) -> list[Path]:
+    """Delete temp files for ``path`` left by writers that are no longer running.
+
+    Temp files of live processes (including this one) are left alone: they may be
+    mid-write. Returns the paths removed.
+    """
+    target = Path(path)
+    pattern = re.compile(re.escape(temp_prefix(target)) + r"(\d+)-[0-9A-Za-z]+\Z")
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match is None or pid_is_alive(int(match.group(1))):
+            continue
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        removed.append(Path(entry.path))
+    return removed
