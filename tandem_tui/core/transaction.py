@@ -1,0 +1,225 @@
+"""Read-modify-write of the shared runs file, safe beside other writers.
+
+Our own processes (consoles, CLI actions, the simulate engine) take turns through an
+advisory lock on the sibling ``<runs file>.lock``, held only around one read-modify-write.
+Writers that do not take the lock (the Tandem server) are handled by compare-and-swap:
+the file's identity (inode, size, mtime_ns) is taken from the very descriptor the bytes
+were read from, and just before the atomic rename the path is checked to still name that
+file. If a foreign writer replaced it in between, the change is redone from a fresh read.
+
+Rules that hold for every transaction:
+
+- A file that cannot be parsed, or that has a newer ``schema_version``, is never written:
+  :class:`~tandem_tui.core.store.RunsFileError` is raised before ``change`` runs.
+- If ``change`` raises, nothing is written.
+- A ``change`` that leaves the runs as they were writes nothing, not even a reformat.
+- ``change`` may run several times (once per attempt), each time on a fresh document, so
+  it must not have side effects outside the document it is given.
+- A missing runs file is an error (``no runs file``) unless ``create=True``, which starts
+  from an empty document; the engine uses that, operator actions never do.
+- Temp files left by writers that died mid-write are removed by the next transaction.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from filelock import FileLock, Timeout
+
+from tandem_tui.core.atomic import remove_stale_temp_files, write_text_atomic
+from tandem_tui.core.clock import Clock
+from tandem_tui.core.store import (
+    RunsDocument,
+    RunsFileError,
+    parse_runs_document,
+    serialize_runs_file,
+)
+
+T = TypeVar("T")
+
+DEFAULT_LOCK_TIMEOUT_S = 10.0
+DEFAULT_MAX_ATTEMPTS = 50
+
+
+class RunsFileBusy(RunsFileError):
+    """The runs file could not be updated: the lock stayed taken or foreign writes kept winning."""
+
+
+class _Conflict(Exception):
+    """The runs file changed between our read and our rename."""
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What tells one version of the file from another without re-reading it."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, result: os.stat_result) -> FileIdentity:
+        return cls(result.st_ino, result.st_size, result.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class TransactionOutcome(Generic[T]):
+    """What ``change`` returned, whether the file was rewritten, and after how many reads."""
+
+    value: T
+    written: bool
+    attempts: int
+
+
+def lock_path(runs_file: str | os.PathLike[str]) -> Path:
+    runs_file = Path(runs_file)
+    return runs_file.with_name(runs_file.name + ".lock")
+
+
+@contextmanager
+def writer_lock(
+    runs_file: str | os.PathLike[str], *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+) -> Iterator[None]:
+    """Hold the advisory writer lock of ``runs_file``; re-entrant within one thread.
+
+    Callers that need several reads and writes to be one step (an action on an archived
+    run reads the hot file, then its shard) hold it around all of them; :func:`transact`
+    inside then re-enters it.
+    """
+    path = lock_path(runs_file)
+    # A singleton per path: a nested acquisition in the same thread only bumps a counter
+    # instead of deadlocking on a second flock of the same file.
+    lock = FileLock(path, is_singleton=True)
+    try:
+        lock.acquire(timeout=timeout_s)
+    except Timeout:
+        raise RunsFileBusy(
+            f"{runs_file}: another writer held {path.name} for more than {timeout_s:g} s; nothing written"
+        ) from None
+    except OSError as error:
+        raise RunsFileError(f"{path}: cannot take the writer lock ({error.strerror or error})") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def transact(
+    runs_file: str | os.PathLike[str],
+    change: Callable[[RunsDocument], T],
+    *,
+    clock: Clock | None = None,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    create: bool = False,
+) -> T:
+    """Apply ``change`` to the latest content of ``runs_file`` and persist it; returns its value.
+
+    ``clock`` is accepted so that callers pass the same clock they give ``change``; the
+    transaction itself needs no time. See the module docstring for the rules.
+    """
+    return transact_outcome(
+        runs_file,
+        change,
+        clock=clock,
+        lock_timeout_s=lock_timeout_s,
+        max_attempts=max_attempts,
+        create=create,
+    ).value
+
+
+def transact_outcome(
+    runs_file: str | os.PathLike[str],
+    change: Callable[[RunsDocument], T],
+    *,
+    clock: Clock | None = None,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    create: bool = False,
+) -> TransactionOutcome[T]:
+    """:func:`transact`, also saying whether the file was written and how many reads it took."""
+    del clock  # part of the interface; time is the business of ``change``
+    path = Path(runs_file)
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with writer_lock(path, timeout_s=lock_timeout_s):
+        remove_stale_temp_files(path)
+        for attempt in range(1, max(max_attempts, 1) + 1):
+            try:
+                value, written = _attempt(path, change, create=create)
+            except _Conflict:
+                continue
+            return TransactionOutcome(value=value, written=written, attempts=attempt)
+    raise RunsFileBusy(
+        f"{path}: another writer replaced the file during each of {max_attempts} attempts; nothing written"
+    )
+
+
+def _attempt(path: Path, change: Callable[[RunsDocument], T], *, create: bool) -> tuple[T, bool]:
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - held open until the rename, see below
+    except FileNotFoundError:
+        if not create:
+            raise RunsFileError(f"{path}: no runs file") from None
+        return _apply(path, change, raw=b"", read_identity=None)
+    except IsADirectoryError:
+        raise RunsFileError(f"{path}: is a directory, not a runs file") from None
+    except OSError as error:
+        raise RunsFileError(f"{path}: cannot read ({error.strerror or error})") from None
+    # Keeping the descriptor open pins the inode we read: it cannot be freed and reused by
+    # a foreign writer's new file, so an equal inode at check time really is our file.
+    with handle:
+        identity = FileIdentity.of(os.fstat(handle.fileno()))
+        raw = handle.read()
+        return _apply(path, change, raw=raw, read_identity=identity)
+
+
+def _apply(
+    path: Path,
+    change: Callable[[RunsDocument], T],
+    *,
+    raw: bytes,
+    read_identity: FileIdentity | None,
+) -> tuple[T, bool]:
+    document = _parse(path, raw)
+    value = change(document)
+    text = serialize_runs_file(document.entries)
+    if not _differs(raw, text, document):
+        return value, False
+
+    def still_the_file_we_read() -> None:
+        try:
+            current = FileIdentity.of(os.stat(path))
+        except FileNotFoundError:
+            current = None
+        if current != read_identity:
+            raise _Conflict
+
+    try:
+        write_text_atomic(path, text, before_replace=still_the_file_we_read)
+    except _Conflict:
+        raise
+    except OSError as error:
+        raise RunsFileError(f"{path}: cannot write ({error.strerror or error}); nothing written") from None
+    return value, True
+
+
+def _parse(path: Path, raw: bytes) -> RunsDocument:
+    try:
+        return parse_runs_document(raw)
+    except RunsFileError as error:
+        raise RunsFileError(f"{path}: {error}; nothing written") from None
+
+
+def _differs(raw: bytes, text: str, document: RunsDocument) -> bool:
+    """Whether writing ``text`` would change the runs, not merely their formatting."""
+    if text.encode("utf-8") == raw:
+        return False
+    # The bytes differ: either the runs changed, or the file was laid out differently
+    # (legacy v0 map, another formatter). Only the former is worth a write.
+    return parse_runs_document(raw).entries != document.entries
