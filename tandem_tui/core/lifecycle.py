@@ -108,22 +108,30 @@ def refresh_stale_running_detail(run: Run) -> None:
 def sync_scheduler_for_transition(
     scheduler: AutomationScheduler, previous: RunStatus, run: Run
 ) -> None:
-    """Make the scheduler's slots and locks follow a run's status change."""
+    """Make the scheduler's slots and locks follow a run's status change.
+
+    The server's ``sync_automation_scheduler_for_run_transition``: a run that keeps
+    neither slot nor lock is released whole; otherwise what it lost is released and
+    what it gained is taken (a run gaining its lock together with a slot is admitted,
+    one gaining only the lock reserves the workspace).
+    """
     had_capacity, has_capacity = uses_capacity(previous), uses_capacity(run.status)
     had_lock, has_lock = holds_workspace_lock(previous), holds_workspace_lock(run.status)
     run_id = run.run_id
-    if had_capacity and not has_capacity and had_lock and not has_lock:
+    if (had_capacity or had_lock) and not has_capacity and not has_lock:
         scheduler.release_run(run_id)
-    elif had_capacity and not has_capacity:
+        return
+    if had_capacity and not has_capacity:
         scheduler.release_capacity(run_id)
-    elif had_lock and not has_lock:
+    if had_lock and not has_lock:
         scheduler.release_workspace(run_id)
     if not had_lock and has_lock:
-        if not had_capacity and has_capacity:
+        if has_capacity:
             scheduler.admit_run(run_id, run.workspace_root)
         else:
             scheduler.reserve_workspace(run_id, run.workspace_root)
-    elif not had_capacity and has_capacity:
+        return
+    if not had_capacity and has_capacity:
         scheduler.admit_run(run_id, run.workspace_root)
 
 

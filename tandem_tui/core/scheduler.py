@@ -42,6 +42,24 @@ def max_concurrent_runs_from_env(env: Mapping[str, str]) -> int:
     return value if value > 0 else DEFAULT_MAX_CONCURRENT_RUNS
 
 
+def new_scheduler_metadata(
+    *,
+    tenant_context: TenantContext,
+    queue_reason: QueueReason | None,
+    queued_at_ms: int,
+    **optional: Any,
+) -> SchedulerMetadata:
+    """Scheduler metadata as the server writes it: optional fields that are ``None`` are
+    left out of the record (serde's ``skip_serializing_if``), ``queue_reason`` never is."""
+    present = {name: value for name, value in optional.items() if value is not None}
+    return SchedulerMetadata(
+        tenant_context=tenant_context.model_copy(deep=True),
+        queue_reason=queue_reason,
+        queued_at_ms=queued_at_ms,
+        **present,
+    )
+
+
 def round_half_away_from_zero(value: float) -> int:
     """Rust's ``f64::round`` for non-negative values (Python's ``round`` is banker's)."""
     return math.floor(value + 0.5)
@@ -168,8 +186,8 @@ class AutomationScheduler:
         resource_key: str | None = None,
         rate_limited_provider: str | None = None,
     ) -> SchedulerMetadata:
-        return SchedulerMetadata(
-            tenant_context=tenant_context.model_copy(deep=True),
+        return new_scheduler_metadata(
+            tenant_context=tenant_context,
             queue_reason=reason,
             resource_key=resource_key,
             rate_limited_provider=rate_limited_provider,

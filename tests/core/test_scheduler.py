@@ -329,3 +329,17 @@ def test_artifact_registry_answers_per_run_and_node_and_clears_a_run():
     assert registry.get_prevalidated_path("x", "n") is None
     registry.clear_run("r")
     assert not registry.is_artifact_prevalidated("r", "n")
+
+
+def test_queue_metadata_leaves_out_absent_optional_fields_like_the_server():
+    from tandem_tui.core.models import dump_model
+
+    scheduler = make_scheduler(1, now_ms=42)
+    scheduler.admit_run("run-a", None)
+    queued = scheduler.can_admit("run-b", None)
+    assert queued is not None
+    assert dump_model(queued) == {
+        "tenant_context": {"org_id": "local", "workspace_id": "local", "source": "local_implicit"},
+        "queue_reason": "capacity",
+        "queued_at_ms": 42,
+    }
