@@ -318,3 +318,55 @@ def test_without_state_dir_or_xdg_the_linux_default_is_under_home(monkeypatch):
     monkeypatch.setattr("sys.platform", "linux")
     env = {"HOME": "/home/op", "XDG_DATA_HOME": "relative/ignored"}
     assert default_runs_file_path(env) == Path("/home/op/.local/share/tandem/data/automation_v2_runs.json")
+
+
+# --- the realistic fixtures --------------------------------------------------------
+
+RUNS_FIXTURES = ["runs_v1.json", "runs_v0.json", "runs_corrupt_entry.json", "runs_empty.json"]
+
+
+@pytest.mark.parametrize("name", RUNS_FIXTURES)
+def test_every_fixture_survives_parse_serialize_parse(fixtures_dir, name):
+    raw = (fixtures_dir / name).read_text(encoding="utf-8")
+    runs, _ = parse_runs_file(raw, now_ms=NOW)
+    again, upgraded = parse_runs_file(serialize_runs_file(runs), now_ms=NOW + 1)
+    assert upgraded is False
+    assert {k: dump_run(v) for k, v in again.items()} == {k: dump_run(v) for k, v in runs.items()}
+
+
+@pytest.mark.parametrize("name", ["runs_v1.json", "runs_v0.json"])
+def test_a_fixture_written_back_is_json_equal_to_its_input_apart_from_the_envelope(fixtures_dir, name):
+    original = json.loads((fixtures_dir / name).read_text(encoding="utf-8"))
+    runs, _ = parse_runs_file(json.dumps(original), now_ms=NOW)
+    written = json.loads(serialize_runs_file(runs))
+    assert written["schema_version"] == 1
+    assert written["runs"] == original.get("runs", original)
+
+
+def test_the_v1_fixture_written_back_is_byte_identical(fixtures_dir):
+    raw = (fixtures_dir / "runs_v1.json").read_text(encoding="utf-8")
+    document = parse_runs_document(raw)
+    assert serialize_runs_file(document.entries) == raw
+
+
+def test_the_corrupt_fixture_recovers_one_entry_and_keeps_the_other(fixtures_dir):
+    runs, _ = parse_runs_file((fixtures_dir / "runs_corrupt_entry.json").read_bytes(), now_ms=NOW)
+    assert runs["run-etl-0308"].status is RunStatus.COMPLETED
+    recovered = runs["run-ir-0084"]
+    assert recovered.status is RunStatus.BLOCKED
+    assert recovered.checkpoint.blocked_nodes == ["checkpoint"]
+    assert recovered.checkpoint.lifecycle_history[-1].metadata["run_id_key"] == "run-ir-0084"
+    assert recovered.total_tokens == 68_110
+    assert recovered.workspace_root == "/srv/tandem/workspaces/billing-api"
+
+
+def test_the_newer_schema_fixture_is_refused_naming_the_file(fixtures_dir):
+    path = fixtures_dir / "runs_newer_schema.json"
+    with pytest.raises(RunsFileError, match=r"schema_version 2 is newer than supported version 1$"):
+        read_runs_file(path, now_ms=NOW)
+
+
+def test_the_runs_file_fixture_holds_every_status(runs_file):
+    runs = read_runs_file(runs_file, now_ms=NOW)
+    assert {run.status for run in runs.values()} == set(RunStatus)
+    assert len(runs) == 20
