@@ -1,0 +1,178 @@
+"""`tandem-tui runs`: the run list with live queue reasons, on real files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tandem_tui.commands import runs as runs_command
+from tandem_tui.commands import status as status_command
+from tandem_tui.commands.options import CommandError
+
+WS = "/srv/ws"
+
+
+def record(run_id: str, status: str, created: int, *, workspace: str | None = None, **fields: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "run_id": run_id,
+        "automation_id": f"auto-{run_id}",
+        "status": status,
+        "created_at_ms": created,
+        "updated_at_ms": created + 5,
+    }
+    if workspace is not None:
+        raw["automation_snapshot"] = {"workspace_root": workspace, "x_unknown": True}
+    raw.update(fields)
+    return raw
+
+
+def write_runs(path: Path, *records: dict[str, Any]) -> Path:
+    path.write_text(json.dumps({"schema_version": 1, "runs": {r["run_id"]: r for r in records}}, indent=2))
+    return path
+
+
+def cli(argv: list[str]) -> int:
+    """The CLI's dispatch (cli.main) with only the commands under test registered."""
+    parser = argparse.ArgumentParser(prog="tandem-tui")
+    subparsers = parser.add_subparsers()
+    runs_command.register(subparsers)
+    status_command.register(subparsers)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except CommandError as error:
+        print(f"tandem-tui: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+@pytest.fixture
+def busy_file(tmp_path: Path) -> Path:
+    """One runner holding /srv/ws/a, runs queued behind it and for other reasons."""
+    return write_runs(
+        tmp_path / "automation_v2_runs.json",
+        record("holder", "running", 1000, workspace=f"{WS}/a", detail="running node `draft` attempt 1"),
+        record("behind", "queued", 2000, workspace=f"{WS}/a"),
+        record(
+            "limited",
+            "queued",
+            3000,
+            workspace=f"{WS}/b",
+            scheduler={"queue_reason": "rate_limit", "rate_limited_provider": "openai", "queued_at_ms": 3000},
+        ),
+        record(
+            "backoff",
+            "queued",
+            4000,
+            workspace=f"{WS}/c",
+            scheduler={"queue_reason": "retry_backoff", "retry_after_ms": 4500, "queued_at_ms": 4000},
+        ),
+        record("free", "queued", 5000, workspace=f"{WS}/d"),
+        record("old", "completed", 500, detail="done"),
+    )
+
+
+def test_runs_json_lists_every_run_oldest_first_with_its_queue_reason(busy_file, capsys):
+    assert cli(["runs", "--runs-file", str(busy_file), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [row["run_id"] for row in listed] == ["old", "holder", "behind", "limited", "backoff", "free"]
+    assert listed[2] == {
+        "run_id": "behind",
+        "automation_id": "auto-behind",
+        "status": "queued",
+        "queue_reason": "workspace_lock",
+        "queue_detail": "workspace lock · holder",
+        "workspace_root": f"{WS}/a",
+        "created_at_ms": 2000,
+        "updated_at_ms": 2005,
+        "detail": None,
+    }
+    by_id = {row["run_id"]: row for row in listed}
+    assert (by_id["limited"]["queue_reason"], by_id["limited"]["queue_detail"]) == ("rate_limit", "rate limit · openai")
+    # retry_after_ms is long past: due.
+    assert (by_id["backoff"]["queue_reason"], by_id["backoff"]["queue_detail"]) == ("retry_backoff", "retry due")
+    assert (by_id["free"]["queue_reason"], by_id["free"]["queue_detail"]) == (None, "ready")
+    assert (by_id["holder"]["queue_reason"], by_id["holder"]["queue_detail"]) == (None, None)
+    assert by_id["old"]["workspace_root"] is None
+
+
+def test_runs_reason_filter_keeps_only_queued_runs_waiting_for_that_reason(busy_file, capsys):
+    assert cli(["runs", "--runs-file", str(busy_file), "--reason", "workspace_lock", "--json"]) == 0
+    assert [row["run_id"] for row in json.loads(capsys.readouterr().out)] == ["behind"]
+    assert cli(["runs", "--runs-file", str(busy_file), "--reason", "ready", "--json"]) == 0
+    assert [row["run_id"] for row in json.loads(capsys.readouterr().out)] == ["free"]
+    assert cli(["runs", "--runs-file", str(busy_file), "--reason", "capacity", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_runs_status_filter_keeps_only_that_status(busy_file, capsys):
+    assert cli(["runs", "--runs-file", str(busy_file), "--status", "running", "--json"]) == 0
+    assert [row["run_id"] for row in json.loads(capsys.readouterr().out)] == ["holder"]
+    assert cli(["runs", "--runs-file", str(busy_file), "--status", "queued", "--reason", "rate_limit", "--json"]) == 0
+    assert [row["run_id"] for row in json.loads(capsys.readouterr().out)] == ["limited"]
+
+
+@pytest.mark.parametrize("option", [["--status", "sleeping"], ["--reason", "boredom"]])
+def test_an_unknown_status_or_reason_is_a_usage_error(busy_file, capsys, option):
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["runs", "--runs-file", str(busy_file), *option])
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_the_table_shows_why_each_queued_run_waits(busy_file, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert cli(["runs", "--runs-file", str(busy_file)]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0].split()
+    assert header == ["id", "automation", "status", "why", "waiting", "wait/age", "updated", "detail"]
+    lines = {line.split()[0]: line for line in out.splitlines()[1:] if line.strip()}
+    assert "workspace lock · holder" in lines["behind"]
+    assert "rate limit · openai" in lines["limited"]
+    assert "retry due" in lines["backoff"]
+    assert "ready" in lines["free"]
+    assert "running node `draft` attempt 1" in lines["holder"]
+
+
+def test_text_from_the_file_is_shown_literally_never_as_markup_or_escapes(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    hostile = "[bold red]boom[/] \x1b[2J\x1b]0;pwned\x07 bell\x07 line\nbreak"
+    path = write_runs(tmp_path / "runs.json", record("r1", "failed", 1000, detail=hostile))
+    assert cli(["runs", "--runs-file", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "[bold red]boom[/]" in out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b[2J" in out
+    assert "line break" in out
+
+
+def test_an_empty_file_lists_no_runs(tmp_path, capsys):
+    path = tmp_path / "runs.json"
+    path.write_text("")
+    assert cli(["runs", "--runs-file", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == "no runs"
+    assert cli(["runs", "--runs-file", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [None, "{not json", json.dumps({"schema_version": 2, "runs": {}}), json.dumps({"schema_version": 1})],
+    ids=["missing", "invalid-json", "newer-schema", "no-runs-key"],
+)
+@pytest.mark.parametrize("command", ["runs", "status"])
+def test_an_unusable_file_is_one_line_and_exit_2(tmp_path, capsys, content, command):
+    path = tmp_path / "automation_v2_runs.json"
+    if content is not None:
+        path.write_text(content)
+    assert cli([command, "--runs-file", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("tandem-tui: ")
+    assert "Traceback" not in captured.err
