@@ -1,0 +1,203 @@
+"""Everything about one run: key fields, scheduler, claim, checkpoint and its timeline.
+
+Pushed by the dashboard for hot runs and by the history browser for archived ones
+(``archived=True`` adds a badge and stops the countdown refresh: nothing there moves).
+``v`` swaps the panels for the record's raw JSON; Enter on a timeline event shows its
+full metadata; Escape goes back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import ContentSwitcher, DataTable, Footer, Label, Static, TextArea
+
+from tandem_tui.core.clock import Clock
+from tandem_tui.core.models import Run, dump_run
+from tandem_tui.humanize import format_timestamp
+from tandem_tui.ui.text import literal, sanitize
+from tandem_tui.ui.widgets.record_fields import (
+    FieldsPanel,
+    checkpoint_table,
+    claim_rows,
+    failure_rows,
+    key_field_rows,
+    scheduler_rows,
+)
+from tandem_tui.ui.widgets.status_style import status_class
+from tandem_tui.ui.widgets.timeline import Timeline, TimelineEntry, pretty_metadata
+
+
+def _styles_dir() -> Path:
+    """``styles/`` of a source checkout, else the copy shipped inside the wheel."""
+    package = Path(__file__).resolve().parents[2]
+    checkout = package.parent / "styles"
+    return checkout if checkout.is_dir() else package / "styles"
+
+
+STYLES_DIR = _styles_dir()
+
+#: Seconds between redraws of the countdowns (lease, retry) of a hot run.
+COUNTDOWN_REFRESH_S = 1.0
+
+
+def raw_json(run: Run) -> str:
+    """The record as the runs file holds it, pretty-printed; every line made printable."""
+    dumped = json.dumps(dump_run(run), indent=2, ensure_ascii=False)
+    return "\n".join(sanitize(line) for line in dumped.splitlines())
+
+
+class EventMetadataScreen(ModalScreen[None]):
+    """One lifecycle event in full: time, reason, stop kind and all of its metadata."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("enter", "close", "Close", show=False),
+    ]
+
+    def __init__(self, entry: TimelineEntry) -> None:
+        super().__init__(classes="event-metadata")
+        self.entry = entry
+
+    def compose(self) -> ComposeResult:
+        record = self.entry.record
+        with Vertical(id="event-dialog", classes="dialog") as dialog:
+            dialog.border_title = "Lifecycle event"
+            yield Label(literal(record.event, style="bold"), id="event-name")
+            when = Text(format_timestamp(record.recorded_at_ms))
+            if self.entry.operator:
+                when.append("   operator action", style="bold")
+            if self.entry.bookkeeping:
+                when.append("   claim bookkeeping", style="dim")
+            yield Label(when, id="event-when")
+            if record.reason:
+                yield Label(Text("reason  ", style="dim") + literal(record.reason), id="event-reason")
+            if record.stop_kind:
+                yield Label(Text("stop kind  ", style="dim") + Text(record.stop_kind.value))
+            with VerticalScroll(id="event-metadata"):
+                yield Static(pretty_metadata(record.metadata), id="event-metadata-json")
+            yield Label(Text("Escape to close", style="dim"), id="event-hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class RunDetailScreen(Screen[None]):
+    """One run in full, hot or archived."""
+
+    CSS_PATH = [STYLES_DIR / "detail.tcss", STYLES_DIR / "modal.tcss"]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("v", "toggle_raw", "Raw JSON"),
+    ]
+
+    def __init__(self, run: Run, *, clock: Clock, archived: bool = False) -> None:
+        super().__init__(classes="archived" if archived else None)
+        self.run = run
+        self.clock = clock
+        self.archived = archived
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="detail-title"):
+            yield Label(literal(self.run.run_id), id="title-run-id")
+            yield Label("", id="title-status")
+            if self.archived:
+                yield Label("ARCHIVED", id="archived-badge")
+            yield Label(literal(self.run.automation_id), id="title-automation")
+        with ContentSwitcher(initial="detail-view", id="detail-switcher"):
+            with Vertical(id="detail-view"):
+                with VerticalScroll(id="detail-fields"):
+                    yield FieldsPanel("Run", id="panel-run")
+                    with Vertical(id="detail-side"):
+                        yield FieldsPanel("Scheduler", id="panel-scheduler")
+                        yield FieldsPanel("Execution claim", id="panel-claim")
+                        yield FieldsPanel("Last failure", id="panel-failure")
+                    yield FieldsPanel("Checkpoint", id="panel-checkpoint")
+                with Vertical(id="timeline-panel") as panel:
+                    panel.border_subtitle = "◆ operator action · dim: claim bookkeeping"
+                    yield Timeline(id="timeline")
+            raw = TextArea(
+                "",
+                id="raw-json",
+                read_only=True,
+                soft_wrap=False,
+                show_line_numbers=True,
+                highlight_cursor_line=False,
+            )
+            raw.cursor_blink = False
+            raw.border_title = "Raw record (v to close)"
+            yield raw
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show_run(self.run)
+        self.query_one(Timeline).focus()
+        if not self.archived:
+            self.set_interval(COUNTDOWN_REFRESH_S, self._refresh_fields)
+
+    def update_run(self, run: Run) -> None:
+        """Show a newer version of the same run (the app calls this on every snapshot)."""
+        self.run = run
+        if self.is_mounted:
+            self.show_run(run)
+
+    def show_run(self, run: Run) -> None:
+        status = self.query_one("#title-status", Label)
+        status.update(run.status.value)
+        status.set_classes(status_class(run.status))
+        self._refresh_fields()
+        timeline = self.query_one(Timeline)
+        timeline.show(run, self.app.theme_variables)
+        panel = self.query_one("#timeline-panel")
+        count = len(timeline.entries)
+        panel.border_title = f"Lifecycle · {count} event{'s' if count != 1 else ''}"
+        self.query_one("#raw-json", TextArea).load_text(raw_json(run))
+
+    def _refresh_fields(self) -> None:
+        run, now_ms, theme = self.run, self.clock.now_ms(), self.app.theme_variables
+        self.query_one("#panel-run", FieldsPanel).show_rows(key_field_rows(run, now_ms, theme))
+        for panel_id, rows in (
+            ("#panel-scheduler", scheduler_rows(run, now_ms, theme)),
+            ("#panel-claim", claim_rows(run, now_ms, theme)),
+            ("#panel-failure", failure_rows(run, now_ms)),
+        ):
+            panel = self.query_one(panel_id, FieldsPanel)
+            panel.display = bool(rows)
+            if rows:
+                panel.show_rows(rows)
+        self.query_one("#panel-checkpoint", FieldsPanel).update(checkpoint_table(run, theme))
+
+    @property
+    def showing_raw(self) -> bool:
+        return self.query_one(ContentSwitcher).current == "raw-json"
+
+    def action_toggle_raw(self) -> None:
+        switcher = self.query_one(ContentSwitcher)
+        if self.showing_raw:
+            switcher.current = "detail-view"
+            self.query_one(Timeline).focus()
+        else:
+            switcher.current = "raw-json"
+            self.query_one("#raw-json", TextArea).focus()
+
+    def action_back(self) -> None:
+        if self.showing_raw:
+            self.action_toggle_raw()
+        else:
+            self.dismiss(None)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if not isinstance(event.data_table, Timeline):
+            return
+        event.stop()
+        entry = event.data_table.entry_at_cursor()
+        if entry is not None:
+            self.app.push_screen(EventMetadataScreen(entry))

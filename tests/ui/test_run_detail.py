@@ -1,0 +1,367 @@
+"""The run detail screen: key fields, panels, the timeline, raw JSON and event metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.text import Text
+from textual.app import App
+from textual.widgets import Static, TextArea
+
+from tandem_tui.core.clock import ManualClock
+from tandem_tui.core.models import Run, dump_run, parse_run
+from tandem_tui.ui.screens.run_detail import EventMetadataScreen, RunDetailScreen
+from tandem_tui.ui.widgets.record_fields import (
+    FieldsPanel,
+    claim_rows,
+    node_states,
+    scheduler_rows,
+)
+from tandem_tui.ui.widgets.timeline import (
+    Timeline,
+    format_offset,
+    metadata_summary,
+    timeline_entries,
+)
+
+pytestmark = pytest.mark.anyio
+
+STYLES = Path(__file__).resolve().parents[2] / "styles"
+
+#: 2026-03-14 12:00:00 UTC.
+NOW_MS = 1_773_489_600_000
+MIN = 60_000
+
+
+def at(minutes_before_now: float) -> int:
+    return int(NOW_MS - minutes_before_now * MIN)
+
+
+def operator(actor: str = "ops@console-01", **extra: Any) -> dict[str, Any]:
+    return {"actor": actor, "source": "tandem-tui", "effective_execution_profile": "guided", **extra}
+
+
+def rich_run(**overrides: Any) -> dict[str, Any]:
+    """A running run that retried a node, was paused and resumed by an operator."""
+    record: dict[str, Any] = {
+        "run_id": "run-7f3a9c2e",
+        "automation_id": "nightly-sales-report",
+        "tenant_context": {
+            "org_id": "acme",
+            "workspace_id": "analytics",
+            "deployment_id": "prod-eu",
+            "actor_id": None,
+            "source": "explicit",
+        },
+        "trigger_type": "scheduled",
+        "status": "running",
+        "created_at_ms": at(42),
+        "updated_at_ms": at(1.5),
+        "started_at_ms": at(41.5),
+        "active_session_ids": ["sess-41"],
+        "active_instance_ids": [],
+        "checkpoint": {
+            "completed_nodes": ["fetch_orders", "normalize"],
+            "pending_nodes": ["aggregate", "render_pdf", "publish"],
+            "node_outputs": {"fetch_orders": {"rows": 1820}},
+            "node_attempts": {"fetch_orders": 2, "normalize": 1, "aggregate": 1},
+            "blocked_nodes": [],
+            "lifecycle_history": [
+                {"event": "run_execution_claimed", "recorded_at_ms": at(41.5),
+                 "metadata": {"claimant_id": "worker-a", "lease_epoch": 1,
+                              "effective_execution_profile": "guided"}},
+                {"event": "run_retry_backoff_scheduled", "recorded_at_ms": at(37.4),
+                 "reason": "node `fetch_orders` failed: upstream returned HTTP 503",
+                 "metadata": {"node_id": "fetch_orders", "attempt": 1, "backoff_ms": 30000,
+                              "effective_execution_profile": "guided"}},
+                {"event": "run_execution_claimed", "recorded_at_ms": at(36.8),
+                 "metadata": {"claimant_id": "worker-b", "lease_epoch": 2,
+                              "effective_execution_profile": "guided"}},
+                {"event": "run_pause_requested", "recorded_at_ms": at(30),
+                 "reason": "warehouse maintenance window",
+                 "metadata": operator()},
+                {"event": "run_paused", "recorded_at_ms": at(29.9),
+                 "reason": "warehouse maintenance window", "stop_kind": "operator_stopped",
+                 "metadata": operator()},
+                {"event": "run_resumed", "recorded_at_ms": at(12),
+                 "reason": "maintenance finished", "metadata": operator()},
+                {"event": "run_execution_claimed", "recorded_at_ms": at(11.6),
+                 "metadata": {"claimant_id": "worker-a", "lease_epoch": 3,
+                              "effective_execution_profile": "guided"}},
+            ],
+            "last_failure": {
+                "node_id": "fetch_orders",
+                "reason": "upstream returned HTTP 503",
+                "failed_at_ms": at(37.4),
+                "failure_kind": "transient",
+            },
+        },
+        "automation_snapshot": {
+            "workspace_root": "/srv/tandem/workspaces/analytics",
+            "flow": {"nodes": [{"node_id": n} for n in
+                               ("fetch_orders", "normalize", "aggregate", "render_pdf", "publish")]},
+        },
+        "execution_claim": {
+            "claim_id": "claim-0c41",
+            "claimant_id": "worker-a",
+            "claimed_at_ms": at(11.6),
+            "lease_expires_at_ms": at(11.6) + 30 * MIN,
+            "lease_epoch": 3,
+        },
+        "execution_claim_epoch": 3,
+        "resume_reason": "maintenance finished",
+        "detail": "running node `aggregate` attempt 1",
+        "prompt_tokens": 48210,
+        "completion_tokens": 9120,
+        "total_tokens": 57330,
+        "estimated_cost_usd": 0.8412,
+        "effective_execution_profile": "guided",
+        "requested_execution_profile": "strict",
+        "x_server_field": {"kept": True},
+    }
+    record.update(overrides)
+    return record
+
+
+class Host(App[None]):
+    """A bare app that shows one run detail screen (the real app lives in ui/app.py)."""
+
+    CSS_PATH = [STYLES / "app.tcss"]
+
+    def __init__(self, run: Run, *, archived: bool = False, now_ms: int = NOW_MS) -> None:
+        super().__init__()
+        self.detail = RunDetailScreen(run, clock=ManualClock(now_ms), archived=archived)
+
+    def on_mount(self) -> None:
+        self.push_screen(self.detail)
+
+
+# --- the pure parts -----------------------------------------------------------------
+
+
+def test_timeline_offsets_count_from_the_first_event():
+    entries = timeline_entries(parse_run(rich_run()))
+    assert [format_offset(e.offset_ms) for e in entries][:3] == ["+0s", "+4m06s", "+4m42s"]
+
+
+def test_operator_actions_and_claim_bookkeeping_are_told_apart():
+    entries = timeline_entries(parse_run(rich_run()))
+    operator_events = [e.record.event for e in entries if e.operator]
+    bookkeeping = [e.record.event for e in entries if e.bookkeeping]
+    assert operator_events == ["run_pause_requested", "run_paused", "run_resumed"]
+    assert bookkeeping == ["run_execution_claimed"] * 3
+
+
+def test_events_named_for_the_operator_are_operator_actions_without_metadata():
+    history = [{"event": "run_lock_released_by_operator", "recorded_at_ms": at(1)}]
+    run = parse_run(rich_run(checkpoint={"lifecycle_history": history}))
+    assert [e.operator for e in timeline_entries(run)] == [True]
+
+
+def test_out_of_order_events_are_shown_in_time_order():
+    history = [
+        {"event": "second", "recorded_at_ms": at(1)},
+        {"event": "first", "recorded_at_ms": at(2)},
+    ]
+    run = parse_run(rich_run(checkpoint={"lifecycle_history": history}))
+    assert [e.record.event for e in timeline_entries(run)] == ["first", "second"]
+
+
+def test_metadata_summary_puts_the_actor_first_and_drops_the_profile():
+    summary = metadata_summary(operator(previous_status="running"))
+    assert summary == "actor=ops@console-01, previous_status=running"
+
+
+def test_metadata_summary_is_clipped_to_one_line():
+    summary = metadata_summary({"note": "x" * 200 + "\nsecond line"})
+    assert len(summary) == 72 and summary.endswith("…") and "\n" not in summary
+
+
+def test_nodes_follow_flow_order_with_their_state_and_attempts():
+    states = [(n.node_id, n.state, n.attempts) for n in node_states(parse_run(rich_run()))]
+    assert states == [
+        ("fetch_orders", "completed", 2),
+        ("normalize", "completed", 1),
+        ("aggregate", "running", 1),
+        ("render_pdf", "pending", 0),
+        ("publish", "pending", 0),
+    ]
+
+
+def test_an_expired_claim_is_flagged_with_how_long_ago_it_expired():
+    claim = {"claim_id": "c", "claimant_id": "w", "claimed_at_ms": at(40),
+             "lease_expires_at_ms": at(3), "lease_epoch": 1}
+    rows = dict(claim_rows(parse_run(rich_run(execution_claim=claim)), NOW_MS, {}))
+    assert rows["lease"].plain.endswith("EXPIRED 3m00s ago")
+
+
+def test_a_live_claim_counts_down_to_its_lease_expiry():
+    rows = dict(claim_rows(parse_run(rich_run()), NOW_MS, {}))
+    assert rows["lease"].plain.endswith("in 18m24s")
+
+
+def test_a_run_in_retry_backoff_shows_node_attempt_and_countdown():
+    scheduler = {
+        "queue_reason": "retry_backoff",
+        "resource_key": "automation://nightly-sales-report/runs/run-7f3a9c2e/nodes/fetch_orders",
+        "queued_at_ms": at(1),
+        "retry_node_id": "fetch_orders",
+        "retry_attempt": 2,
+        "retry_backoff_ms": 120_000,
+        "retry_after_ms": at(1) + 120_000,
+    }
+    rows = dict(scheduler_rows(parse_run(rich_run(status="queued", scheduler=scheduler)), NOW_MS, {}))
+    assert rows["queue reason"].plain == "retry_backoff"
+    assert rows["retry node"].plain == "fetch_orders"
+    assert rows["retry attempt"].plain == "2"
+    assert rows["backoff"].plain == "2m00s"
+    assert rows["retry after"].plain.endswith("in 1m00s")
+
+
+# --- the screen ----------------------------------------------------------------------
+
+
+def _static_text(widget: Static) -> str:
+    content = widget.render()
+    return content.plain if hasattr(content, "plain") else str(content)
+
+
+async def test_markup_and_ansi_from_the_runs_file_render_literally():
+    hostile = "[bold red]pwned[/] \x1b[31mred\x1b[0m [link=http://x]click[/link]"
+    history = [{"event": "run_paused", "recorded_at_ms": at(2), "reason": hostile,
+                "metadata": {"note": hostile, "source": "tandem-tui"}}]
+    run = parse_run(rich_run(detail=hostile, checkpoint={"lifecycle_history": history}))
+    app = Host(run)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        screen = app.detail
+        run_panel = screen.query_one("#panel-run", FieldsPanel)
+        shown = "".join(
+            str(strip.text) for strip in run_panel.render_lines(run_panel.content_region.reset_offset)
+        )
+        assert "[bold red]pwned[/]" in shown
+        assert "\\x1b[31mred" in shown
+        timeline = screen.query_one(Timeline)
+        row = timeline.get_row_at(0)
+        assert row[3].plain.startswith("[bold red]pwned[/] \\x1b[31mred")
+        assert row[5].plain.startswith("note=[bold red]pwned[/]")
+        assert all(span.style == "" or "link" not in str(span.style) for span in row[3].spans)
+        await pilot.press("enter")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, EventMetadataScreen)
+        metadata = modal.query_one("#event-metadata-json", Static)
+        assert "[bold red]pwned[/] \\u001b[31mred" in _static_text(metadata)
+
+
+async def test_enter_on_an_event_shows_its_full_metadata_and_escape_closes_it():
+    app = Host(parse_run(rich_run()))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        await pilot.press("j", "j", "j", "enter")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, EventMetadataScreen)
+        assert modal.entry.record.event == "run_pause_requested"
+        shown = json.loads(_static_text(modal.query_one("#event-metadata-json", Static)))
+        assert shown["actor"] == "ops@console-01"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.detail
+
+
+async def test_k_moves_back_up_the_timeline():
+    app = Host(parse_run(rich_run()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("j", "j", "down", "k")
+        assert app.detail.query_one(Timeline).cursor_row == 2
+
+
+async def test_v_shows_the_raw_record_losslessly_and_v_again_hides_it():
+    run = parse_run(rich_run())
+    app = Host(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("v")
+        await pilot.pause()
+        raw = app.detail.query_one("#raw-json", TextArea)
+        assert raw.display and raw.has_focus
+        assert json.loads(raw.text) == dump_run(run)
+        assert json.loads(raw.text)["x_server_field"] == {"kept": True}
+        await pilot.press("v")
+        await pilot.pause()
+        assert not raw.display
+        assert app.detail.query_one(Timeline).has_focus
+
+
+async def test_escape_leaves_raw_json_first_then_the_screen():
+    app = Host(parse_run(rich_run()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("v", "escape")
+        await pilot.pause()
+        assert app.screen is app.detail and not app.detail.showing_raw
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is not app.detail
+
+
+async def test_archived_runs_carry_a_badge_and_hot_runs_do_not():
+    for archived in (True, False):
+        app = Host(parse_run(rich_run(status="completed")), archived=archived)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert len(app.detail.query("#archived-badge")) == int(archived)
+
+
+async def test_panels_without_data_are_hidden():
+    run = parse_run(rich_run(execution_claim=None, checkpoint={}))
+    app = Host(run)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        screen = app.detail
+        assert not screen.query_one("#panel-claim").display
+        assert not screen.query_one("#panel-failure").display
+        assert not screen.query_one("#panel-scheduler").display
+
+
+async def test_update_run_redraws_status_and_timeline():
+    app = Host(parse_run(rich_run()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        newer = rich_run(status="paused")
+        newer["checkpoint"]["lifecycle_history"].append(
+            {"event": "run_paused", "recorded_at_ms": at(0.5), "metadata": operator()}
+        )
+        app.detail.update_run(parse_run(newer))
+        await pilot.pause()
+        assert len(app.detail.query_one(Timeline).entries) == 8
+        assert app.detail.query_one("#title-status").has_class("status-paused")
+
+
+# --- snapshots -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_run_detail_snapshot(snap_compare, size):
+    assert snap_compare(Host(parse_run(rich_run())), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_raw_json_snapshot(snap_compare, size):
+    assert snap_compare(Host(parse_run(rich_run())), press=["v"], terminal_size=size)
+
+
+def test_event_metadata_snapshot(snap_compare):
+    assert snap_compare(
+        Host(parse_run(rich_run())), press=["j", "j", "j", "enter"], terminal_size=(80, 24)
+    )
+
+
+def test_archived_run_snapshot(snap_compare):
+    run = parse_run(rich_run(status="completed", finished_at_ms=at(1), execution_claim=None))
+    assert snap_compare(Host(run, archived=True), terminal_size=(80, 24))
