@@ -1,0 +1,318 @@
+"""History shards: one file per archived run, beside the hot runs file.
+
+Layout (as the server writes it)::
+
+    <dir of runs file>/automation-runs/<runs file stem>/YYYY/MM/<sanitized run_id>.json
+
+with year and month taken from ``max(updated_at_ms, created_at_ms)`` in UTC. A shard is
+``{"schema_version": 1, "run": record}`` or, from older servers, the bare record (v0).
+Non-terminal runs triggered as ``recovered_context_run`` never live in history: writing
+one removes its shard, and readers skip any they find.
+
+:class:`ShardIndex` finds shards from directory listings alone, so a history of
+thousands of runs is indexed without opening a single file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pydantic import ValidationError
+
+from tandem_tui.core.atomic import write_text_atomic
+from tandem_tui.core.models import Run, dump_run
+from tandem_tui.core.store import (
+    RUNS_SCHEMA_VERSION,
+    RunsFileError,
+    load_json,
+    schema_version_of,
+    validation_error_line,
+)
+
+HISTORY_DIR_NAME = "automation-runs"
+RECOVERED_CONTEXT_TRIGGER = "recovered_context_run"
+SHARD_SUFFIX = ".json"
+_SHARD_WHAT = "automation v2 run history shard"
+_UNSAFE_PATH_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def sanitize_path_id(value: str) -> str:
+    """``value`` safe as a file name: every char outside ``[A-Za-z0-9_-]`` becomes ``_``."""
+    return _UNSAFE_PATH_CHARS.sub("_", value)
+
+
+def is_nonterminal_recovered_context_run(run: Run) -> bool:
+    """Runs the server keeps out of history: recovered-context runs still in flight."""
+    return run.trigger_type == RECOVERED_CONTEXT_TRIGGER and not run.is_terminal
+
+
+# --- layout ------------------------------------------------------------------------
+
+
+def history_root(runs_file: str | os.PathLike[str]) -> Path:
+    """``<dir>/automation-runs/<stem>`` for the runs file at ``runs_file``."""
+    path = Path(runs_file)
+    stem = path.stem if path.stem.strip() else "runs"
+    return path.parent / HISTORY_DIR_NAME / stem
+
+
+def history_month(run: Run) -> tuple[int, int]:
+    """The UTC (year, month) a run is filed under: its latest of updated/created."""
+    timestamp_ms = max(run.updated_at_ms, run.created_at_ms)
+    try:
+        moment = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        # Beyond what a calendar date can hold: file it in the last month representable.
+        return (9999, 12)
+    return (moment.year, moment.month)
+
+
+def shard_path(runs_file: str | os.PathLike[str], run: Run) -> Path:
+    """Where the shard for ``run`` lives."""
+    year, month = history_month(run)
+    return history_root(runs_file) / f"{year:04d}" / f"{month:02d}" / f"{sanitize_path_id(run.run_id)}{SHARD_SUFFIX}"
+
+
+# --- parse and serialize -----------------------------------------------------------
+
+
+def parse_shard(raw: str | bytes) -> Run:
+    """The run in a shard file, v1 envelope or bare v0 record."""
+    value = load_json(raw, _SHARD_WHAT)
+    if not isinstance(value, dict) or "schema_version" not in value:
+        return _validate(value, f"failed to parse legacy {_SHARD_WHAT}")
+    schema_version_of(value["schema_version"], _SHARD_WHAT)
+    if "run" not in value:
+        raise RunsFileError(f"failed to parse versioned {_SHARD_WHAT}: missing run")
+    return _validate(value["run"], f"failed to parse versioned {_SHARD_WHAT}")
+
+
+def _validate(value: Any, context: str) -> Run:
+    try:
+        return Run.model_validate(value)
+    except ValidationError as error:
+        raise RunsFileError(f"{context}: {validation_error_line(error)}") from None
+
+
+def serialize_shard(run: Run) -> str:
+    """The v1 shard envelope, pretty-printed like the server."""
+    return json.dumps({"schema_version": RUNS_SCHEMA_VERSION, "run": dump_run(run)}, indent=2, ensure_ascii=False)
+
+
+def read_shard(path: str | os.PathLike[str]) -> Run:
+    """The run in the shard at ``path``; errors are ``<path>: <reason>``."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise RunsFileError(f"{path}: cannot read ({error.strerror or error})") from None
+    try:
+        return parse_shard(raw)
+    except RunsFileError as error:
+        raise RunsFileError(f"{path}: {error}") from None
+
+
+# --- write and load ----------------------------------------------------------------
+
+
+def write_shard(runs_file: str | os.PathLike[str], run: Run) -> Path:
+    """Archive ``run`` to its shard atomically and return the path.
+
+    A non-terminal recovered-context run is not archived; any shard it had is removed.
+    """
+    path = shard_path(runs_file, run)
+    if is_nonterminal_recovered_context_run(run):
+        path.unlink(missing_ok=True)
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, serialize_shard(run))
+    return path
+
+
+def _load_visible(path: str | os.PathLike[str]) -> Run | None:
+    """The run in a shard, or ``None`` if it is unreadable, invalid or kept out of history."""
+    try:
+        run = read_shard(path)
+    except RunsFileError:
+        return None
+    return None if is_nonterminal_recovered_context_run(run) else run
+
+
+def load_shard(runs_file: str | os.PathLike[str], run_id: str) -> Run | None:
+    """The archived run ``run_id``, searching every month; ``None`` when not archived.
+
+    Files are looked up by the sanitized id (the name they were written under). When a
+    run was filed under more than one month, the latest month wins.
+    """
+    name = f"{sanitize_path_id(run_id)}{SHARD_SUFFIX}"
+    for month_dir in reversed(_month_dirs(history_root(runs_file))):
+        path = month_dir / name
+        if path.is_file():
+            return _load_visible(path)
+    return None
+
+
+def iter_shard_paths(runs_file: str | os.PathLike[str]) -> Iterator[Path]:
+    """Every shard file under the history root, oldest month first (listings only)."""
+    for month_dir in _month_dirs(history_root(runs_file)):
+        yield from _shard_files(month_dir)
+
+
+def load_all_shards(runs_file: str | os.PathLike[str]) -> list[Run]:
+    """Every readable archived run; unreadable shards and in-flight recovered runs skipped."""
+    runs = (_load_visible(path) for path in iter_shard_paths(runs_file))
+    return [run for run in runs if run is not None]
+
+
+def _subdirs(directory: Path) -> list[Path]:
+    try:
+        with os.scandir(directory) as entries:
+            return sorted(Path(e.path) for e in entries if e.is_dir())
+    except OSError:
+        return []
+
+
+def _month_dirs(root: Path) -> list[Path]:
+    return [month for year in _subdirs(root) for month in _subdirs(year)]
+
+
+def _shard_files(month_dir: Path) -> list[Path]:
+    try:
+        with os.scandir(month_dir) as entries:
+            return sorted(
+                Path(e.path)
+                for e in entries
+                if _is_shard_name(e.name) and e.is_file()
+            )
+    except OSError:
+        return []
+
+
+# --- the index ---------------------------------------------------------------------
+
+
+class MonthCount(NamedTuple):
+    year: int
+    month: int
+    count: int
+
+
+class ShardIndex(Mapping[str, Path]):
+    """Sanitized run id -> shard path, built from directory listings only.
+
+    No shard is opened until :meth:`load` asks for one. When the same id is filed under
+    several months, the latest month wins.
+    """
+
+    def __init__(self, runs_file: str | os.PathLike[str]) -> None:
+        self.runs_file = Path(runs_file)
+        self.root = history_root(runs_file)
+        self._paths: dict[str, set[Path]] = {}
+
+    @classmethod
+    def scan(cls, runs_file: str | os.PathLike[str]) -> ShardIndex:
+        index = cls(runs_file)
+        index.refresh_dir(index.root)
+        return index
+
+    # Mapping: each id's preferred (latest month) shard.
+    def __getitem__(self, key: str) -> Path:
+        return max(self._paths[key], key=_sort_key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def refresh_dir(self, path: str | os.PathLike[str]) -> None:
+        """Re-list ``path`` (the root, a year or a month directory) and everything below it.
+
+        Entries under ``path`` that are gone from disk are dropped; new ones are added.
+        A path outside the history root is ignored.
+        """
+        directory = Path(path)
+        try:
+            depth = len(directory.relative_to(self.root).parts)
+        except ValueError:
+            return
+        if depth > 2:
+            return
+        self._forget_under(directory)
+        if depth == 2:
+            month_dirs = [directory]
+        elif depth == 1:
+            month_dirs = _subdirs(directory)
+        else:
+            month_dirs = _month_dirs(directory)
+        for month_dir in month_dirs:
+            for shard in _shard_files(month_dir):
+                self._add(shard)
+
+    def refresh_file(self, path: str | os.PathLike[str]) -> None:
+        """Note that one shard file appeared, changed or disappeared."""
+        shard = Path(path)
+        try:
+            depth = len(shard.relative_to(self.root).parts)
+        except ValueError:
+            return
+        if depth != 3 or not _is_shard_name(shard.name):
+            return
+        if shard.is_file():
+            self._add(shard)
+        else:
+            self._discard(shard)
+
+    def months(self) -> list[MonthCount]:
+        """Each (year, month) holding shards, oldest first, with how many it holds."""
+        counts: dict[tuple[int, int], int] = {}
+        for paths in self._paths.values():
+            for shard in paths:
+                key = _month_key(shard)
+                if key is not None:
+                    counts[key] = counts.get(key, 0) + 1
+        return [MonthCount(year, month, count) for (year, month), count in sorted(counts.items())]
+
+    def path_for(self, run_id: str) -> Path | None:
+        return self.get(sanitize_path_id(run_id))
+
+    def load(self, run_id: str) -> Run | None:
+        """The archived run ``run_id`` (opens exactly one file), or ``None``."""
+        path = self.path_for(run_id)
+        return None if path is None else _load_visible(path)
+
+    def _add(self, shard: Path) -> None:
+        self._paths.setdefault(shard.name[: -len(SHARD_SUFFIX)], set()).add(shard)
+
+    def _discard(self, shard: Path) -> None:
+        key = shard.name[: -len(SHARD_SUFFIX)]
+        paths = self._paths.get(key)
+        if paths is None:
+            return
+        paths.discard(shard)
+        if not paths:
+            del self._paths[key]
+
+    def _forget_under(self, directory: Path) -> None:
+        for shard in [p for paths in self._paths.values() for p in paths if p.is_relative_to(directory)]:
+            self._discard(shard)
+
+
+def _is_shard_name(name: str) -> bool:
+    return name.endswith(SHARD_SUFFIX) and not name.startswith(".")
+
+
+def _sort_key(shard: Path) -> tuple[str, str]:
+    return (shard.parent.parent.name, shard.parent.name)
+
+
+def _month_key(shard: Path) -> tuple[int, int] | None:
+    year, month = _sort_key(shard)
+    if year.isdigit() and month.isdigit():
+        return (int(year), int(month))
+    return None
