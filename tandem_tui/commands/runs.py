@@ -38,13 +38,17 @@ _ESCAPE_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def plain(value: object, style: str = "") -> Text:
-    """File text as a Rich ``Text`` shown exactly: escapes visible, one line, no markup."""
+def sanitize_line(value: object) -> str:
+    """File text as one printable line: escapes made visible, newlines become spaces."""
     text = value if isinstance(value, str) else str(value)
     text = _ESCAPE_SEQUENCE.sub(lambda m: repr(m.group(0))[1:-1], text)
     text = text.replace("\n", " ").replace("\t", " ")
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
-    return Text(text, style=style)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
+
+def plain(value: object, style: str = "") -> Text:
+    """File text as a Rich ``Text`` shown exactly: never markup, see :func:`sanitize_line`."""
+    return Text(sanitize_line(value), style=style)
 
 
 def load_runs(args: argparse.Namespace, now_ms: int) -> dict[str, Run]:

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Mapping
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
-from tandem_tui.commands.options import CommandError, add_runs_file_option
-from tandem_tui.commands.runs import load_runs, output_console, plain
+from tandem_tui.commands.options import CommandError, add_runs_file_option, resolve_runs_file
+from tandem_tui.commands.runs import load_runs, output_console, plain, sanitize_line
 from tandem_tui.core.clock import SYSTEM_CLOCK
+from tandem_tui.core.snapshot import Snapshot
 from tandem_tui.core.view import RunsView
-from tandem_tui.humanize import format_duration_ms
+from tandem_tui.humanize import format_duration_ms, format_timestamp
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -87,8 +87,48 @@ def summary_line(report: Mapping[str, Any]) -> str:
 
 
 def watch(args: argparse.Namespace) -> int:
+    """Print the report now, then one line per change until interrupted.
+
+    The file must be usable at the start (else exit 2, like ``status``); later a bad
+    write prints a stale line and the watch carries on with the last good runs.
+    """
+    from tandem_tui.watch import RunsWatcher
+
+    watcher = RunsWatcher(resolve_runs_file(args), clock=SYSTEM_CLOCK)
+    first = watcher.load()
+    if first.freshness.stale:
+        raise CommandError(first.freshness.error or "the runs file is unusable")
+    print(watch_line(first, as_json=args.json), flush=True)
+    shown = (first.freshness.stale, first.freshness.error)
     try:
-        from tandem_tui.watch import RunsWatcher  # noqa: F401
-    except ImportError:
-        raise CommandError("status --watch is not available in this build") from None
-    raise CommandError("status --watch is not available in this build")
+        for snapshot in watcher.iterate():
+            state = (snapshot.freshness.stale, snapshot.freshness.error)
+            # A snapshot with no run changed and no news about the file (a shard
+            # landing, the watch starting) is not a change to report.
+            if not snapshot.changed and state == shown:
+                continue
+            shown = state
+            print(watch_line(snapshot, as_json=args.json), flush=True)
+    finally:
+        watcher.stop()
+    return 0
+
+
+def watch_line(snapshot: Snapshot, *, as_json: bool) -> str:
+    """One ``--watch`` line: the report when it was read, and whether it is stale."""
+    report = snapshot.view.status_report(snapshot.runs)
+    freshness = snapshot.freshness
+    if as_json:
+        return json.dumps(
+            {
+                **report,
+                "read_at_ms": freshness.read_at_ms,
+                "stale": freshness.stale,
+                "error": freshness.error,
+                "changed_runs": len(snapshot.changed),
+            }
+        )
+    line = f"{format_timestamp(freshness.read_at_ms)}  {summary_line(report)}"
+    if freshness.stale:
+        line += f" · STALE: {sanitize_line(freshness.error or 'unreadable')}"
+    return line

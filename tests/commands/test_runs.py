@@ -48,6 +48,8 @@ def cli(argv: list[str]) -> int:
     except CommandError as error:
         print(f"tandem-tui: {error}", file=sys.stderr)
         return error.exit_code
+    except KeyboardInterrupt:
+        return 130
 
 
 @pytest.fixture
