@@ -61,8 +61,13 @@ def new_scheduler_metadata(
 
 
 def round_half_away_from_zero(value: float) -> int:
-    """Rust's ``f64::round`` for non-negative values (Python's ``round`` is banker's)."""
-    return math.floor(value + 0.5)
+    """Rust's ``f64::round`` for non-negative values (Python's ``round`` is banker's).
+
+    ``x - floor(x)`` is exact in binary floating point, unlike ``floor(x + 0.5)``, which
+    rounds 0.49999999999999994 up.
+    """
+    whole = math.floor(value)
+    return whole + 1 if value - whole >= 0.5 else whole
 
 
 def p95_index(count: int) -> int:

@@ -343,3 +343,12 @@ def test_queue_metadata_leaves_out_absent_optional_fields_like_the_server():
         "queue_reason": "capacity",
         "queued_at_ms": 42,
     }
+
+
+def test_rounding_is_half_away_from_zero_and_exact_just_below_a_half():
+    from tandem_tui.core.scheduler import round_half_away_from_zero
+
+    assert [round_half_away_from_zero(x) for x in (0.0, 0.5, 1.5, 2.5, 9.5, 28.5, 2.4)] == [
+        0, 1, 2, 3, 10, 29, 2,
+    ]
+    assert round_half_away_from_zero(0.49999999999999994) == 0
