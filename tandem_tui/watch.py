@@ -1,0 +1,449 @@
+"""Turns the runs file and its history shards into a stream of :class:`Snapshot` objects.
+
+The watcher reads the hot runs file incrementally: it keeps the raw JSON of every entry
+from the last good read and re-validates only the entries whose raw value changed, so
+a write that touches three runs out of ten thousand costs one ``json.loads`` plus three
+pydantic validations. A file that cannot be read (half-written, truncated, invalid, a
+newer schema, missing) never raises and never replaces the last good runs: the snapshot
+keeps them and says, in one line, why it is stale. The next good write recovers.
+
+Watching uses ``watchfiles`` on directories, never on the runs file itself (a watch on a
+file goes blind after the first atomic rename replaces its inode). Every directory of the
+shard tree is watched non-recursively, so nothing else under the data directory costs a
+watch; when a directory appears the watch is rebuilt and the new directory is rescanned,
+because a shard can land in a new month directory before the watch on it exists.
+
+No UI here: the console runs :meth:`RunsWatcher.iterate` in a worker thread, and parsing
+happens in whichever thread calls it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from watchfiles import Change
+from watchfiles._rust_notify import RustNotify  # the public watch() cannot rebuild its path list
+
+from tandem_tui.core.clock import Clock
+from tandem_tui.core.models import Run
+from tandem_tui.core.shards import ShardIndex, history_root
+from tandem_tui.core.snapshot import Freshness, MetricsSample, MetricsSeries, Snapshot
+from tandem_tui.core.store import RunsFileError, parse_run_entry, parse_runs_document
+from tandem_tui.core.view import RunsView
+
+#: How often (ms) the watch wakes without events to re-check a stale file and the stop flag.
+IDLE_RECHECK_MS = 1_000
+#: How long (ms) the watch waits for a burst to settle before a snapshot is taken.
+STEP_MS = 10
+#: How often (ms) ``--poll`` scans the watched directories.
+POLL_DELAY_MS = 250
+
+
+class RunsWatcher:
+    """Reads the runs file into snapshots and follows it (and the shard tree) for changes.
+
+    ``validations`` counts pydantic validations of run entries (a test asserts that only
+    changed entries are re-validated); ``shard_generation`` goes up each time the shard
+    index changes.
+    """
+
+    def __init__(
+        self,
+        runs_file: Path | str,
+        *,
+        clock: Clock,
+        poll: bool = False,
+        debounce_ms: int = 50,
+        max_concurrent_runs: int | None = None,
+    ) -> None:
+        self.runs_file = Path(runs_file).absolute()
+        self.clock = clock
+        self.poll = poll
+        self.debounce_ms = max(int(debounce_ms), STEP_MS)
+        self.max_concurrent_runs = (
+            max_concurrent_runs if max_concurrent_runs is not None else _max_concurrent_from_env()
+        )
+        self.validations = 0
+        self.shard_generation = 0
+        self.series = MetricsSeries()
+        self._raw_entries: dict[str, Any] = {}
+        self._runs_by_key: dict[str, Run] = {}
+        self._runs: dict[str, Run] = {}
+        self._last_bytes: bytes | None = None
+        self._view: RunsView | None = None
+        self._generation = 0
+        self._read_at_ms: int | None = None
+        self._mtime_ns: int | None = None
+        self._error: str | None = None
+        self._shard_index: ShardIndex | None = None
+        self._dir_mtimes: dict[Path, int | None] = {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    # -- reading --------------------------------------------------------------------
+
+    @property
+    def shard_index(self) -> ShardIndex:
+        """The shard index, scanned on first use (directory listings only)."""
+        if self._shard_index is None:
+            root = self.shard_root
+            # Directory mtimes first: a shard added during the scan moves them past this.
+            self._remember_mtimes(root)
+            self._shard_index = ShardIndex.scan(self.runs_file)
+            self.shard_generation += 1
+        return self._shard_index
+
+    @property
+    def shard_root(self) -> Path:
+        return history_root(self.runs_file)
+
+    def load(self) -> Snapshot:
+        """Read the runs file now and return a snapshot (stale on failure, never raising)."""
+        with self._lock:
+            snapshot, _ = self._reload()
+            return snapshot
+
+    #: The name docs/architecture.md first gave :meth:`load`.
+    first_snapshot = load
+
+    def _reload(self) -> tuple[Snapshot, bool]:
+        """One read; returns the snapshot and whether it says something new."""
+        now_ms = self.clock.now_ms()
+        try:
+            raw, mtime_ns = _read_bytes(self.runs_file)
+        except OSError as error:
+            return self._stale(_one_line_os_error(self.runs_file, error), now_ms)
+        if raw == self._last_bytes and self._error is None and self._view is not None:
+            return self._snapshot(frozenset(), now_ms), False
+        try:
+            runs_by_key, changed_keys = self._revalidate(raw, now_ms)
+        except (RunsFileError, ValueError) as error:
+            return self._stale(_one_line(f"{self.runs_file.name}: {error}"), now_ms)
+        previous = self._runs
+        current = {run.run_id: run for run in runs_by_key.values()}
+        changed = self._changed_run_ids(changed_keys, runs_by_key)
+        first = self._view is None
+        if first:
+            self._view = RunsView.build(
+                current, now_ms=now_ms, max_concurrent_runs=self.max_concurrent_runs
+            )
+            changed = frozenset(current) | changed
+        elif changed:
+            self._view.observe(previous, current, now_ms=now_ms, changed=changed)
+        was_stale = self._error is not None
+        self._runs_by_key = runs_by_key
+        self._runs = current
+        self._last_bytes = raw
+        self._mtime_ns = mtime_ns
+        self._read_at_ms = now_ms
+        self._error = None
+        self._record_sample(now_ms)
+        return self._snapshot(changed, now_ms), bool(changed) or was_stale or first
+
+    def _revalidate(self, raw: bytes, now_ms: int) -> tuple[dict[str, Run], set[str]]:
+        """Parse the envelope; validate only entries whose raw value differs from last time."""
+        document = parse_runs_document(raw)
+        entries: dict[str, Any] = document.entries
+        previous_raw = self._raw_entries
+        previous_runs = self._runs_by_key
+        runs_by_key: dict[str, Run] = {}
+        changed: set[str] = set()
+        for key, value in entries.items():
+            old = previous_runs.get(key)
+            if old is not None and previous_raw.get(key) == value:
+                runs_by_key[key] = old
+                continue
+            runs_by_key[key] = parse_run_entry(key, value, now_ms=now_ms)
+            self.validations += 1
+            changed.add(key)
+        changed.update(key for key in previous_runs if key not in entries)
+        self._raw_entries = entries
+        return runs_by_key, changed
+
+    def _changed_run_ids(self, changed_keys: set[str], runs_by_key: Mapping[str, Run]) -> frozenset[str]:
+        ids: set[str] = set()
+        for key in changed_keys:
+            for run in (self._runs_by_key.get(key), runs_by_key.get(key)):
+                if run is not None:
+                    ids.add(run.run_id)
+        return frozenset(ids)
+
+    def _stale(self, error: str, now_ms: int) -> tuple[Snapshot, bool]:
+        news = error != self._error or self._view is None
+        self._error = error
+        # A later good read must not be skipped as "same bytes as last time".
+        self._last_bytes = None
+        if self._view is None:
+            self._view = RunsView.build(
+                {}, now_ms=now_ms, max_concurrent_runs=self.max_concurrent_runs
+            )
+        return self._snapshot(frozenset(), now_ms), news
+
+    def _record_sample(self, now_ms: int) -> None:
+        assert self._view is not None
+        metrics = self._view.metrics()
+        self.series.add(
+            MetricsSample(
+                at_ms=now_ms,
+                active_runs=metrics.active_runs,
+                queued_by_reason=dict(metrics.queued_runs_by_reason),
+                p95_wait_ms=metrics.p95_wait_ms,
+            )
+        )
+
+    def _snapshot(self, changed: frozenset[str], now_ms: int) -> Snapshot:
+        assert self._view is not None
+        self._generation += 1
+        freshness = Freshness(
+            read_at_ms=self._read_at_ms if self._read_at_ms is not None else now_ms,
+            stale=self._error is not None,
+            error=self._error,
+            source_mtime_ns=self._mtime_ns,
+        )
+        return ShardAwareSnapshot(
+            runs_file=self.runs_file,
+            runs=self._runs,
+            view=self._view,
+            freshness=freshness,
+            changed=changed,
+            generation=self._generation,
+            series=self.series,
+            shard_generation=self.shard_generation,
+        )
+
+    # -- watching -------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Make a running :meth:`iterate` return at its next wake-up (within ~a step)."""
+        self._stop.set()
+
+    def iterate(self, stop_event: threading.Event | None = None) -> Iterator[Snapshot]:
+        """Yield a snapshot after each change to the runs file or the shard tree.
+
+        Blocks between changes; returns when ``stop_event`` (or :meth:`stop`) is set.
+        The watch is set up before anything is read, so a change that happened since
+        :meth:`load` (or the shard scan) is caught by the read and rescan right after.
+        """
+        stop = _AnyEvent(self._stop, stop_event)
+        idle_ms = POLL_DELAY_MS if self.poll else IDLE_RECHECK_MS
+        watched = self._watch_paths()
+        notify = self._notify(watched)
+        try:
+            with self._lock:
+                shard_news = self._catch_up_shards(watched)
+                snapshot, news = self._reload()
+            if news or shard_news:
+                yield snapshot
+            while not stop.is_set():
+                raw = notify.watch(self.debounce_ms, STEP_MS, idle_ms, stop)
+                if raw == "stop" or stop.is_set():
+                    return
+                if raw == "signal":
+                    raise KeyboardInterrupt
+                events: set[tuple[int, str]] = set() if raw == "timeout" else raw
+                runs_touched, shard_files, new_dirs, rewatch = self._classify(events, watched)
+                if raw == "timeout" and self.poll:
+                    # A poller misses what changed before its first scan: check by hand.
+                    runs_touched = True
+                    new_dirs |= self._dirs_changed_since_listed(watched)
+                if rewatch:
+                    new_watched = self._watch_paths()
+                    if new_watched != watched:
+                        notify.close()
+                        notify = self._notify(new_watched)
+                        # Anything that landed in a new directory before its watch existed.
+                        new_dirs |= self._shard_dirs_among(new_watched - watched)
+                        watched = new_watched
+                with self._lock:
+                    shard_news = self._refresh_shards(shard_files, new_dirs)
+                    # An idle wake-up re-reads only a stale file: a writer may have
+                    # finished without an event we could see.
+                    if runs_touched or self._error is not None:
+                        snapshot, news = self._reload()
+                    elif shard_news:
+                        snapshot, news = self._snapshot(frozenset(), self.clock.now_ms()), False
+                    else:
+                        continue
+                if news or shard_news:
+                    yield snapshot
+        finally:
+            notify.close()
+
+    def _notify(self, watched: set[Path]) -> RustNotify:
+        return RustNotify(
+            sorted(str(path) for path in watched),
+            False,  # debug
+            self.poll,  # force_polling
+            POLL_DELAY_MS,
+            False,  # recursive: every directory we care about is listed explicitly
+            True,  # ignore_permission_denied
+        )
+
+    def _watch_paths(self) -> set[Path]:
+        """The runs file's directory, and every directory of the shard tree that exists.
+
+        A missing directory is stood in for by its nearest existing ancestor, whose
+        events say when to rebuild the watch.
+        """
+        paths = {_nearest_existing(self.runs_file.parent)}
+        root = self.shard_root
+        if not root.is_dir():
+            paths.add(_nearest_existing(root))
+            return paths
+        paths.add(root)
+        for year in _subdirs(root):
+            paths.add(year)
+            paths.update(_subdirs(year))
+        return paths
+
+    def _classify(
+        self, events: set[tuple[int, str]], watched: set[Path]
+    ) -> tuple[bool, set[Path], set[Path], bool]:
+        """(runs file touched, shard files touched, shard dirs to rescan, watch needs rebuilding)."""
+        runs_touched = False
+        shard_files: set[Path] = set()
+        dirs: set[Path] = set()
+        rewatch = False
+        runs_file = str(self.runs_file)
+        # Polling may report an atomic rename only as a change of the directory.
+        runs_dir = str(self.runs_file.parent)
+        root = self.shard_root
+        for change, raw_path in events:
+            if raw_path == runs_file or raw_path == runs_dir and change == Change.modified:
+                runs_touched = True
+                continue
+            path = Path(raw_path)
+            if path in watched and change == Change.deleted:
+                rewatch = True
+            if change == Change.modified and path in watched and _is_within(path, root):
+                dirs.add(path)  # polling again: entries came or went, names unknown
+                continue
+            # Temp files of atomic writes (".name.tmp-...") are not shards.
+            if path.name.startswith(".") or not (_is_within(path, root) or _is_within(root, path)):
+                continue
+            if path.suffix == ".json":
+                shard_files.add(path)
+            elif change == Change.added and path.is_dir() or change == Change.deleted:
+                rewatch = True
+                if _is_within(path, root):
+                    dirs.add(path)
+        return runs_touched, shard_files, dirs, rewatch
+
+    def _shard_dirs_among(self, paths: set[Path]) -> set[Path]:
+        root = self.shard_root
+        return {path for path in paths if _is_within(path, root)}
+
+    def _catch_up_shards(self, watched: set[Path]) -> bool:
+        """Scan the shard tree, or rescan directories that changed since the last scan.
+
+        A directory's mtime moves whenever an entry is added or removed in it, so only
+        the directories that really changed are listed again.
+        """
+        if self._shard_index is None:
+            self.shard_index  # noqa: B018 - scans
+            return True
+        return self._refresh_shards(set(), self._dirs_changed_since_listed(watched))
+
+    def _dirs_changed_since_listed(self, watched: set[Path]) -> set[Path]:
+        return {
+            path
+            for path in self._shard_dirs_among(watched)
+            if _mtime_ns(path) != self._dir_mtimes.get(path)
+        }
+
+    def _refresh_shards(self, files: set[Path], dirs: set[Path]) -> bool:
+        if not files and not dirs:
+            return False
+        index = self.shard_index
+        before = len(index)
+        # Refreshing a directory refreshes everything below it: the outermost suffice.
+        outermost = {d for d in dirs if not any(o != d and _is_within(d, o) for o in dirs)}
+        for directory in sorted(outermost):
+            self._remember_mtimes(directory)
+            index.refresh_dir(directory)
+        for path in sorted(files):
+            if not any(_is_within(path, d) for d in outermost):
+                index.refresh_file(path)
+        self.shard_generation += 1
+        return bool(outermost) or bool(files) or len(index) != before
+
+    def _remember_mtimes(self, directory: Path) -> None:
+        for path in [directory, *_subdirs(directory)]:
+            self._dir_mtimes[path] = _mtime_ns(path)
+            if path != directory:
+                for sub in _subdirs(path):
+                    self._dir_mtimes[sub] = _mtime_ns(sub)
+
+
+@dataclass(frozen=True)
+class ShardAwareSnapshot(Snapshot):
+    """A :class:`Snapshot` that also says which shard-index generation it saw.
+
+    ``shard_generation`` goes up each time the watcher's shard index changed, so a
+    consumer knows when archived runs appeared or disappeared.
+    """
+
+    shard_generation: int = 0
+
+
+class _AnyEvent:
+    """Set when any of the given events is set (what ``RustNotify.watch`` polls)."""
+
+    def __init__(self, *events: threading.Event | None) -> None:
+        self._events = [event for event in events if event is not None]
+
+    def is_set(self) -> bool:
+        return any(event.is_set() for event in self._events)
+
+
+def _read_bytes(path: Path) -> tuple[bytes, int]:
+    with open(path, "rb") as handle:
+        mtime_ns = os.fstat(handle.fileno()).st_mtime_ns
+        return handle.read(), mtime_ns
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _one_line_os_error(path: Path, error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return f"{path.name}: file not found"
+    return _one_line(f"{path.name}: {error.strerror or error}")
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.is_dir() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _mtime_ns(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        with os.scandir(path) as entries:
+            return [Path(entry.path) for entry in entries if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _max_concurrent_from_env() -> int:
+    from tandem_tui.core.scheduler import max_concurrent_runs_from_env
+
+    return max_concurrent_runs_from_env(os.environ)
+
