@@ -65,12 +65,17 @@ def record_lifecycle_event(
     now_ms: int,
 ) -> LifecycleRecord:
     """Append one event to the run's lifecycle history and return it."""
+    # As the server writes it: an absent reason or stop kind is left out, not null.
+    optional: dict[str, Any] = {}
+    if reason is not None:
+        optional["reason"] = reason
+    if stop_kind is not None:
+        optional["stop_kind"] = stop_kind
     record = LifecycleRecord(
         event=event,
         recorded_at_ms=now_ms,
-        reason=reason,
-        stop_kind=stop_kind,
         metadata=with_execution_profile(metadata, run.effective_execution_profile.value),
+        **optional,
     )
     run.checkpoint.lifecycle_history.append(record)
     return record

@@ -302,3 +302,19 @@ def test_in_progress_nodes_are_attempted_pending_nodes_not_completed_or_blocked(
         },
     )
     assert in_progress_node_ids(run) == ["a"]
+
+
+def test_an_event_without_reason_or_stop_kind_is_written_without_those_keys():
+    run = make_run("running")
+    record_lifecycle_event(run, "run_resumed", now_ms=3)
+    record_lifecycle_event(run, "run_failed", "boom", StopKind.PANIC, now_ms=4)
+    assert dump_run(run)["checkpoint"]["lifecycle_history"] == [
+        {"event": "run_resumed", "recorded_at_ms": 3, "metadata": {"effective_execution_profile": "strict"}},
+        {
+            "event": "run_failed",
+            "recorded_at_ms": 4,
+            "reason": "boom",
+            "stop_kind": "panic",
+            "metadata": {"effective_execution_profile": "strict"},
+        },
+    ]
