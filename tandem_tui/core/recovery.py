@@ -9,7 +9,8 @@ left, and has not been auto-resumed twice already. On shutdown running runs fail
 stop kind ``shutdown``.
 
 Each sweep changes runs only through the update rule and returns how many runs it
-changed, as the server does.
+changed, as the server does. Where the server looks an automation up in its registry
+before falling back to the run's ``automation_snapshot``, only the snapshot exists here.
 """
 
 from __future__ import annotations

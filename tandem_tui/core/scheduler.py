@@ -10,6 +10,7 @@ admissions, and the registry of node artifacts validated before a restart.
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,22 +25,21 @@ WAIT_TIMES_KEPT = 1000
 
 DEFAULT_MAX_CONCURRENT_RUNS = 8
 MAX_CONCURRENT_RUNS_ENV = "TANDEM_SCHEDULER_MAX_CONCURRENT_RUNS"
+_UNSIGNED_TEXT = re.compile(r"\+?[0-9]+")
 
 
 def max_concurrent_runs_from_env(env: Mapping[str, str]) -> int:
     """The global run cap: ``TANDEM_SCHEDULER_MAX_CONCURRENT_RUNS``, default 8.
 
-    A value that is not a positive integer (unparsable, zero, negative) falls back to
-    the default rather than freezing every run in the queue.
+    Surrounding whitespace is ignored; a value that is not a positive integer
+    (unparsable, zero, negative) falls back to the default, as on the server, rather
+    than freezing every run in the queue.
     """
-    raw = env.get(MAX_CONCURRENT_RUNS_ENV)
-    if raw is None:
+    raw = (env.get(MAX_CONCURRENT_RUNS_ENV) or "").strip()
+    # Only what the server's `str::parse::<usize>` accepts: no sign but "+", no "_".
+    if not _UNSIGNED_TEXT.fullmatch(raw) or int(raw) == 0:
         return DEFAULT_MAX_CONCURRENT_RUNS
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        return DEFAULT_MAX_CONCURRENT_RUNS
-    return value if value > 0 else DEFAULT_MAX_CONCURRENT_RUNS
+    return int(raw)
 
 
 def new_scheduler_metadata(

@@ -314,7 +314,18 @@ def test_admissions_beyond_a_thousand_push_out_the_oldest_wait():
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("3", 3), (" 12 ", 12), ("0", 8), ("-2", 8), ("many", 8), ("", 8), ("2.5", 8)],
+    [
+        ("3", 3),
+        (" 12 ", 12),
+        ("+4", 4),
+        ("0", 8),
+        ("-2", 8),
+        ("many", 8),
+        ("", 8),
+        ("2.5", 8),
+        ("1_000", 8),
+        ("٣", 8),
+    ],
 )
 def test_max_concurrent_runs_from_env_accepts_only_positive_integers(raw, expected):
     assert max_concurrent_runs_from_env({"TANDEM_SCHEDULER_MAX_CONCURRENT_RUNS": raw}) == expected
