@@ -1,0 +1,125 @@
+"""`tandem-tui pause|resume|requeue|release-lock RUN_ID`: operator actions from the shell.
+
+Each goes through the same core as the console (:func:`tandem_tui.core.actions.perform`):
+locked compare-and-swap write, lifecycle events naming the operator, one audit line.
+Exit 0 with the updated run (a short summary, or ``--json``: ``{"ok": true, "action",
+"run_id", "previous_status", "new_status", "archived", "message", "run"}``); exit 1 when
+the action is refused or the run is not found (one line on stderr; with ``--json`` the
+same object with ``"ok": false`` is printed on stdout too); exit 2 for an unusable runs
+file or bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.text import Text
+
+from tandem_tui.commands.options import EXIT_REFUSED, CommandError, add_runs_file_option, resolve_runs_file
+from tandem_tui.commands.runs import output_console, plain
+from tandem_tui.core.actions import ActionKind, ActionRequest, ActionResult, perform
+from tandem_tui.core.clock import SYSTEM_CLOCK
+from tandem_tui.core.models import dump_run
+from tandem_tui.core.store import RunsFileError
+
+#: Command name -> (action, help).
+COMMANDS: dict[str, tuple[ActionKind, str]] = {
+    "pause": (ActionKind.PAUSE, "pause a running or queued run"),
+    "resume": (ActionKind.RESUME, "resume a paused run (back to the queue)"),
+    "requeue": (
+        ActionKind.REQUEUE,
+        "requeue a failed/blocked/cancelled/paused run, a running one whose claim expired, "
+        "or skip a retry backoff",
+    ),
+    "release-lock": (
+        ActionKind.RELEASE_LOCK,
+        "release the workspace lock or execution claim a run holds (running/pausing -> paused)",
+    ),
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    for name, (kind, summary) in COMMANDS.items():
+        parser = subparsers.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+        parser.add_argument("run_id", metavar="RUN_ID", help="the run to act on")
+        add_runs_file_option(parser)
+        parser.add_argument("--reason", metavar="TEXT", help="why (recorded in the run's events and the audit log)")
+        parser.add_argument("--actor", metavar="NAME", help="who acts (default: $USER@hostname)")
+        parser.add_argument(
+            "--expect-updated-at",
+            metavar="MS",
+            type=_non_negative_int,
+            dest="expect_updated_at_ms",
+            help="refuse if the run's updated_at_ms is no longer MS (it changed since you looked)",
+        )
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        parser.set_defaults(handler=run, action_kind=kind)
+
+
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {value}")
+    return number
+
+
+def run(args: argparse.Namespace) -> int:
+    path = resolve_runs_file(args)
+    request = ActionRequest(
+        kind=args.action_kind,
+        run_id=args.run_id,
+        reason=args.reason,
+        actor=args.actor,
+        expect_updated_at_ms=args.expect_updated_at_ms,
+    )
+    try:
+        result = perform(path, request, clock=SYSTEM_CLOCK)
+    except RunsFileError as error:
+        raise CommandError(" ".join(str(error).split())) from None
+    if args.json:
+        print(json.dumps(as_json(result), indent=2, ensure_ascii=False))
+    if not result.ok:
+        raise CommandError(" ".join(result.message.split()), EXIT_REFUSED)
+    if not args.json:
+        print_summary(result)
+    return 0
+
+
+def as_json(result: ActionResult) -> dict[str, Any]:
+    return {
+        "ok": result.ok,
+        "action": result.kind.value,
+        "run_id": result.run_id,
+        "previous_status": result.previous_status.value if result.previous_status else None,
+        "new_status": result.new_status.value if result.new_status else None,
+        "archived": result.archived,
+        "message": result.message,
+        "run": dump_run(result.run) if result.run is not None else None,
+    }
+
+
+def print_summary(result: ActionResult) -> None:
+    run = result.run
+    text = Text()
+    text.append(f"{result.kind.value.replace('_', ' ')} ", style="bold")
+    text.append_text(plain(result.run_id, "bold"))
+    text.append(": ")
+    text.append_text(plain(result.message.split(": ", 1)[-1]))
+    if run is not None and run.checkpoint.lifecycle_history:
+        last = run.checkpoint.lifecycle_history[-1]
+        text.append("\n  event ")
+        text.append_text(plain(last.event))
+        if last.reason:
+            text.append(" · ")
+            text.append_text(plain(last.reason))
+        metadata = last.metadata if isinstance(last.metadata, dict) else {}
+        if metadata.get("actor"):
+            text.append(" · by ")
+            text.append_text(plain(metadata["actor"]))
+    output_console().print(text)
+
