@@ -1,0 +1,137 @@
+"""The confirmation dialog shown before an operator action touches the runs file.
+
+It names every selected run with what the action will do to it (``run-abc  running ->
+paused``), lists the runs that will be skipped and why, and asks for a reason. It
+dismisses with the reason to record (the action's default when left empty), or ``None``
+when cancelled. It decides nothing itself: the previews come from
+:func:`tandem_tui.core.actions.preview`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from tandem_tui.core.actions import DEFAULT_REASONS, ActionKind, Refusal, Transition
+from tandem_tui.ui.screens.run_detail import STYLES_DIR
+from tandem_tui.ui.text import literal
+from tandem_tui.ui.widgets.status_style import status_text
+
+Preview = Transition | Refusal
+
+#: Run ids are padded to this width so the transitions line up.
+RUN_ID_WIDTH = 24
+
+
+def _plural(count: int, noun: str = "run") -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def transition_line(transition: Transition, theme: Mapping[str, str]) -> Text:
+    """``run-abc   running -> paused`` with both statuses coloured."""
+    line = literal(transition.run_id, style="bold")
+    line.pad_right(max(1, RUN_ID_WIDTH - line.cell_len))
+    line.append("  ")
+    if transition.from_status == transition.to_status:
+        line.append_text(literal(transition.summary))
+        return line
+    line.append_text(status_text(transition.from_status, theme))
+    line.append(" -> ", style="dim")
+    line.append_text(status_text(transition.to_status, theme))
+    return line
+
+
+def refusal_line(refusal: Refusal) -> Text:
+    return literal(refusal.message)
+
+
+class ConfirmActionScreen(ModalScreen[str | None]):
+    """Confirm ``kind`` for the runs in ``previews``; dismisses with the reason or None."""
+
+    CSS_PATH = [STYLES_DIR / "modal.tcss"]
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, kind: ActionKind | str, previews: Sequence[Preview], *, actor: str) -> None:
+        super().__init__()
+        self.kind = ActionKind(kind)
+        self.previews = list(previews)
+        self.actor = actor
+        self.transitions = [p for p in self.previews if isinstance(p, Transition)]
+        self.refusals = [p for p in self.previews if isinstance(p, Refusal)]
+
+    @property
+    def default_reason(self) -> str:
+        return DEFAULT_REASONS[self.kind]
+
+    @property
+    def can_confirm(self) -> bool:
+        return bool(self.transitions)
+
+    def compose(self) -> ComposeResult:
+        theme = self.app.theme_variables
+        verb = self.kind.verb
+        with Vertical(id="confirm-dialog", classes="dialog") as dialog:
+            dialog.border_title = f"{verb.capitalize()} {_plural(len(self.previews))}"
+            if self.can_confirm:
+                heading = Text(f"{verb.capitalize()} {_plural(len(self.transitions))}")
+                heading.append("  as ", style="dim")
+                heading.append_text(literal(self.actor))
+            else:
+                heading = Text(f"Nothing to {verb}: every selected run would be skipped.")
+            yield Label(heading, id="confirm-heading")
+            with VerticalScroll(id="confirm-previews"):
+                for transition in self.transitions:
+                    yield Static(transition_line(transition, theme), classes="preview-line transition")
+                if self.refusals:
+                    yield Label(f"Skipped ({len(self.refusals)}):", id="confirm-refused-heading")
+                    for refusal in self.refusals:
+                        yield Static(refusal_line(refusal), classes="preview-line refusal")
+            yield Label(Text("Reason", style="dim"))
+            yield Input(
+                placeholder=self.default_reason,
+                id="confirm-reason",
+                disabled=not self.can_confirm,
+            )
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Cancel", id="confirm-cancel", variant="default")
+                yield Button(
+                    f"{verb.capitalize()} {_plural(len(self.transitions))}",
+                    id="confirm-ok",
+                    variant="warning",
+                    disabled=not self.can_confirm,
+                )
+
+    def on_mount(self) -> None:
+        if self.can_confirm:
+            self.query_one("#confirm-reason", Input).focus()
+        else:
+            self.query_one("#confirm-cancel", Button).focus()
+
+    def reason(self) -> str:
+        typed = self.query_one("#confirm-reason", Input).value.strip()
+        return typed or self.default_reason
+
+    def action_confirm(self) -> None:
+        if self.can_confirm:
+            self.dismiss(self.reason())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_confirm()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "confirm-ok":
+            self.action_confirm()
+        else:
+            self.action_cancel()

@@ -1,0 +1,141 @@
+"""The action confirmation dialog: what it shows, and what it dismisses with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.app import App
+from textual.widgets import Button, Input, Static
+
+from tandem_tui.core.actions import ActionKind, Refusal, Transition, preview
+from tandem_tui.core.models import RunStatus, parse_run
+from tandem_tui.ui.screens.confirm import ConfirmActionScreen
+
+pytestmark = pytest.mark.anyio
+
+STYLES = Path(__file__).resolve().parents[2] / "styles"
+NOW_MS = 1_773_489_600_000
+
+
+def run_record(run_id: str, status: str) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "automation_id": "nightly-sales-report",
+        "status": status,
+        "created_at_ms": NOW_MS - 600_000,
+        "updated_at_ms": NOW_MS - 60_000,
+    }
+
+
+def pause_previews() -> list[Transition | Refusal]:
+    """Pausing a running, a queued and a completed run (the last one is refused)."""
+    runs = [
+        parse_run(run_record("run-7f3a9c2e", "running")),
+        parse_run(run_record("run-19b0d4aa", "queued")),
+        parse_run(run_record("run-c0ffee01", "completed")),
+    ]
+    return [preview(ActionKind.PAUSE, run, NOW_MS) for run in runs]
+
+
+class Host(App[None]):
+    """A bare app that opens the dialog and keeps what it dismissed with."""
+
+    CSS_PATH = [STYLES / "app.tcss"]
+
+    def __init__(self, kind: ActionKind, previews: list[Transition | Refusal]) -> None:
+        super().__init__()
+        self.dialog = ConfirmActionScreen(kind, previews, actor="ops@console-01")
+        self.results: list[str | None] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(self.dialog, self.results.append)
+
+
+def test_the_previews_really_contain_a_refusal():
+    kinds = [type(p) for p in pause_previews()]
+    assert kinds == [Transition, Transition, Refusal]
+
+
+async def test_escape_cancels_with_none():
+    app = Host(ActionKind.PAUSE, pause_previews())
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press("m", "a", "i", "n", "t", "escape")
+        await pilot.pause()
+        assert app.results == [None]
+
+
+async def test_enter_confirms_with_the_typed_reason():
+    app = Host(ActionKind.PAUSE, pause_previews())
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press(*"db migration", "enter")
+        await pilot.pause()
+        assert app.results == ["db migration"]
+
+
+async def test_an_empty_reason_confirms_with_the_action_default():
+    app = Host(ActionKind.REQUEUE, [preview(ActionKind.REQUEUE,
+                                            parse_run(run_record("run-1", "failed")), NOW_MS)])
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert app.dialog.query_one(Input).placeholder == "recovered by operator"
+        await pilot.press("space", "enter")
+        await pilot.pause()
+        assert app.results == ["recovered by operator"]
+
+
+async def test_the_buttons_work_with_the_mouse():
+    for button, expected in (("#confirm-ok", "paused by operator"), ("#confirm-cancel", None)):
+        app = Host(ActionKind.PAUSE, pause_previews())
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            await pilot.click(button)
+            await pilot.pause()
+            assert app.results == [expected]
+
+
+async def test_transitions_and_refusals_are_both_listed():
+    app = Host(ActionKind.PAUSE, pause_previews())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        transitions = [str(w.render()) for w in app.dialog.query(".transition").results(Static)]
+        refusals = [str(w.render()) for w in app.dialog.query(".refusal").results(Static)]
+        assert [t.split()[:4] for t in transitions] == [
+            ["run-7f3a9c2e", "running", "->", "paused"],
+            ["run-19b0d4aa", "queued", "->", "paused"],
+        ]
+        assert len(refusals) == 1 and "run-c0ffee01" in refusals[0]
+
+
+async def test_nothing_to_confirm_when_every_run_is_refused():
+    refused = [Refusal(ActionKind.RESUME, "run-1", "cannot resume run run-1: it is running")]
+    app = Host(ActionKind.RESUME, refused)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert app.dialog.query_one("#confirm-ok", Button).disabled
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.results == [None]
+
+
+async def test_run_ids_with_markup_are_shown_literally():
+    hostile = Transition(ActionKind.PAUSE, "[b]run[/b]\x1b[2J", RunStatus.RUNNING,
+                         RunStatus.PAUSED, ("run_paused",))
+    app = Host(ActionKind.PAUSE, [hostile])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        line = str(app.dialog.query_one(".transition", Static).render())
+        assert line.startswith("[b]run[/b]\\x1b[2J")
+
+
+def _no_blink(pilot) -> None:
+    pilot.app.screen.query_one(Input).cursor_blink = False
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_confirm_snapshot(snap_compare, size):
+    app = Host(ActionKind.PAUSE, pause_previews())
+    assert snap_compare(app, terminal_size=size, run_before=_no_blink)
