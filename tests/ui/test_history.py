@@ -1,0 +1,252 @@
+"""The history browser: months from listings, shards read only when a month is opened."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.app import App
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, ProgressBar
+
+from tandem_tui.core.clock import ManualClock
+from tandem_tui.core.shards import history_root
+from tandem_tui.ui.screens.history import HistoryScreen, month_of
+from tandem_tui.ui.screens.run_detail import RunDetailScreen
+
+pytestmark = pytest.mark.anyio
+
+STYLES = Path(__file__).resolve().parents[2] / "styles"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURE_NOW_MS = 1_795_446_000_000  # 2026-11-23 15:00:00 UTC, see tests/fixtures/README.md
+
+NOVEMBER = (2026, 11)
+OCTOBER = (2026, 10)
+
+
+@pytest.fixture
+def runs_file(tmp_path: Path) -> Path:
+    """The fixture runs file and its history shards (October and November 2026)."""
+    runs_file = tmp_path / "automation_v2_runs.json"
+    shutil.copyfile(FIXTURES / "runs_v1.json", runs_file)
+    shutil.copytree(FIXTURES / "history" / "automation-runs", tmp_path / "automation-runs")
+    return runs_file
+
+
+def month_dir(runs_file: Path, month: tuple[int, int]) -> Path:
+    return history_root(runs_file) / f"{month[0]:04d}" / f"{month[1]:02d}"
+
+
+def shard(run_id: str, finished_ms: int, **extra: Any) -> str:
+    record = {
+        "run_id": run_id,
+        "automation_id": "bulk-import",
+        "status": "completed",
+        "created_at_ms": finished_ms - 60_000,
+        "updated_at_ms": finished_ms,
+        "started_at_ms": finished_ms - 50_000,
+        "finished_at_ms": finished_ms,
+        **extra,
+    }
+    return json.dumps({"schema_version": 1, "run": record})
+
+
+class RecordingHistory(HistoryScreen):
+    """The real screen, noting the size of every batch it is sent."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches: list[tuple[int, int]] = []
+
+    def on_history_screen_shards_read(self, message: HistoryScreen.ShardsRead) -> None:
+        self.batches.append((message.read, message.total))
+        super().on_history_screen_shards_read(message)
+
+
+class Host(App[None]):
+    """A bare app that shows the history browser (the real app lives in ui/app.py)."""
+
+    CSS_PATH = [STYLES / "app.tcss"]
+
+    def __init__(self, runs_file: Path) -> None:
+        super().__init__()
+        self.history = RecordingHistory(runs_file, clock=ManualClock(FIXTURE_NOW_MS))
+
+    def on_mount(self) -> None:
+        self.push_screen(self.history)
+
+
+async def settle(pilot: Pilot) -> None:
+    """Let the reading threads finish and their messages land."""
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def shown_ids(screen: HistoryScreen) -> list[str]:
+    table = screen.query_one("#history-table", DataTable)
+    return [table.get_row_at(row)[0].plain for row in range(table.row_count)]
+
+
+async def test_the_newest_month_opens_with_its_archived_runs(runs_file):
+    app = Host(runs_file)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.history
+        assert screen.month == NOVEMBER
+        ids = sorted(shown_ids(screen))
+        # run-ctx-0004 is a recovered-context run still in flight: readers skip it.
+        assert ids == ["run-etl-0296", "run-rn-0138", "run-sd-0040", "run:manual/hotfix#7"]
+
+
+async def test_months_that_are_not_opened_are_never_read(runs_file):
+    trap = month_dir(runs_file, OCTOBER) / "run-broken-0001.json"
+    trap.write_text("{ this is not json")
+    app = Host(runs_file)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.history
+        assert screen.shards_read and {month_of(p) for p in screen.shards_read} == {NOVEMBER}
+        assert all(r.error is None for r in screen.results.values())
+        # The trap is live: opening October reads it and shows it as unreadable.
+        screen.open_month(OCTOBER)
+        await settle(pilot)
+        assert trap in screen.shards_read
+        assert screen.results[trap].error is not None
+        table = screen.query_one("#history-table", DataTable)
+        row = table.get_row_at(shown_ids(screen).index("run-broken-0001"))
+        assert row[2].plain == "unreadable"
+
+
+async def test_opening_a_month_from_the_month_list_reads_it(runs_file):
+    app = Host(runs_file)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.history
+        screen.query_one("#history-months").focus()
+        await pilot.press("down", "down", "down", "enter")  # 2026 > November, October
+        await settle(pilot)
+        assert screen.month == OCTOBER
+        assert sorted(shown_ids(screen)) == [
+            "run-etl-0290", "run-etl-0295", "run-ir-0070", "run-rn-0120"
+        ]
+        assert screen.query_one("#history-table").has_focus
+
+
+async def test_a_big_month_is_read_in_batches_behind_a_progress_bar(tmp_path):
+    runs_file = tmp_path / "automation_v2_runs.json"
+    runs_file.write_text('{"schema_version": 1, "runs": {}}')
+    month = month_dir(runs_file, NOVEMBER)
+    month.mkdir(parents=True)
+    for n in range(120):
+        (month / f"run-bulk-{n:04d}.json").write_text(shard(f"run-bulk-{n:04d}", FIXTURE_NOW_MS - n * 1000))
+    app = Host(runs_file)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.history
+        assert screen.batches == [(50, 120), (100, 120), (120, 120)]
+        assert len(shown_ids(screen)) == 120
+        assert shown_ids(screen)[0] == "run-bulk-0000"  # newest first
+        assert not screen.query_one("#history-progress", ProgressBar).display
+
+
+async def test_search_narrows_by_run_id_or_automation_id(runs_file):
+    app = Host(runs_file)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.history
+        await pilot.press("slash", *"manual/hot")
+        await pilot.pause()
+        assert screen.query_one("#history-search", Input).value == "manual/hot"
+        assert shown_ids(screen) == ["run:manual/hotfix#7"]
+        automation = screen.results[next(p for p in screen.months[NOVEMBER] if "rn-0138" in p.name)].run
+        assert automation is not None
+        screen.query_one("#history-search", Input).value = automation.automation_id
+        await pilot.pause()
+        assert "run-rn-0138" in shown_ids(screen) and len(shown_ids(screen)) < 4
+
+
+async def test_search_finds_runs_in_unread_months_by_file_name_without_reading_them(runs_file):
+    app = Host(runs_file)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.history
+        await pilot.press("slash", *"rn-0120")
+        await pilot.pause()
+        assert shown_ids(screen) == ["run-rn-0120"]
+        assert all(month_of(p) == NOVEMBER for p in screen.shards_read)
+        await pilot.press("enter", "enter")  # leave the search box, open the run
+        await settle(pilot)
+        assert isinstance(app.screen, RunDetailScreen)
+        assert app.screen.run.run_id == "run-rn-0120"
+        october_read = [p for p in screen.shards_read if month_of(p) == OCTOBER]
+        assert [p.name for p in october_read] == ["run-rn-0120.json"]
+
+
+async def test_an_archived_run_opens_in_detail_with_its_badge(runs_file):
+    app = Host(runs_file)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        first = app.history.visible_runs()[0]
+        await pilot.press("enter")
+        await pilot.pause()
+        detail = app.screen
+        assert isinstance(detail, RunDetailScreen)
+        assert detail.archived and detail.run.run_id == first.run_id
+        assert len(detail.query("#archived-badge")) == 1
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.history
+
+
+async def test_opening_an_unreadable_shard_says_why_in_one_line(runs_file):
+    (month_dir(runs_file, NOVEMBER) / "run-broken-0002.json").write_text('{"schema_version": 1}')
+    app = Host(runs_file)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.history
+        table = screen.query_one("#history-table", DataTable)
+        table.move_cursor(row=shown_ids(screen).index("run-broken-0002"))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is screen
+        messages = [n.message for n in app._notifications]
+        assert len(messages) == 1 and "\n" not in messages[0]
+        assert messages[0].startswith("run-broken-0002: ") and "missing run" in messages[0]
+
+
+async def test_escape_clears_the_search_before_leaving(runs_file):
+    app = Host(runs_file)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.history
+        await pilot.press("slash", *"etl", "escape")
+        await pilot.pause()
+        assert app.screen is screen and screen.query_text == ""
+        assert len(shown_ids(screen)) == 4
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is not screen
+
+
+async def test_no_history_at_all_is_said_plainly(tmp_path):
+    runs_file = tmp_path / "automation_v2_runs.json"
+    runs_file.write_text('{"schema_version": 1, "runs": {}}')
+    app = Host(runs_file)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.history
+        assert screen.month is None and shown_ids(screen) == []
+        assert str(screen.query_one("#history-month-label").render()) == "no archived runs"
+
+
+def _settled(pilot: Pilot):
+    return settle(pilot)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_history_snapshot(snap_compare, runs_file, size):
+    assert snap_compare(Host(runs_file), terminal_size=size, run_before=_settled)
