@@ -66,4 +66,10 @@ def status_style(status: RunStatus | str, variables: Mapping[str, str]) -> Style
 def status_text(status: RunStatus | str, variables: Mapping[str, str]) -> Text:
     """The status name, coloured for the current theme."""
     run_status = RunStatus(status)
-    return Text(run_status.value, style=status_style(run_status, variables), end="")
+    return Text(
+        run_status.value,
+        style=status_style(run_status, variables),
+        end="",
+        no_wrap=True,
+        overflow="ellipsis",
+    )

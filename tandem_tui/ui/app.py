@@ -1,0 +1,289 @@
+"""The Textual app: one factory (:func:`make_app`) for the command line and the tests.
+
+Live mode runs the :class:`~tandem_tui.watch.RunsWatcher` in an exclusive thread worker.
+For each snapshot the worker also builds the dashboard's data (off the UI thread, while
+the watcher is not touching its view) and hands over only the newest one: if the UI is
+busy, intermediate snapshots are skipped, never queued up. Static mode (``watch=False``)
+reads the file once, or shows a given snapshot — what snapshot tests use.
+
+Actions go through :mod:`tandem_tui.core.actions` in a thread worker; the change then
+reaches the screen the same way every other write does, through the watcher.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import HelpPanel
+
+from tandem_tui.core.clock import SYSTEM_CLOCK, Clock
+from tandem_tui.core.snapshot import Snapshot
+from tandem_tui.ui.commands import RunCommands
+from tandem_tui.ui.screens.dashboard import DashboardScreen, DashboardState, build_state
+from tandem_tui.ui.text import sanitize
+
+if TYPE_CHECKING:
+    from tandem_tui.core.actions import ActionKind
+
+#: The app's own styles; pushed screens (detail, history, confirmation) load theirs.
+STYLE_FILES = ("app.tcss", "dashboard.tcss")
+#: How often (s) ages and countdowns move on in live mode.
+TICK_SECONDS = 1.0
+
+
+def styles_dir() -> Path:
+    """``tandem_tui/styles`` in a wheel (force-included there), else the repo's ``styles/``."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "styles"
+    return installed if installed.is_dir() else package.parent / "styles"
+
+
+def style_paths() -> list[Path]:
+    directory = styles_dir()
+    return [directory / name for name in STYLE_FILES if (directory / name).is_file()]
+
+
+class TandemApp(App[None]):
+    """The operator console."""
+
+    TITLE = "tandem-tui"
+    CSS_PATH = style_paths()
+    COMMANDS = App.COMMANDS | {RunCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "toggle_help", "Help"),
+    ]
+
+    class StateReady(Message):
+        """The watch worker has a newer dashboard state (taken from ``_pending``)."""
+
+    def __init__(
+        self,
+        runs_file: Path,
+        *,
+        clock: Clock,
+        read_only: bool = False,
+        poll: bool = False,
+        watch: bool = True,
+        snapshot: Snapshot | None = None,
+    ) -> None:
+        super().__init__()
+        self.runs_file = runs_file
+        self.clock = clock
+        self.read_only = read_only
+        self.poll = poll
+        self.live = watch and snapshot is None
+        self.static = not self.live
+        self._initial_snapshot = snapshot
+        self._stop_watching = threading.Event()
+        self._pending: DashboardState | None = None
+        self._pending_lock = threading.Lock()
+        self._actor: str | None = None
+        self.sub_title = str(runs_file)
+
+    # -- start and stop -----------------------------------------------------------------
+
+    async def on_mount(self) -> None:
+        await self.push_screen(DashboardScreen())
+        if self._initial_snapshot is not None:
+            self._show(build_state(self._initial_snapshot, None, now_ms=self.clock.now_ms()))
+        elif not self.live:
+            self._show(build_state(self._watcher().load(), None, now_ms=self.clock.now_ms()))
+        else:
+            self._watch_runs()
+            self.set_interval(TICK_SECONDS, self._tick)
+
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        self._stop_watching.set()
+        super().exit(*args, **kwargs)
+
+    def on_unmount(self) -> None:
+        self._stop_watching.set()
+
+    def _watcher(self):
+        from tandem_tui.watch import RunsWatcher
+
+        return RunsWatcher(self.runs_file, clock=self.clock, poll=self.poll)
+
+    # -- snapshots in (worker thread) -> state out (UI thread) -----------------------------
+
+    @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
+    def _watch_runs(self) -> None:
+        state: DashboardState | None = None
+        for snapshot in self._watcher().iterate(self._stop_watching):
+            state = build_state(snapshot, state, now_ms=self.clock.now_ms())
+            with self._pending_lock:
+                idle = self._pending is None
+                self._pending = state
+            if idle:
+                self.post_message(self.StateReady())
+
+    def on_tandem_app_state_ready(self, _message: StateReady) -> None:
+        with self._pending_lock:
+            state, self._pending = self._pending, None
+        if state is not None:
+            self._show(state)
+
+    def _show(self, state: DashboardState) -> None:
+        self.dashboard.show_state(state)
+
+    def _tick(self) -> None:
+        self.dashboard.tick()
+
+    @property
+    def dashboard(self) -> DashboardScreen:
+        return self._dashboard()
+
+    def _dashboard(self) -> DashboardScreen:
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen):
+                return screen
+        raise LookupError("the dashboard is not on the screen stack")
+
+    @property
+    def state(self) -> DashboardState | None:
+        return self._dashboard().state
+
+    def run_ids(self) -> list[str]:
+        state = self.state
+        return sorted(state.snapshot.runs) if state is not None else []
+
+    # -- navigation ---------------------------------------------------------------------
+
+    def open_run(self, run_id: str) -> None:
+        from tandem_tui.ui.screens.run_detail import RunDetailScreen
+
+        state = self.state
+        run = state.snapshot.runs.get(run_id) if state is not None else None
+        if run is None:
+            self.notify(f"Run {sanitize(run_id)} is no longer in the runs file.", severity="warning")
+            return
+        self.push_screen(RunDetailScreen(run, clock=self.clock, archived=False))
+
+    def open_history(self) -> None:
+        from tandem_tui.ui.screens.history import HistoryScreen
+
+        self.push_screen(HistoryScreen(self.runs_file, clock=self.clock))
+
+    def go_to_run(self, run_id: str) -> None:
+        self.go_to_dashboard()
+        self._dashboard().go_to_run(run_id)
+
+    def run_action_on_selection(self, kind: str) -> None:
+        """From the command palette: the action on the dashboard's marked or selected runs."""
+        self.go_to_dashboard()
+        self._dashboard().action_act(kind)
+
+    def run_dashboard_action(self, action: str) -> None:
+        self.go_to_dashboard()
+        self.call_later(self._dashboard().run_action, action)
+
+    def go_to_dashboard(self) -> None:
+        while not isinstance(self.screen, DashboardScreen) and len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_toggle_help(self) -> None:
+        if self.screen.query(HelpPanel):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    # -- actions --------------------------------------------------------------------------
+
+    @property
+    def actor(self) -> str:
+        if self._actor is None:
+            from tandem_tui.core.actions import default_actor
+
+            self._actor = default_actor(os.environ)
+        return self._actor
+
+    def request_action(self, kind: str, run_ids: list[str]) -> None:
+        """Preview ``kind`` on the runs, ask for a reason, then perform it."""
+        from tandem_tui.core.actions import ActionKind, Refusal, preview
+        from tandem_tui.ui.screens.confirm import ConfirmActionScreen
+
+        if self.read_only:
+            self.notify("The console is read-only.", severity="warning")
+            return
+        state = self.state
+        runs = [state.snapshot.runs[r] for r in run_ids if state and r in state.snapshot.runs]
+        if not runs:
+            self.notify("No run selected.", severity="warning")
+            return
+        action = ActionKind(kind)
+        now_ms = self.clock.now_ms()
+        previews = [(run, preview(action, run, now_ms)) for run in runs]
+        allowed = [(run.run_id, run.updated_at_ms) for run, p in previews if not isinstance(p, Refusal)]
+        if not allowed:
+            for run, refusal in previews:
+                self.notify(_one_line(refusal, run.run_id), title="Refused", severity="error")
+            return
+
+        def on_reason(reason: str | None) -> None:
+            if reason is not None:
+                self._perform(action, allowed, reason)
+
+        self.push_screen(
+            ConfirmActionScreen(action, [p for _, p in previews], actor=self.actor), on_reason
+        )
+
+    @work(thread=True, group="actions", exit_on_error=False)
+    def _perform(self, action: ActionKind, targets: list[tuple[str, int]], reason: str) -> None:
+        from tandem_tui.core.actions import ActionRequest, perform
+
+        for run_id, updated_at_ms in targets:
+            request = ActionRequest(
+                kind=action,
+                run_id=run_id,
+                reason=reason.strip() or None,
+                actor=self.actor,
+                expect_updated_at_ms=updated_at_ms,
+            )
+            try:
+                result = perform(self.runs_file, request, clock=self.clock)
+            except Exception as error:  # the file may be unreadable: say so, in one line
+                self.call_from_thread(
+                    self.notify, _one_line(error, run_id), title="Failed", severity="error"
+                )
+                continue
+            if result.ok:
+                message = f"{run_id}: {result.previous_status} → {result.new_status}"
+                self.call_from_thread(self.notify, sanitize(message), title=action.value)
+            else:
+                self.call_from_thread(
+                    self.notify, _one_line(result.message, run_id), title="Refused", severity="error"
+                )
+
+
+def _one_line(value: object, run_id: str) -> str:
+    message = getattr(value, "message", None) or str(value)
+    return sanitize(f"{run_id}: {message}")
+
+
+def make_app(
+    runs_file: Path | str,
+    *,
+    clock: Clock | None = None,
+    read_only: bool = False,
+    poll: bool = False,
+    watch: bool = True,
+    snapshot: Snapshot | None = None,
+) -> TandemApp:
+    """The console on ``runs_file``: live (watching), or static with ``watch=False`` or a
+    given ``snapshot``."""
+    return TandemApp(
+        Path(runs_file),
+        clock=clock or SYSTEM_CLOCK,
+        read_only=read_only,
+        poll=poll,
+        watch=watch,
+        snapshot=snapshot,
+    )

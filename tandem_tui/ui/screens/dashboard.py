@@ -1,0 +1,277 @@
+"""The dashboard: metrics, trends, the runs table and the workspace locks, live.
+
+:func:`build_state` turns a :class:`Snapshot` into a :class:`DashboardState` — plain data
+the widgets show. The app builds it in its watch worker thread (off the UI thread, and
+while the watcher is not touching the view), then hands it to this screen, which sets
+its widgets' reactive attributes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from tandem_tui.core.models import RunStatus
+from tandem_tui.core.snapshot import Freshness, Snapshot
+from tandem_tui.ui.text import sanitize
+from tandem_tui.ui.widgets.locks_panel import LocksData, LocksPanel, expired_claim_rows
+from tandem_tui.ui.widgets.metrics_bar import Metrics, MetricsBar, StaleBanner, metrics_from_report
+from tandem_tui.ui.widgets.runs_table import (
+    StatusFilter,
+    RunRow,
+    RunsTable,
+    build_rows,
+)
+from tandem_tui.ui.widgets.trends import TrendData, Trends, trend_data
+
+if TYPE_CHECKING:
+    from tandem_tui.ui.app import TandemApp
+
+
+@dataclass(frozen=True)
+class DashboardState:
+    """Everything the dashboard shows about one snapshot."""
+
+    snapshot: Snapshot
+    rows: dict[str, RunRow]
+    metrics: Metrics
+    locks: LocksData
+    trends: TrendData
+    file_missing: bool = False
+    ever_read: bool = True
+    changed: frozenset[str] = field(default_factory=frozenset)
+
+
+def build_state(
+    snapshot: Snapshot, previous: DashboardState | None, *, now_ms: int
+) -> DashboardState:
+    """The dashboard's data for ``snapshot``; rows of unchanged runs are reused."""
+    view = snapshot.view
+    runs = snapshot.runs
+    rows = build_rows(
+        runs,
+        view,
+        now_ms,
+        previous=previous.rows if previous is not None else None,
+        changed=snapshot.changed if previous is not None else None,
+    )
+    locks = view.locks(runs, now_ms)
+    statuses = {run_id: RunStatus(run.status) for run_id, run in runs.items()}
+    expired = expired_claim_rows(view.expired_claims(runs, now_ms), statuses, locks)
+    ever_read = (previous is not None and previous.ever_read) or not snapshot.freshness.stale
+    return DashboardState(
+        snapshot=snapshot,
+        rows=rows,
+        metrics=metrics_from_report(view.status_report(runs)),
+        locks=LocksData(tuple(locks), expired),
+        trends=trend_data(snapshot.series),
+        file_missing=not snapshot.runs_file.exists(),
+        ever_read=ever_read,
+        changed=snapshot.changed,
+    )
+
+
+def empty_content(runs_file: Path, state: DashboardState | None) -> Content:
+    """What the runs pane says when there is nothing to list."""
+    if state is None:
+        return Content.styled("Reading the runs file…", "$text-muted")
+    if state.file_missing:
+        return Content.assemble(
+            ("No runs file here yet:\n", "bold"),
+            (sanitize(str(runs_file)), "$text-accent"),
+            "\n\nThe console is watching it and will show runs as soon as it appears.\n"
+            "Point it elsewhere with ",
+            ("tandem-tui --runs-file PATH", "bold"),
+            ", or try ",
+            ("tandem-tui --demo", "bold"),
+            " for a live demo.",
+        )
+    if state.snapshot.runs:
+        return Content.styled("No run matches the filter. Escape clears it.", "$text-muted")
+    if not state.ever_read:
+        return Content.assemble(
+            ("Nothing to show: ", "bold"),
+            (sanitize(str(runs_file)), "$text-accent"),
+            " could not be read (see the banner above). The console keeps trying.",
+        )
+    return Content.assemble(
+        ("No runs in ", "$text-muted"), (sanitize(str(runs_file)), "$text-accent"), (".", "$text-muted")
+    )
+
+
+class DashboardScreen(Screen[None]):
+    """The console's main screen."""
+
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
+
+    BINDINGS = [
+        Binding("p", "act('pause')", "Pause"),
+        Binding("r", "act('resume')", "Resume"),
+        Binding("e", "act('requeue')", "Requeue"),
+        Binding("l", "act('release_lock')", "Release"),
+        Binding("slash", "filter", "Filter"),
+        Binding("h", "history", "History"),
+        Binding("escape", "clear", "Clear filter/marks", show=False),
+        Binding("1", "status_filter('all')", "All runs", show=False),
+        Binding("2", "status_filter('active')", "Active runs", show=False),
+        Binding("3", "status_filter('queued')", "Queued runs", show=False),
+        Binding("4", "status_filter('paused')", "Paused runs", show=False),
+        Binding("5", "status_filter('failed')", "Failed runs", show=False),
+        Binding("w", "toggle_panel('locks')", "Toggle locks panel", show=False),
+        Binding("t", "toggle_panel('trends')", "Toggle trends", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="dashboard")
+        self.state: DashboardState | None = None
+
+    @property
+    def tandem(self) -> TandemApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        app = self.tandem
+        now = app.clock.now_ms
+        yield MetricsBar(title=str(app.runs_file), read_only=app.read_only, clock_ms=now, id="metrics")
+        yield StaleBanner(clock_ms=now, id="stale")
+        yield Trends(id="trends")
+        with Horizontal(id="main"):
+            with Vertical(id="runs-pane"):
+                yield RunsTable(clock_ms=now, id="runs")
+                yield Static(empty_content(app.runs_file, None), id="empty", markup=False)
+            yield LocksPanel(id="locks")
+        yield Input(placeholder="filter: id, automation, status, reason, workspace", id="filter")
+        # ctrl+p is listed by "?"; at 80 columns its footer slot is worth more to "?".
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one(RunsTable).focus()
+        self.query_one("#filter", Input).cursor_blink = False if self.tandem.static else True
+        self._update_caption()
+
+    # -- data in ----------------------------------------------------------------------
+
+    def show_state(self, state: DashboardState) -> None:
+        """Hand the widgets the data of a new snapshot (attributes down)."""
+        self.state = state
+        snapshot = self.state.snapshot
+        bar = self.query_one(MetricsBar)
+        bar.ever_read = state.ever_read
+        bar.metrics = state.metrics
+        bar.freshness = snapshot.freshness
+        banner = self.query_one(StaleBanner)
+        banner.ever_read = state.ever_read
+        banner.freshness = _banner_freshness(snapshot.freshness, state)
+        self.query_one(Trends).data = state.trends
+        self.query_one(LocksPanel).data = state.locks
+        self.query_one(RunsTable).set_rows(state.rows)
+        self._update_empty()
+
+    def tick(self) -> None:
+        """Time moved on (live mode, once a second)."""
+        self.query_one(MetricsBar).tick()
+        self.query_one(StaleBanner).tick()
+        self.query_one(RunsTable).tick()
+
+    def _update_empty(self) -> None:
+        table = self.query_one(RunsTable)
+        empty = table.visible_count == 0
+        self.query_one("#empty", Static).update(empty_content(self.tandem.runs_file, self.state))
+        self.query_one("#runs-pane").set_class(empty, "-empty")
+        if not empty and self.focused is None:
+            table.focus()
+
+    # -- the caption over the table -------------------------------------------------
+
+    def on_runs_table_view_changed(self) -> None:
+        self._update_caption()
+        if self.state is not None:
+            self._update_empty()
+
+    def _update_caption(self) -> None:
+        table = self.query_one(RunsTable)
+        total = len(table.rows_by_id)
+        parts: list = [("runs ", "bold"), f"{table.visible_count}"]
+        if table.visible_count != total:
+            parts.append((f" of {total}", "$text-muted"))
+        if table.status_filter != StatusFilter.ALL:
+            parts += ["  ", (f"[{table.status_filter.value}]", "bold $text-accent")]
+        if table.filter_text:
+            parts += ["  ", ("/", "$text-muted"), (sanitize(table.filter_text), "bold $text-accent")]
+        arrow = "↓" if table.sort_reverse else "↑"
+        parts += ["  ", (f"sort {table.sort_column} {arrow}", "$text-muted")]
+        if table.marked:
+            parts += ["  ", (f"● {len(table.marked)} marked", "bold $text-warning")]
+        self.query_one("#runs-pane").border_title = Content.assemble(*parts)
+
+    # -- keys -------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act" and self.tandem.read_only:
+            return False
+        return True
+
+    def action_filter(self) -> None:
+        field_ = self.query_one("#filter", Input)
+        field_.add_class("-shown")
+        field_.focus()
+
+    def action_clear(self) -> None:
+        table = self.query_one(RunsTable)
+        field_ = self.query_one("#filter", Input)
+        if field_.has_class("-shown") or table.filter_text:
+            field_.value = ""
+            field_.remove_class("-shown")
+            table.filter_text = ""
+            table.focus()
+        elif table.marked:
+            table.clear_marks()
+        elif table.status_filter != StatusFilter.ALL:
+            table.status_filter = StatusFilter.ALL
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.query_one(RunsTable).filter_text = event.value
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            if not event.value:
+                event.input.remove_class("-shown")
+            self.query_one(RunsTable).focus()
+
+    def action_status_filter(self, name: str) -> None:
+        self.query_one(RunsTable).status_filter = StatusFilter(name)
+
+    def action_toggle_panel(self, name: str) -> None:
+        self.query_one(f"#{name}").toggle_class("-hidden")
+
+    def action_history(self) -> None:
+        self.tandem.open_history()
+
+    def action_act(self, kind: str) -> None:
+        self.tandem.request_action(kind, self.query_one(RunsTable).target_run_ids())
+
+    def on_runs_table_run_selected(self, event: RunsTable.RunSelected) -> None:
+        self.tandem.open_run(event.run_id)
+
+    def go_to_run(self, run_id: str) -> None:
+        table = self.query_one(RunsTable)
+        if table.go_to(run_id):
+            table.focus()
+
+
+def _banner_freshness(freshness: Freshness, state: DashboardState) -> Freshness | None:
+    """A missing file is the empty state, not an alarm; anything else unreadable is."""
+    if state.file_missing and not state.snapshot.runs:
+        return None
+    return freshness
+

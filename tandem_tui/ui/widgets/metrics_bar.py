@@ -1,0 +1,188 @@
+"""The header strip: title, scheduler metrics, file freshness, and the STALE banner.
+
+:func:`metrics_from_report` reads the same ``status_report`` object the ``status --json``
+command prints, so the console and the CLI never disagree about a figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from tandem_tui.core.snapshot import Freshness
+from tandem_tui.humanize import format_duration_ms
+from tandem_tui.ui.text import sanitize
+
+#: Queue reasons in the order the scheduler checks them, with their short labels.
+REASON_LABELS: tuple[tuple[str, str], ...] = (
+    ("capacity", "capacity"),
+    ("workspace_lock", "lock"),
+    ("rate_limit", "rate limit"),
+    ("retry_backoff", "retry"),
+)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The figures in the header, from ``RunsView.status_report``."""
+
+    active: int = 0
+    capacity: int = 0
+    queued_by_reason: Mapping[str, int] = field(default_factory=dict)
+    admitted: int = 0
+    completed: int = 0
+    avg_wait_ms: int = 0
+    p95_wait_ms: int = 0
+    runs_total: int = 0
+    locked_workspaces: int = 0
+
+    @property
+    def queued_total(self) -> int:
+        return sum(self.queued_by_reason.values())
+
+
+def metrics_from_report(report: Mapping[str, Any]) -> Metrics:
+    by_status = report.get("runs_by_status", {})
+    queued_by_reason = dict(report.get("queued_runs_by_reason", {}))
+    # Queued runs nothing holds back are queued too: count them as "ready".
+    queued = int(by_status.get("queued", 0))
+    held = sum(queued_by_reason.values())
+    if queued > held:
+        queued_by_reason["ready"] = queued - held
+    return Metrics(
+        active=int(report.get("active_runs", 0)),
+        capacity=int(report.get("max_concurrent_runs", 0)),
+        queued_by_reason=queued_by_reason,
+        admitted=int(report.get("admitted_total", 0)),
+        completed=int(report.get("completed_total", 0)),
+        avg_wait_ms=int(report.get("avg_wait_ms", 0)),
+        p95_wait_ms=int(report.get("p95_wait_ms", 0)),
+        runs_total=sum(int(v) for v in by_status.values()),
+        locked_workspaces=len(report.get("locked_workspaces", {})),
+    )
+
+
+def metrics_content(metrics: Metrics) -> Content:
+    """``active 3/8  queued 12 (capacity 5 · lock 4 …)  admitted …  wait avg … p95 …``."""
+    # Non-breaking spaces inside a figure: a narrow terminal wraps between figures only.
+    nb = "\u00a0"
+    parts: list[Any] = [
+        (f"active{nb}", "$text-muted"),
+        (f"{metrics.active}/{metrics.capacity}", "bold $text-success"),
+        "  ",
+        (f"queued{nb}", "$text-muted"),
+        (str(metrics.queued_total), "bold $text-primary"),
+    ]
+    reasons = [
+        (label, metrics.queued_by_reason.get(key, 0))
+        for key, label in (*REASON_LABELS, ("ready", "ready"))
+    ]
+    shown = [f"{label} {count}".replace(" ", nb) for label, count in reasons if count]
+    if shown:
+        parts.append((":" + nb + f"{nb}·{nb}".join(shown), "$text-primary"))
+    parts += [
+        "  ",
+        (f"admitted{nb}", "$text-muted"),
+        str(metrics.admitted),
+        "  ",
+        (f"completed{nb}", "$text-muted"),
+        str(metrics.completed),
+        "  ",
+        (f"wait{nb}avg{nb}", "$text-muted"),
+        format_duration_ms(metrics.avg_wait_ms),
+        (f"{nb}{nb}p95{nb}", "$text-muted"),
+        (format_duration_ms(metrics.p95_wait_ms), "bold $text-warning"),
+    ]
+    return Content.assemble(*parts)
+
+
+def freshness_content(
+    freshness: Freshness | None, now_ms: int, runs_total: int, ever_read: bool = True
+) -> Content:
+    if freshness is None:
+        return Content.styled("reading…", "$text-muted")
+    if not ever_read:
+        return Content.styled("not read", "bold $text-error")
+    age_ms = max(0, now_ms - freshness.read_at_ms)
+    read = "read just now" if age_ms < 1000 else f"read {format_duration_ms(age_ms)} ago"
+    style = "bold $text-error" if freshness.stale else "$text-muted"
+    return Content.assemble((f"{runs_total} runs · ", "$text-muted"), (read, style))
+
+
+def stale_content(freshness: Freshness, now_ms: int, ever_read: bool) -> Content:
+    """The banner: what is wrong with the file, and how old the runs shown are."""
+    error = sanitize(freshness.error or "the runs file could not be read")
+    if ever_read:
+        age = format_duration_ms(max(0, now_ms - freshness.read_at_ms))
+        tail = f" — showing the last good read, {age} old"
+    else:
+        tail = " — nothing read yet"
+    return Content.assemble((" STALE ", "bold reverse"), " ", (error, "bold"), tail)
+
+
+class MetricsBar(Horizontal):
+    """Title, figures and freshness. Data comes in through the reactive attributes."""
+
+    metrics: reactive[Metrics] = reactive(Metrics, init=False)
+    freshness: reactive[Freshness | None] = reactive(None, init=False)
+    ever_read: reactive[bool] = reactive(True, init=False)
+
+    def __init__(
+        self, *, title: str, read_only: bool, clock_ms: Callable[[], int], id: str | None = None
+    ) -> None:
+        super().__init__(id=id)
+        self._title = title
+        self._read_only = read_only
+        self._now = clock_ms
+
+    def compose(self) -> ComposeResult:
+        title = [("tandem-tui", "bold $text-accent"), " ", (sanitize(self._title), "$text-muted")]
+        if self._read_only:
+            title += ["  ", (" READ-ONLY ", "bold $text-warning reverse")]
+        yield Static(Content.assemble(*title), id="title", markup=False)
+        yield Static(freshness_content(None, 0, 0), id="freshness", markup=False)
+        yield Static(metrics_content(self.metrics), id="figures", markup=False)
+
+    def _watch_metrics(self, metrics: Metrics) -> None:
+        self.query_one("#figures", Static).update(metrics_content(metrics))
+        self.tick()
+
+    def _watch_freshness(self) -> None:
+        self.tick()
+
+    def tick(self) -> None:
+        """Time moved on: the "read N ago" age."""
+        if self.is_mounted:
+            self.query_one("#freshness", Static).update(
+                freshness_content(
+                    self.freshness, self._now(), self.metrics.runs_total, self.ever_read
+                )
+            )
+
+
+class StaleBanner(Static):
+    """Shown (class ``-stale``) while the runs file cannot be read."""
+
+    freshness: reactive[Freshness | None] = reactive(None, init=False)
+
+    def __init__(self, *, clock_ms: Callable[[], int], id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False)
+        self._now = clock_ms
+        self.ever_read = False
+
+    def _watch_freshness(self) -> None:
+        self.tick()
+
+    def tick(self) -> None:
+        freshness = self.freshness
+        stale = freshness is not None and freshness.stale
+        self.set_class(stale, "-stale")
+        if stale and freshness is not None:
+            self.update(stale_content(freshness, self._now(), self.ever_read))

@@ -1,0 +1,378 @@
+"""The dashboard: live updates in place, filters, marks, actions through the core, and
+what it looks like at 80x24 and 160x48."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Input
+
+from tandem_tui.core.atomic import write_text_atomic
+from tandem_tui.core.clock import ManualClock
+from tandem_tui.core.models import RunStatus
+from tandem_tui.ui.screens.dashboard import DashboardScreen
+from tandem_tui.ui.widgets.metrics_bar import StaleBanner
+from tandem_tui.ui.widgets.runs_table import (
+    RunRow,
+    RunsTable,
+    StatusFilter,
+    build_rows,
+    column_widths,
+    row_matches,
+    sort_key,
+)
+
+pytestmark = pytest.mark.anyio
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+#: A live watcher reacts within a debounce; this bounds a test that waits for it.
+LIVE_DEADLINE_S = 10.0
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def table_of(app: Any) -> RunsTable:
+    return app.dashboard.query_one(RunsTable)
+
+
+def cell_text(table: RunsTable, run_id: str, column: str) -> str:
+    value = table.get_cell(run_id, column)
+    return value.plain if hasattr(value, "plain") else str(value)
+
+
+async def wait_until(pilot: Any, predicate: Any, deadline_s: float = LIVE_DEADLINE_S) -> None:
+    """Let the app (and its watcher thread) run until ``predicate()`` holds."""
+    deadline = time.monotonic() + deadline_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("the screen did not catch up before the deadline")
+        await pilot.pause(0.05)
+
+
+def edit_runs_file(path: Path, edit: Any) -> None:
+    """Another writer: load, change, write atomically (as the server does)."""
+    document = json.loads(path.read_text())
+    edit(document["runs"])
+    write_text_atomic(path, json.dumps(document, indent=2))
+
+
+def events_of(path: Path, run_id: str) -> list[dict[str, Any]]:
+    record = json.loads(path.read_text())["runs"][run_id]
+    return record["checkpoint"]["lifecycle_history"]
+
+
+# -- pure parts of the table ---------------------------------------------------------------
+
+
+def fixture_rows(now_ms: int) -> dict[str, RunRow]:
+    from tandem_tui.core.store import read_runs_file
+    from tandem_tui.core.view import RunsView
+
+    runs = read_runs_file(FIXTURES / "runs_v1.json", now_ms=now_ms)
+    return build_rows(runs, RunsView.build(runs, now_ms=now_ms, max_concurrent_runs=8), now_ms)
+
+
+def test_rows_say_why_queued_runs_wait(fixture_now_ms):
+    rows = fixture_rows(fixture_now_ms)
+    assert rows["run-da-0019"].why == "workspace lock · run-rn-0142"
+    assert rows["run-ir-0089"].why == "rate limit · anthropic"
+    assert rows["run-ib-0007"].why.startswith("capacity")
+    assert rows["run-rn-0142"].why == ""
+
+
+def test_the_filter_matches_id_automation_status_reason_and_workspace(fixture_now_ms):
+    row = fixture_rows(fixture_now_ms)["run-da-0019"]
+    for needle in ("da-0019", "dependency", "queued", "workspace_lock", "docs-site"):
+        assert row_matches(row, needle, None), needle
+    assert not row_matches(row, "billing", None)
+    assert not row_matches(row, "", frozenset({RunStatus.RUNNING}))
+
+
+def test_the_default_sort_puts_running_runs_first_and_finished_runs_last(fixture_now_ms):
+    rows = sorted(fixture_rows(fixture_now_ms).values(), key=sort_key("status"))
+    assert rows[0].status == RunStatus.RUNNING
+    assert rows[-1].status == RunStatus.COMPLETED
+
+
+def test_unchanged_runs_keep_their_row_objects_between_snapshots(fixture_now_ms):
+    from tandem_tui.core.store import read_runs_file
+    from tandem_tui.core.view import RunsView
+
+    runs = read_runs_file(FIXTURES / "runs_v1.json", now_ms=fixture_now_ms)
+    view = RunsView.build(runs, now_ms=fixture_now_ms, max_concurrent_runs=8)
+    first = build_rows(runs, view, fixture_now_ms)
+    second = build_rows(runs, view, fixture_now_ms, previous=first, changed={"run-rn-0142"})
+    assert second["run-rn-0139"] is first["run-rn-0139"]
+    assert second["run-rn-0142"] is not first["run-rn-0142"]
+
+
+def test_columns_fit_a_wide_terminal_and_keep_a_readable_detail_on_a_narrow_one(fixture_now_ms):
+    rows = list(fixture_rows(fixture_now_ms).values())
+    wide = column_widths(rows, 120, padding=1)
+    assert sum(wide.values()) + 2 * len(wide) == 120
+    narrow = column_widths(rows, 79, padding=1)
+    assert narrow["detail"] >= 16 and narrow["id"] == len("run-etl-0311")
+
+
+# -- static app ------------------------------------------------------------------------------
+
+
+async def test_markup_and_ansi_in_a_runs_detail_render_literally(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        cell = table_of(app).get_cell("run-ir-0085", "detail")
+        assert "[bold]oops[/]" in cell.plain
+        assert "\x1b" not in cell.plain and "\\x1b[31m" in cell.plain
+        assert not any("bold" in str(span.style) for span in cell.spans)
+
+
+async def test_slash_filters_live_enter_keeps_the_filter_and_escape_clears_it(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = table_of(app)
+        await pilot.pause()
+        total = table.row_count
+        await pilot.press("slash", "i", "n", "v", "o")
+        assert app.focused is app.screen.query_one("#filter", Input)
+        assert table.row_count == 4  # the auto-invoice-reconcile runs
+        await pilot.press("enter")
+        assert app.focused is table and table.row_count == 4
+        await pilot.press("escape")
+        assert table.row_count == total and table.filter_text == ""
+
+
+async def test_number_keys_switch_the_quick_status_filter(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = table_of(app)
+        await pilot.pause()
+        await pilot.press("3")
+        assert table.status_filter == StatusFilter.QUEUED and table.row_count == 5
+        await pilot.press("5")
+        assert {cell_text(table, key.value, "status") for key in table.rows} == {"failed", "blocked"}
+        await pilot.press("1")
+        assert table.row_count == 20
+
+
+async def test_clicking_a_header_sorts_by_that_column_and_again_reverses(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = table_of(app)
+        await pilot.pause()
+        await pilot.click(RunsTable, offset=(4, 0))  # the "run" header
+        ids = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
+        assert table.sort_column == "id" and ids == sorted(ids)
+        await pilot.click(RunsTable, offset=(4, 0))
+        ids = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
+        assert ids == sorted(ids, reverse=True)
+
+
+async def test_space_marks_rows_and_actions_preview_every_marked_run(app_factory):
+    from tandem_tui.ui.screens.confirm import ConfirmActionScreen
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = table_of(app)
+        await pilot.pause()
+        await pilot.press("space", "down", "space")
+        assert len(table.marked) == 2
+        assert table.get_cell(table.target_run_ids()[0], "mark").marked
+        await pilot.press("p")
+        assert isinstance(app.screen, ConfirmActionScreen)
+        assert {t.run_id for t in app.screen.transitions} == set(table.marked)
+
+
+async def test_read_only_hides_the_action_keys_and_says_so(app_factory):
+    app = app_factory(watch=False, read_only=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        shown = {binding.key for (_, binding, enabled, _) in app.screen.active_bindings.values() if enabled}
+        assert not {"p", "r", "e", "l"} & shown
+        assert "READ-ONLY" in str(app.screen.query_one("#title").render())
+        await pilot.press("p")
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_enter_opens_the_run_and_h_opens_history(app_factory):
+    from tandem_tui.ui.screens.history import HistoryScreen
+    from tandem_tui.ui.screens.run_detail import RunDetailScreen
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        await pilot.press("enter")
+        assert isinstance(app.screen, RunDetailScreen)
+        assert app.screen.run.run_id == table_of(app).cursor_run_id
+        await pilot.press("escape")
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("h")
+        assert isinstance(app.screen, HistoryScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_question_mark_shows_the_keys_and_q_quits(app_factory):
+    from textual.widgets import HelpPanel
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        assert app.screen.query(HelpPanel)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not app.screen.query(HelpPanel)
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_the_command_palette_goes_to_a_run(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p", *"go to run sd-0054")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert table_of(app).cursor_run_id == "run-sd-0054"
+
+
+async def test_a_missing_runs_file_opens_an_empty_state_that_says_where_it_looked(tmp_path, clock):
+    from tandem_tui.ui.app import make_app
+
+    missing = tmp_path / "nowhere" / "automation_v2_runs.json"
+    app = make_app(missing, clock=clock, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        message = str(app.screen.query_one("#empty").render())
+        assert str(missing) in message and "--runs-file PATH" in message and "--demo" in message
+        assert not app.screen.query_one(StaleBanner).has_class("-stale")
+
+
+async def test_a_newer_schema_at_start_shows_the_stale_banner(tmp_path, clock):
+    from tandem_tui.ui.app import make_app
+
+    path = tmp_path / "automation_v2_runs.json"
+    shutil.copyfile(FIXTURES / "runs_newer_schema.json", path)
+    app = make_app(path, clock=clock, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        banner = app.screen.query_one(StaleBanner)
+        assert banner.has_class("-stale")
+        assert "schema" in str(banner.render()).lower()
+
+
+# -- live app on a real file -------------------------------------------------------------------
+
+
+async def test_pause_with_a_reason_writes_the_file_and_the_row_follows(app_factory, runs_file):
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.row_count == 20)
+        table.go_to("run-rn-0142")
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press(*"maintenance window", "enter")
+        await wait_until(pilot, lambda: cell_text(table, "run-rn-0142", "status") == "paused")
+        assert table.cursor_run_id == "run-rn-0142"
+    record = json.loads(runs_file.read_text())["runs"]["run-rn-0142"]
+    assert record["status"] == "paused"
+    assert record["pause_reason"] == "maintenance window"
+    last = events_of(runs_file, "run-rn-0142")[-1]
+    assert last["event"] == "run_paused" and last["reason"] == "maintenance window"
+
+
+async def test_a_refused_action_says_why_and_leaves_the_file_byte_identical(app_factory, runs_file):
+    before = runs_file.read_bytes()
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.row_count == 20)
+        table.go_to("run-rn-0139")  # completed: nothing to pause
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+        messages = [n.message for n in app._notifications]
+        assert any("run-rn-0139" in m and "completed" in m for m in messages), messages
+    assert runs_file.read_bytes() == before
+
+
+async def test_a_run_changed_by_someone_else_after_the_preview_is_refused(app_factory, runs_file, clock):
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.row_count == 20)
+        table.go_to("run-ib-0008")
+        await pilot.press("p")
+        await pilot.pause()
+
+        def bump(runs: dict[str, Any]) -> None:
+            runs["run-ib-0008"]["updated_at_ms"] += 1_000
+            runs["run-ib-0008"]["detail"] = "touched by the engine"
+
+        edit_runs_file(runs_file, bump)
+        after_foreign_write = runs_file.read_bytes()
+        await pilot.press(*"too late", "enter")
+        await wait_until(pilot, lambda: any(n.title == "Refused" for n in app._notifications))
+    assert runs_file.read_bytes() == after_foreign_write
+
+
+async def test_an_external_write_shows_up_without_a_key_press(app_factory, runs_file):
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.row_count == 20)
+        table.go_to("run-sd-0054")
+        new = json.loads((FIXTURES / "runs_v1.json").read_text())["runs"]["run-ib-0008"]
+
+        def engine_writes(runs: dict[str, Any]) -> None:
+            runs["run-rn-0142"]["status"] = "completed"
+            runs["run-zz-0001"] = {**new, "run_id": "run-zz-0001", "detail": "[red]new[/red]"}
+
+        edit_runs_file(runs_file, engine_writes)
+        await wait_until(pilot, lambda: table.row_count == 21)
+        await wait_until(pilot, lambda: cell_text(table, "run-rn-0142", "status") == "completed")
+        assert cell_text(table, "run-zz-0001", "detail") == "[red]new[/red]"
+        assert table.cursor_run_id == "run-sd-0054"
+
+
+async def test_an_invalid_write_shows_the_stale_banner_and_a_good_one_clears_it(app_factory, runs_file):
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = table_of(app)
+        banner = app.screen.query_one(StaleBanner)
+        await wait_until(pilot, lambda: table.row_count == 20)
+        good = runs_file.read_text()
+        write_text_atomic(runs_file, good[: len(good) // 2])
+        await wait_until(pilot, lambda: banner.has_class("-stale"))
+        assert table.row_count == 20
+        write_text_atomic(runs_file, good)
+        await wait_until(pilot, lambda: not banner.has_class("-stale"))
+
+
+# -- snapshots ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_dashboard_snapshot(snap_compare, app_factory, relative_runs_file, size):
+    assert snap_compare(app_factory(relative_runs_file, watch=False), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_dashboard_with_a_filter_typed_snapshot(snap_compare, app_factory, relative_runs_file, size):
+    app = app_factory(relative_runs_file, watch=False)
+    assert snap_compare(app, press=["slash", *"queued"], terminal_size=size)
+
+
+def test_stale_banner_snapshot(snap_compare, app_factory, relative_runs_file):
+    shutil.copyfile(FIXTURES / "runs_newer_schema.json", relative_runs_file)
+    assert snap_compare(app_factory(relative_runs_file, watch=False), terminal_size=(80, 24))
