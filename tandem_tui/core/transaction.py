@@ -22,7 +22,11 @@ Rules that hold for every transaction:
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
+import stat
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +35,11 @@ from typing import Generic, TypeVar
 
 from filelock import FileLock, Timeout
 
-from tandem_tui.core.atomic import remove_stale_temp_files, write_text_atomic
+from tandem_tui.core.atomic import (
+    fsync_directory,
+    remove_stale_temp_files,
+    temp_path_for,
+)
 from tandem_tui.core.clock import Clock
 from tandem_tui.core.store import (
     RunsDocument,
@@ -92,6 +100,10 @@ def writer_lock(
     inside then re-enters it.
     """
     path = lock_path(runs_file)
+    if not path.parent.is_dir():
+        # Taking the lock would create the directory: an action on a runs file that
+        # does not exist must leave no trace.
+        raise RunsFileError(f"{runs_file}: no runs file (no directory {path.parent})")
     # A singleton per path: a nested acquisition in the same thread only bumps a counter
     # instead of deadlocking on a second flock of the same file.
     lock = FileLock(path, is_singleton=True)
@@ -192,16 +204,8 @@ def _apply(
     if not _differs(raw, text, document):
         return value, False
 
-    def still_the_file_we_read() -> None:
-        try:
-            current = FileIdentity.of(os.stat(path))
-        except FileNotFoundError:
-            current = None
-        if current != read_identity:
-            raise _Conflict
-
     try:
-        write_text_atomic(path, text, before_replace=still_the_file_we_read)
+        _replace_if_unchanged(path, text, read_identity)
     except _Conflict:
         raise
     except OSError as error:
@@ -223,3 +227,126 @@ def _differs(raw: bytes, text: str, document: RunsDocument) -> bool:
     # The bytes differ: either the runs changed, or the file was laid out differently
     # (legacy v0 map, another formatter). Only the former is worth a write.
     return parse_runs_document(raw).entries != document.entries
+
+
+# --- the swap ----------------------------------------------------------------------
+#
+# A check-then-rename leaves a window between the check and the rename in which a
+# foreign rename is silently overwritten. Where the kernel can swap two names atomically
+# (Linux renameat2 RENAME_EXCHANGE), we check, swap, and check the file we displaced: if
+# it is not the one we read, a foreign write got in after the first check, and we swap
+# it straight back. What remains is second order: a foreign writer that *reads* in the
+# instant between the two swaps builds on our discarded content. Elsewhere the plain
+# check-then-rename applies.
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+_RENAME_EXCHANGE = 2
+
+
+def _load_renameat2() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_renameat2 = _load_renameat2()
+
+
+def _rename2(source: Path, target: Path, flags: int) -> bool:
+    """renameat2 with ``flags``; False when this kernel or file system cannot do it."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), flags) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(target))
+
+
+def _identity_at(path: Path) -> FileIdentity | None:
+    try:
+        return FileIdentity.of(os.stat(path))
+    except FileNotFoundError:
+        return None
+
+
+def _replace_if_unchanged(path: Path, text: str, read_identity: FileIdentity | None) -> None:
+    """Atomically put ``text`` at ``path`` if ``path`` is still the file that was read.
+
+    Raises :class:`_Conflict`, leaving ``path`` as the other writer left it, otherwise.
+    """
+    temp = _write_temp(path, text)
+    try:
+        if read_identity is None:
+            committed = _create_if_absent(temp, path)
+        else:
+            committed = _swap_if_unchanged(temp, path, read_identity)
+        if not committed:
+            raise _Conflict
+    finally:
+        # After a swap the temp name holds the displaced old file; either way it goes.
+        temp.unlink(missing_ok=True)
+    fsync_directory(path.parent)
+
+
+def _create_if_absent(temp: Path, path: Path) -> bool:
+    try:
+        if _rename2(temp, path, _RENAME_NOREPLACE):
+            return True
+    except FileExistsError:
+        return False
+    if _identity_at(path) is not None:
+        return False
+    os.replace(temp, path)
+    return True
+
+
+def _swap_if_unchanged(temp: Path, path: Path, read_identity: FileIdentity) -> bool:
+    # Most foreign writes land during our (slow, fsynced) temp write: catch those with a
+    # plain check, so a swap, and the instant in which readers could see our stale
+    # content before we swap back, only happens for writes inside the last microseconds.
+    if _identity_at(path) != read_identity:
+        return False
+    try:
+        swapped = _rename2(temp, path, _RENAME_EXCHANGE)
+    except FileNotFoundError:
+        return False  # the file we read was deleted
+    if not swapped:
+        if _identity_at(path) != read_identity:
+                return False
+        os.replace(temp, path)
+        return True
+    if _identity_at(temp) == read_identity:
+        return True
+    _rename2(temp, path, _RENAME_EXCHANGE)
+    return False
+
+
+def _write_temp(path: Path, text: str) -> Path:
+    """The new content, durable in a temp file beside ``path`` (same name scheme as atomic.py)."""
+    temp = temp_path_for(path)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp

@@ -165,6 +165,10 @@ def assert_unknown_fields_survive(after: dict, before: dict) -> None:
     assert checkpoint["lifecycle_history"][0] == before["checkpoint"]["lifecycle_history"][0]
     for new, old in zip(checkpoint["lifecycle_history"], before["checkpoint"]["lifecycle_history"]):
         assert new == old
+    if after.get("execution_claim") is not None:
+        assert after["execution_claim"] == before["execution_claim"]
+    if after.get("scheduler") is not None:
+        assert after["scheduler"] == before["scheduler"]
 
 
 @pytest.mark.parametrize("status", ALL_STATUSES)

@@ -119,6 +119,13 @@ def test_a_missing_runs_file_is_an_error_for_actions(tmp_path):
     assert not path.exists()
 
 
+def test_a_runs_file_in_a_missing_directory_leaves_no_trace(tmp_path):
+    path = tmp_path / "nowhere" / "automation_v2_runs.json"
+    with pytest.raises(RunsFileError, match="no runs file"):
+        transact(path, lambda doc: None)
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_create_starts_a_missing_file_from_an_empty_document(tmp_path):
     path = tmp_path / "state" / "data" / "automation_v2_runs.json"
     seen = []
@@ -170,6 +177,27 @@ def test_a_foreign_writer_that_always_wins_exhausts_the_attempts_and_nothing_is_
     runs = json.loads(runs_file.read_text())["runs"]
     assert runs["b"]["counter"] == 5
     assert runs["a"]["status"] == "queued"
+
+
+def test_a_file_created_by_someone_else_meanwhile_is_not_overwritten(tmp_path):
+    path = tmp_path / "automation_v2_runs.json"
+    calls = []
+
+    def change(doc):
+        calls.append(dict(doc.entries))
+        if len(calls) == 1:
+            _foreign_replace(path, serialize_runs_file({"b": _record("b")}))
+        doc.entries["a"] = _record("a")
+
+    transact(path, change, create=True)
+    assert calls[1] == {"b": _record("b")}
+    assert set(json.loads(path.read_text())["runs"]) == {"a", "b"}
+
+
+def test_a_rewritten_file_keeps_its_permissions(runs_file):
+    runs_file.chmod(0o600)
+    transact(runs_file, lambda doc: doc.entries["a"].update(status="paused"))
+    assert runs_file.stat().st_mode & 0o777 == 0o600
 
 
 def test_a_file_deleted_after_the_read_is_a_conflict_not_a_resurrection(runs_file):
