@@ -1,0 +1,131 @@
+"""`tandem-tui simulate`: drive realistic runs into a state directory until stopped.
+
+The runs file is ``<state dir>/data/automation_v2_runs.json``, where the Tandem server
+would keep it with ``TANDEM_STATE_DIR`` set to that directory, so the console pointed at
+the same state dir (or ``--runs-file``) watches the simulation live. Ctrl-C (or SIGTERM)
+stops it between two ticks, never in the middle of a write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tandem_tui.commands.options import CommandError
+from tandem_tui.core.scheduler import max_concurrent_runs_from_env
+from tandem_tui.core.store import RunsFileError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="drive simulated automation runs into a state directory",
+        description="Create and drive realistic automation runs through the scheduler and "
+        "lifecycle core, writing the runs file like a Tandem server would.",
+    )
+    parser.add_argument(
+        "--state-dir", metavar="DIR", type=Path, required=True,
+        help="the state directory (the runs file goes to DIR/data/automation_v2_runs.json)",
+    )
+    parser.add_argument(
+        "--runs", metavar="N", type=_non_negative_int, default=None,
+        help="stop creating runs after N (default: keep creating)",
+    )
+    parser.add_argument(
+        "--rate", metavar="R", type=_non_negative_float, default=1.0,
+        help="new runs per second (default: 1)",
+    )
+    parser.add_argument(
+        "--max-concurrent", metavar="M", type=_positive_int, default=None,
+        help="global cap on running runs (default: TANDEM_SCHEDULER_MAX_CONCURRENT_RUNS or 8)",
+    )
+    parser.add_argument("--seed", metavar="S", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--duration", metavar="SECONDS", type=_non_negative_float, default=None,
+        help="stop after this many seconds (default: until Ctrl-C)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tandem_tui.simulate import Engine
+
+    max_concurrent = args.max_concurrent or max_concurrent_runs_from_env(os.environ)
+    state_dir = Path(args.state_dir).expanduser()
+    if state_dir.exists() and not state_dir.is_dir():
+        raise CommandError(f"--state-dir {state_dir}: not a directory")
+    engine = Engine(
+        state_dir,
+        seed=args.seed,
+        rate=args.rate,
+        max_concurrent=max_concurrent,
+        runs_limit=args.runs,
+    )
+    duration_ms = None if args.duration is None else int(args.duration * 1000)
+    print(
+        f"simulating into {engine.runs_file} (seed {args.seed}, {args.rate:g} runs/s, "
+        f"max {max_concurrent} running); Ctrl-C to stop",
+        file=sys.stderr,
+    )
+    stop = threading.Event()
+    try:
+        with _stop_on_signals(stop):
+            ticks = engine.run(stop, duration_ms=duration_ms)
+    except RunsFileError as error:
+        raise CommandError(str(error)) from None
+    except OSError as error:
+        raise CommandError(f"{engine.runs_file}: {error.strerror or error}") from None
+    print(f"stopped after {ticks} ticks; {engine.created} runs created", file=sys.stderr)
+    return 0
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``stop`` instead of interrupting a write half-way."""
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _positive_int(text: str) -> int:
+    value = _parse(int, text, "a positive integer")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _parse(int, text, "a non-negative integer")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _parse(float, text, "a non-negative number")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative number")
+    return value
+
+
+def _parse(kind: type, text: str, what: str):  # noqa: ANN202 - int or float
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None

@@ -1,0 +1,854 @@
+"""The simulate engine: drives realistic automation runs through the core, on real files.
+
+It plays the engine side of a Tandem host for the demo, the tests and the benchmarks.
+Four automations (one without a workspace, so capacity binds; two sharing a repository,
+so workspace locks bind) across four workspaces and two tenants create runs; queued
+runs are admitted through the scheduler's checks and claimed through the claim path;
+running runs move through their flow's nodes, spend tokens, hit provider throttles and
+transient failures (durable retry backoff), fail, block, wait at an approval gate, get
+paused by a spend guardrail or reaped as stale (and auto-resumed), and complete. Old
+terminal runs are archived into history shards so the hot file stays small.
+
+Every write goes through :func:`~tandem_tui.core.transaction.transact`, and every tick
+starts from the file's latest content, so consoles and CLI actions can act on the same
+runs at the same time. The engine moves only what it owns: it never touches a run paused
+by anyone else, nor a running run claimed by another claimant.
+
+Deterministic: one ``random.Random(seed)``, sorted iteration, and time only from the
+injected clock — the same seed and the same clock readings give the same file.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tandem_tui.core.claims import CLAIMANT_ID_ENV, claim_run
+from tandem_tui.core.clock import Clock, SystemClock
+from tandem_tui.core.lifecycle import apply_run_update, record_lifecycle_event
+from tandem_tui.core.models import (
+    FailureRecord,
+    Run,
+    RunStatus,
+    SchedulerMetadata,
+    StopKind,
+    TenantContext,
+    dump_run,
+    parse_run,
+)
+from tandem_tui.core.retry import RetryDecision, apply_retry_backoff, retry_backoff_is_due
+from tandem_tui.core.scheduler import AutomationScheduler
+from tandem_tui.core.shards import write_shard
+from tandem_tui.core.store import (
+    RunsDocument,
+    RunsFileError,
+    default_runs_file_path,
+    parse_run_entry,
+    read_runs_document,
+)
+from tandem_tui.core.transaction import transact
+from tandem_tui.core.view import RunsView, last_queue_entry_ms
+
+#: Simulated time between ticks when the engine runs on its own.
+TICK_MS = 250
+#: Terminal runs older than this move from the hot file to history shards.
+ARCHIVE_AFTER_MS = 15_000
+#: Paused-by-guardrail runs nobody resumed are cancelled after this long.
+GUARDRAIL_CANCEL_AFTER_MS = 120_000
+#: The server's default stale auto-resume window and limit.
+STALE_AUTO_RESUME_WINDOW_MS = 20 * 60 * 1000
+STALE_AUTO_RESUME_LIMIT = 2
+ENGINE_SOURCE = "tandem-tui-simulate"
+
+# ── the automations ───────────────────────────────────────────────────────────
+
+WORKSPACES = (
+    "/srv/tandem/workspaces/api-gateway",
+    "/srv/tandem/workspaces/web-console",
+    "/srv/tandem/workspaces/newsroom",
+    "/srv/tandem/workspaces/finance-ledger",
+)
+
+ACME = TenantContext.explicit("acme-finance", "ledger", actor_id="ops@acme.example")
+
+#: provider -> (model, USD per 1k prompt tokens, USD per 1k completion tokens)
+MODELS: dict[str, tuple[str, float, float]] = {
+    "openai": ("gpt-4.1-mini", 0.0004, 0.0016),
+    "anthropic": ("claude-sonnet-4", 0.003, 0.015),
+    "google": ("gemini-2.5-flash", 0.0003, 0.0025),
+}
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    node_id: str
+    agent_id: str
+    objective: str
+    max_attempts: int = 3
+    gate: bool = False
+
+
+@dataclass(frozen=True)
+class AutomationSpec:
+    automation_id: str
+    name: str
+    agents: Mapping[str, str]  # agent_id -> provider
+    nodes: tuple[NodeSpec, ...]
+    workspaces: tuple[str | None, ...]
+    weight: float
+    tenant: TenantContext | None = None
+
+    def snapshot(self, workspace_root: str | None, updated_at_ms: int) -> dict[str, Any]:
+        """The ``automation_snapshot`` a run of this automation carries."""
+        snapshot: dict[str, Any] = {
+            "automation_id": self.automation_id,
+            "name": self.name,
+            "status": "active",
+            "schedule": {"type": "manual"},
+            "agents": [
+                {
+                    "agent_id": agent_id,
+                    "display_name": agent_id.replace("-", " ").title(),
+                    "model_policy": {
+                        "default_model": {"provider_id": provider, "model_id": MODELS[provider][0]}
+                    },
+                    "skills": [],
+                }
+                for agent_id, provider in self.agents.items()
+            ],
+            "flow": {
+                "nodes": [
+                    {
+                        "node_id": node.node_id,
+                        "agent_id": node.agent_id,
+                        "objective": node.objective,
+                        "depends_on": [self.nodes[i - 1].node_id] if i else [],
+                        "retry_policy": {"max_attempts": node.max_attempts, "backoff_ms": 2_000},
+                        **({"gate": {"kind": "approval", "required": True}} if node.gate else {}),
+                    }
+                    for i, node in enumerate(self.nodes)
+                ]
+            },
+            "execution": {"max_parallel_agents": 1, "max_total_runtime_ms": 3_600_000},
+            "output_targets": [f"reports/{self.automation_id}.md"],
+            "created_at_ms": 1_700_000_000_000,
+            "updated_at_ms": updated_at_ms,
+            "creator_id": "automation-builder",
+        }
+        if workspace_root is not None:
+            snapshot["workspace_root"] = workspace_root
+        return snapshot
+
+    def provider_of(self, node_id: str) -> str:
+        node = next(n for n in self.nodes if n.node_id == node_id)
+        return self.agents[node.agent_id]
+
+
+AUTOMATIONS: tuple[AutomationSpec, ...] = (
+    AutomationSpec(
+        automation_id="inbox-digest",
+        name="Support inbox digest",
+        agents={"inbox-reader": "openai", "digest-writer": "anthropic"},
+        nodes=(
+            NodeSpec("fetch_threads", "inbox-reader", "Collect support threads opened since the last digest"),
+            NodeSpec("cluster", "inbox-reader", "Group threads by product area and urgency", max_attempts=2),
+            NodeSpec("write_digest", "digest-writer", "Write the digest with owners and next steps"),
+        ),
+        workspaces=(None,),
+        weight=0.4,
+    ),
+    AutomationSpec(
+        automation_id="pr-triage",
+        name="Pull request triage",
+        agents={"triager": "openai", "reviewer": "anthropic"},
+        nodes=(
+            NodeSpec("list_prs", "triager", "List open pull requests without a reviewer"),
+            NodeSpec("classify", "triager", "Label each pull request by risk and area"),
+            NodeSpec("review_notes", "reviewer", "Draft first-pass review notes for risky changes"),
+        ),
+        workspaces=(WORKSPACES[0], WORKSPACES[1]),
+        weight=0.25,
+    ),
+    AutomationSpec(
+        automation_id="release-notes",
+        name="Weekly release notes",
+        agents={"historian": "google", "editor": "anthropic"},
+        nodes=(
+            NodeSpec("gather_commits", "historian", "Gather merged commits since the last tag"),
+            NodeSpec("draft", "editor", "Draft user-facing release notes"),
+            NodeSpec("approve", "editor", "Wait for a maintainer to approve the notes", gate=True),
+            NodeSpec("publish", "editor", "Publish the notes to the changelog", max_attempts=2),
+        ),
+        workspaces=(WORKSPACES[0], WORKSPACES[2]),
+        weight=0.2,
+    ),
+    AutomationSpec(
+        automation_id="ledger-reconcile",
+        name="Ledger reconciliation",
+        agents={"extractor": "google", "auditor": "openai"},
+        nodes=(
+            NodeSpec("extract", "extractor", "Extract invoice lines from the inbox exports"),
+            NodeSpec("match", "auditor", "Match invoice lines against ledger entries"),
+            NodeSpec("report", "auditor", "Report unmatched lines to the finance channel"),
+        ),
+        workspaces=(WORKSPACES[3],),
+        weight=0.15,
+        tenant=ACME,
+    ),
+)
+AUTOMATIONS_BY_ID = {spec.automation_id: spec for spec in AUTOMATIONS}
+
+
+def required_providers(run: Run) -> list[str]:
+    """The model providers the run's automation snapshot says its agents use, sorted."""
+    snapshot = run.automation_snapshot or {}
+    providers: set[str] = set()
+    for agent in snapshot.get("agents") or ():
+        model = ((agent or {}).get("model_policy") or {}).get("default_model") or {}
+        provider = model.get("provider_id")
+        if isinstance(provider, str) and provider.strip():
+            providers.add(provider.strip())
+    return sorted(providers)
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha1(":".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def build_run(spec: AutomationSpec, *, run_id: str, workspace_root: str | None, now_ms: int) -> Run:
+    """A freshly created, queued run of ``spec`` (what the server writes on trigger)."""
+    tenant = spec.tenant.model_copy(deep=True) if spec.tenant else TenantContext.local_implicit()
+    return parse_run(
+        {
+            "run_id": run_id,
+            "automation_id": spec.automation_id,
+            "tenant_context": tenant.model_dump(mode="json"),
+            "trigger_type": "scheduled",
+            "status": "queued",
+            "created_at_ms": now_ms,
+            "updated_at_ms": now_ms,
+            "active_session_ids": [],
+            "active_instance_ids": [],
+            "checkpoint": {
+                "completed_nodes": [],
+                "pending_nodes": [node.node_id for node in spec.nodes],
+                "node_outputs": {},
+                "node_attempts": {},
+                "blocked_nodes": [],
+                "lifecycle_history": [],
+            },
+            "automation_snapshot": spec.snapshot(workspace_root, 1_700_000_000_000),
+            "workflow_definition_version": 3,
+            "workflow_definition_snapshot_hash": _digest(spec.automation_id, "v3")[:16],
+            "execution_claim_epoch": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "total_tokens": 0,
+            "estimated_cost_usd": 0.0,
+            "trigger_reason": "schedule tick",
+            "effective_execution_profile": "strict",
+        }
+    )
+
+
+# ── the engine ────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class _State:
+    """What the engine remembers between ticks (restored if a transaction retries)."""
+
+    created: int = 0
+    credit: float = 0.0
+    last_tick_ms: int | None = None
+    #: (tenant scope, provider) -> (tenant, throttled until)
+    throttles: dict[tuple[Any, str], tuple[TenantContext, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TickReport:
+    """What one tick did: created, claimed, archived runs and status changes."""
+
+    at_ms: int
+    created: tuple[str, ...] = ()
+    claimed: tuple[str, ...] = ()
+    archived: tuple[str, ...] = ()
+    transitions: tuple[tuple[str, str, str], ...] = ()
+    written: bool = False
+
+
+def runs_file_for_state_dir(state_dir: Path | str) -> Path:
+    """Where the server would keep its runs file with ``TANDEM_STATE_DIR=state_dir``."""
+    return default_runs_file_path({"TANDEM_STATE_DIR": str(state_dir)})
+
+
+class Engine:
+    """Drives runs in ``<state_dir>/data/automation_v2_runs.json``; see the module doc."""
+
+    def __init__(
+        self,
+        state_dir: Path | str,
+        *,
+        seed: int = 0,
+        rate: float = 1.0,
+        max_concurrent: int = 8,
+        clock: Clock | None = None,
+        runs_limit: int | None = None,
+        archive_after_ms: int = ARCHIVE_AFTER_MS,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.runs_file = runs_file_for_state_dir(self.state_dir)
+        self.seed = seed
+        self.rate = max(float(rate), 0.0)
+        self.max_concurrent = max(int(max_concurrent), 1)
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.runs_limit = runs_limit
+        self.archive_after_ms = archive_after_ms
+        self.max_backlog = 2 * self.max_concurrent + 6
+        self.claimant_id = f"{ENGINE_SOURCE}:seed-{seed}"
+        #: The claim path reads claimant and lease from the environment, as the server does.
+        self.claim_env = {**os.environ, CLAIMANT_ID_ENV: self.claimant_id}
+        self._rng = random.Random(seed)
+        self._state = _State()
+
+    @property
+    def created(self) -> int:
+        """How many runs this engine has created so far."""
+        return self._state.created
+
+    # ── one tick ─────────────────────────────────────────────────────────────
+
+    def step(self) -> TickReport:
+        """One tick at the clock's current time: archive, then one transaction for the rest."""
+        now_ms = self.clock.now_ms()
+        archived = self._archive(now_ms)
+        rng_state = self._rng.getstate()
+        saved = copy.deepcopy(self._state)
+
+        def change(document: RunsDocument) -> TickReport:
+            # A transaction may call us again on a fresh read: start from the same state.
+            self._rng.setstate(rng_state)
+            self._state = copy.deepcopy(saved)
+            return _Tick(self, document, now_ms).run(archived)
+
+        self.runs_file.parent.mkdir(parents=True, exist_ok=True)
+        report = transact(self.runs_file, change, clock=self.clock, create=True)
+        return report
+
+    def run(
+        self,
+        stop_event: threading.Event | None = None,
+        *,
+        duration_ms: int | None = None,
+        tick_ms: int = TICK_MS,
+        sleep: Callable[[float], bool] | None = None,
+    ) -> int:
+        """Tick until ``stop_event`` is set (or ``duration_ms`` of clock time has passed).
+
+        Returns the number of ticks. Between ticks it waits on the stop event, so a
+        stop takes effect within one tick and never in the middle of a write.
+        """
+        stop = stop_event or threading.Event()
+        wait = sleep or stop.wait
+        started = self.clock.now_ms()
+        ticks = 0
+        while not stop.is_set():
+            self.step()
+            ticks += 1
+            if duration_ms is not None and self.clock.now_ms() - started >= duration_ms:
+                break
+            if wait(tick_ms / 1000):
+                break
+        return ticks
+
+    # ── archiving (outside the transaction: shards first, then the hot file) ───
+
+    def _archive(self, now_ms: int) -> tuple[tuple[str, Any], ...]:
+        """Write shards for old terminal runs; returns (key, raw value) to drop from the hot file.
+
+        The shard is written before the hot file forgets the run, so a crash in between
+        leaves the run in both places, never in neither. The hot file only drops an
+        entry whose raw value is still exactly what was archived.
+        """
+        try:
+            document = read_runs_document(self.runs_file)
+        except RunsFileError:
+            return ()
+        cutoff = now_ms - self.archive_after_ms
+        out: list[tuple[str, Any]] = []
+        for key in sorted(document.entries):
+            value = document.entries[key]
+            if not isinstance(value, dict) or value.get("status") not in _TERMINAL_VALUES:
+                continue
+            finished = value.get("finished_at_ms") or value.get("updated_at_ms") or 0
+            if not isinstance(finished, int) or finished > cutoff:
+                continue
+            try:
+                run = parse_run_entry(key, value, now_ms=now_ms)
+            except RunsFileError:
+                continue
+            write_shard(self.runs_file, run)
+            out.append((key, value))
+        return tuple(out)
+
+
+_TERMINAL_VALUES = frozenset(
+    status.value for status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.BLOCKED, RunStatus.CANCELLED)
+)
+
+
+class _Tick:
+    """One tick applied to one freshly read document (may be replayed on a retry)."""
+
+    def __init__(self, engine: Engine, document: RunsDocument, now_ms: int) -> None:
+        self.engine = engine
+        self.rng = engine._rng
+        self.state = engine._state
+        self.document = document
+        self.now_ms = now_ms
+        self.touched: set[str] = set()
+        self.transitions: list[tuple[str, str, str]] = []
+        self.runs: dict[str, Run] = {}
+        for key in sorted(document.entries):
+            try:
+                self.runs[key] = parse_run_entry(key, document.entries[key], now_ms=now_ms)
+            except RunsFileError:
+                continue  # not ours to fix: left exactly as it is
+        view = RunsView.build(
+            {run.run_id: run for run in self.runs.values()},
+            now_ms=now_ms,
+            max_concurrent_runs=engine.max_concurrent,
+            clock=engine.clock,
+        )
+        self.scheduler: AutomationScheduler = view.scheduler
+        self._install_throttles()
+
+    def run(self, archived: tuple[tuple[str, Any], ...]) -> TickReport:
+        archived_ids = self._drop_archived(archived)
+        self._advance_runs()
+        created = self._create_runs()
+        claimed = self._admit_queued()
+        self._write_back()
+        self.state.last_tick_ms = self.now_ms
+        return TickReport(
+            at_ms=self.now_ms,
+            created=tuple(created),
+            claimed=tuple(claimed),
+            archived=tuple(archived_ids),
+            transitions=tuple(self.transitions),
+        )
+
+    # ── bookkeeping ──────────────────────────────────────────────────────────
+
+    def _install_throttles(self) -> None:
+        for key in sorted(self.state.throttles, key=repr):
+            tenant, until = self.state.throttles[key]
+            if until <= self.now_ms:
+                del self.state.throttles[key]
+                continue
+            self.scheduler.rate_limits.record_throttle_until_for_tenant(tenant, key[1], until)
+
+    def _drop_archived(self, archived: tuple[tuple[str, Any], ...]) -> list[str]:
+        dropped = []
+        for key, value in archived:
+            if self.document.entries.get(key) == value:
+                del self.document.entries[key]
+                self.runs.pop(key, None)
+                dropped.append(key)
+        return dropped
+
+    def _write_back(self) -> None:
+        for key in sorted(self.touched):
+            run = self.runs[key]
+            self.document.entries[key] = dump_run(run)
+
+    def _update(self, key: str, mutate: Callable[[Run], None]) -> None:
+        run = self.runs[key]
+        before = run.status
+        apply_run_update(run, mutate, now_ms=self.now_ms, scheduler=self.scheduler)
+        self.touched.add(key)
+        if run.status != before:
+            self.transitions.append((run.run_id, before.value, run.status.value))
+
+    def _event(self, run: Run, event: str, reason: str | None = None, stop_kind: StopKind | None = None, **metadata: Any) -> None:
+        record_lifecycle_event(
+            run, event, reason, stop_kind, {"source": ENGINE_SOURCE, **metadata} if metadata else {"source": ENGINE_SOURCE}, now_ms=self.now_ms
+        )
+
+    def _chance(self, probability: float) -> bool:
+        return self.rng.random() < probability
+
+    # ── creating runs ────────────────────────────────────────────────────────
+
+    def _create_runs(self) -> list[str]:
+        engine, state = self.engine, self.state
+        elapsed = 0 if state.last_tick_ms is None else max(self.now_ms - state.last_tick_ms, 0)
+        if state.last_tick_ms is None:
+            # A backlog at start-up, so every kind of contention shows right away.
+            state.credit += engine.max_concurrent + 4
+        state.credit += engine.rate * elapsed / 1000
+        created: list[str] = []
+        # A bounded backlog keeps the hot file (and every tick) small however high the rate.
+        backlog = sum(1 for run in self.runs.values() if run.status == RunStatus.QUEUED)
+        while state.credit >= 1:
+            if engine.runs_limit is not None and state.created >= engine.runs_limit:
+                state.credit = 0
+                break
+            if backlog >= engine.max_backlog:
+                state.credit = min(state.credit, 1.0)
+                break
+            backlog += 1
+            state.credit -= 1
+            created.append(self._create_one())
+        return created
+
+    def _create_one(self) -> str:
+        spec = self.rng.choices(AUTOMATIONS, weights=[s.weight for s in AUTOMATIONS])[0]
+        workspace = self.rng.choice(spec.workspaces)
+        self.state.created += 1
+        suffix = _digest(self.engine.seed, self.now_ms, self.state.created)[:8]
+        run_id = f"{spec.automation_id}-{suffix}"
+        while run_id in self.document.entries:
+            run_id += "x"
+        run = build_run(spec, run_id=run_id, workspace_root=workspace, now_ms=self.now_ms)
+        self._event(run, "run_created", "run created by schedule tick", trigger_type="scheduled")
+        run.scheduler = SchedulerMetadata(
+            tenant_context=run.tenant_context.model_copy(deep=True), queued_at_ms=self.now_ms
+        )
+        self.runs[run_id] = run
+        self.touched.add(run_id)
+        return run_id
+
+    # ── admitting queued runs ────────────────────────────────────────────────
+
+    def _admit_queued(self) -> list[str]:
+        """Claim every admissible queued run, oldest first; persist why the others wait."""
+        queued = sorted(
+            # Runs of automations we do not simulate are someone else's to start.
+            (
+                key
+                for key, run in self.runs.items()
+                if run.status == RunStatus.QUEUED and run.automation_id in AUTOMATIONS_BY_ID
+            ),
+            key=lambda key: (self.runs[key].created_at_ms, self.runs[key].run_id),
+        )
+        claimed: list[str] = []
+        for key in queued:
+            run = self.runs[key]
+            if not retry_backoff_is_due(run, self.now_ms):
+                continue  # keeps its retry_backoff metadata until due
+            queued_at = run.scheduler.queued_at_ms if run.scheduler is not None else last_queue_entry_ms(run)
+            self.scheduler.track_queue_state(
+                run.run_id,
+                SchedulerMetadata(tenant_context=run.tenant_context.model_copy(deep=True), queued_at_ms=queued_at),
+            )
+            verdict = self.scheduler.can_admit_for_tenant(
+                run.run_id, run.workspace_root, required_providers(run), run.tenant_context
+            )
+            if verdict is None:
+                self._claim(key)
+                claimed.append(run.run_id)
+                continue
+            self._persist_queue_reason(key, verdict)
+        return claimed
+
+    def _persist_queue_reason(self, key: str, verdict: SchedulerMetadata) -> None:
+        run = self.runs[key]
+        if run.scheduler is not None and _as_json(run.scheduler) == _as_json(verdict):
+            return
+        run.scheduler = verdict
+        self.touched.add(key)
+
+    def _claim(self, key: str) -> None:
+        run = self.runs[key]
+
+        before = run.status
+        claim = claim_run(
+            run,
+            now_ms=self.now_ms,
+            scheduler=self.scheduler,
+            env=self.engine.claim_env,
+            claim_id=f"run-claim-{_digest(run.run_id, self.now_ms, run.execution_claim_epoch)[:12]}",
+        )
+        if claim is None:
+            return
+        self.touched.add(key)
+        self.transitions.append((run.run_id, before.value, run.status.value))
+
+    # ── moving runs along ────────────────────────────────────────────────────
+
+    def _advance_runs(self) -> None:
+        for key in sorted(self.runs):
+            run = self.runs[key]
+            if run.status == RunStatus.RUNNING:
+                claim = run.execution_claim
+                if claim is None or claim.claimant_id != self.engine.claimant_id:
+                    continue  # someone else's work
+                self._advance_running(key)
+            elif run.status == RunStatus.PAUSING and self._last_event_is_ours(run, "run_pause_requested"):
+                self._settle_pause(key)
+            elif run.status == RunStatus.PAUSED:
+                self._maybe_resume(key)
+            elif run.status == RunStatus.AWAITING_APPROVAL and self._last_event_is_ours(run, "run_awaiting_approval"):
+                self._decide_gate(key)
+            elif run.status == RunStatus.QUEUED and run.created_at_ms < self.now_ms and self._chance(0.001):
+                self._update(key, lambda r: self._stop(r, RunStatus.CANCELLED, StopKind.CANCELLED, "trigger superseded by a newer schedule tick", "run_cancelled"))
+
+    def _last_event_is_ours(self, run: Run, event: str) -> bool:
+        history = run.checkpoint.lifecycle_history
+        if not history:
+            return False
+        last = history[-1]
+        metadata = last.metadata if isinstance(last.metadata, dict) else {}
+        return last.event == event and metadata.get("source") == ENGINE_SOURCE
+
+    def _current_node(self, run: Run) -> str | None:
+        checkpoint = run.checkpoint
+        for node_id in checkpoint.pending_nodes:
+            if node_id not in checkpoint.completed_nodes and node_id not in checkpoint.blocked_nodes:
+                return node_id
+        return None
+
+    def _advance_running(self, key: str) -> None:
+        run = self.runs[key]
+        spec = AUTOMATIONS_BY_ID.get(run.automation_id)
+        node_id = self._current_node(run)
+        if spec is None or node_id is None:
+            self._update(key, lambda r: self._complete_run(r))
+            return
+        node = next((n for n in spec.nodes if n.node_id == node_id), None)
+        if node is None:
+            self._update(key, lambda r: self._complete_run(r))
+            return
+        if node.gate:
+            self._update(key, lambda r: self._await_gate(r, node))
+            return
+        if not run.active_session_ids:
+            self._update(key, lambda r: self._start_node(r, node))
+            return
+        roll = self.rng.random()
+        if roll < 0.40:
+            self._update(key, lambda r: self._complete_node(r, spec, node))
+        elif roll < 0.47:
+            self._transient_failure(key, spec, node)
+        elif roll < 0.485:
+            self._update(key, lambda r: self._block(r, node))
+        elif roll < 0.495:
+            self._update(key, lambda r: self._fail(r, node, "tool call returned a non-retryable error", "tool_error"))
+        elif roll < 0.505:
+            self._update(key, lambda r: self._stale_reap(r))
+        elif roll < 0.51:
+            self._update(key, lambda r: self._request_guardrail_pause(r))
+        else:
+            self._update(key, lambda r: self._spend(r, spec, node, fraction=0.2))
+
+    def _start_node(self, run: Run, node: NodeSpec) -> None:
+        attempts = run.checkpoint.node_attempts.get(node.node_id, 0) + 1
+        run.checkpoint.node_attempts[node.node_id] = attempts
+        session = f"session-{_digest(run.run_id, node.node_id, attempts)[:10]}"
+        run.active_session_ids = [session]
+        run.latest_session_id = session
+        run.active_instance_ids = [f"instance-{node.agent_id}-{_digest(session)[:6]}"]
+        run.detail = f"running node `{node.node_id}` attempt {attempts}"
+        self._event(run, "node_started", f"node `{node.node_id}` attempt {attempts} started", node_id=node.node_id, attempt=attempts, agent_id=node.agent_id)
+
+    def _spend(self, run: Run, spec: AutomationSpec, node: NodeSpec, *, fraction: float = 1.0) -> None:
+        provider = spec.agents[node.agent_id]
+        _, prompt_price, completion_price = MODELS[provider]
+        prompt = int(self.rng.randint(800, 6_000) * fraction)
+        completion = int(self.rng.randint(200, 2_000) * fraction)
+        run.prompt_tokens += prompt
+        run.completion_tokens += completion
+        run.total_tokens += prompt + completion
+        cost = prompt / 1000 * prompt_price + completion / 1000 * completion_price
+        run.estimated_cost_usd = round(run.estimated_cost_usd + cost, 6)
+
+    def _complete_node(self, run: Run, spec: AutomationSpec, node: NodeSpec) -> None:
+        self._spend(run, spec, node)
+        checkpoint = run.checkpoint
+        attempts = checkpoint.node_attempts.get(node.node_id, 1)
+        path = f"artifacts/{run.run_id}/{node.node_id}.md"
+        checkpoint.completed_nodes.append(node.node_id)
+        checkpoint.pending_nodes = [n for n in checkpoint.pending_nodes if n != node.node_id]
+        checkpoint.node_outputs[node.node_id] = {
+            "status": "completed",
+            "summary": f"{node.objective}: done",
+            "attempt_evidence": {
+                "attempt": attempts,
+                "artifact": {
+                    "status": "written",
+                    "path": path,
+                    "content_digest": f"sha256:{_digest(run.run_id, node.node_id, attempts)}",
+                    "bytes": self.rng.randint(400, 40_000),
+                },
+            },
+        }
+        checkpoint.node_attempt_verdicts[node.node_id] = {"verdict": "accepted", "attempt": attempts}
+        run.active_session_ids = []
+        run.active_instance_ids = []
+        run.detail = f"completed node `{node.node_id}`; continuing"
+        self._event(run, "node_completed", f"node `{node.node_id}` completed", node_id=node.node_id, attempt=attempts, artifact_path=path)
+        if self._current_node(run) is None:
+            self._complete_run(run)
+
+    def _complete_run(self, run: Run) -> None:
+        run.status = RunStatus.COMPLETED
+        run.execution_claim = None
+        run.active_session_ids = []
+        run.active_instance_ids = []
+        run.detail = "automation run completed"
+        self._event(run, "run_completed", "all nodes completed", total_tokens=run.total_tokens)
+
+    def _transient_failure(self, key: str, spec: AutomationSpec, node: NodeSpec) -> None:
+        run = self.runs[key]
+        attempts = run.checkpoint.node_attempts.get(node.node_id, 1)
+        provider = spec.agents[node.agent_id]
+        throttled = self._chance(0.35)
+        detail = f"{provider} returned 429 Too Many Requests" if throttled else "provider timeout"
+        if throttled:
+            duration = self.rng.randint(3_000, 8_000)
+            tenant = run.tenant_context
+            self.state.throttles[(tenant.scope_key(), provider)] = (tenant.model_copy(deep=True), self.now_ms + duration)
+            self.scheduler.rate_limits.record_throttle_until_for_tenant(tenant, provider, self.now_ms + duration)
+        if attempts >= node.max_attempts:
+            self._update(key, lambda r: self._fail(r, node, f"{detail}; attempts exhausted ({attempts}/{node.max_attempts})", "provider_transient"))
+            return
+        backoff = self.rng.choice((1_500, 2_000, 3_000, 5_000))
+        decision = RetryDecision(
+            version=1,
+            policy_version_id=f"{spec.automation_id}/retry-v1",
+            decision="retry_scheduled",
+            failure_class="provider_rate_limited" if throttled else "provider_transient",
+            reason=detail,
+            attempt=attempts,
+            max_attempts=node.max_attempts,
+            retryable=True,
+            terminal=False,
+            next_retry_at_ms=self.now_ms + backoff,
+            backoff_ms=backoff,
+            manual_override_allowed=True,
+        )
+        self.touched.add(key)
+        before = run.status
+        apply_retry_backoff(
+            run, node.node_id, attempts, node.max_attempts, decision, detail,
+            run.execution_claim_epoch, now_ms=self.now_ms, scheduler=self.scheduler,
+        )
+        run.execution_claim = None
+        if run.status != before:
+            self.transitions.append((run.run_id, before.value, run.status.value))
+
+    def _stop(self, run: Run, status: RunStatus, stop_kind: StopKind | None, reason: str, event: str) -> None:
+        run.status = status
+        run.stop_kind = stop_kind
+        run.stop_reason = reason
+        run.detail = reason
+        run.execution_claim = None
+        run.active_session_ids = []
+        run.active_instance_ids = []
+        self._event(run, event, reason, stop_kind)
+
+    def _fail(self, run: Run, node: NodeSpec, reason: str, kind: str) -> None:
+        run.checkpoint.last_failure = FailureRecord(
+            node_id=node.node_id, reason=reason, failed_at_ms=self.now_ms, failure_kind=kind
+        )
+        self._stop(run, RunStatus.FAILED, None, f"node `{node.node_id}` failed: {reason}", "run_failed")
+
+    def _block(self, run: Run, node: NodeSpec) -> None:
+        run.checkpoint.blocked_nodes.append(node.node_id)
+        reason = f"node `{node.node_id}` blocked: output failed validation against the strict profile"
+        self._stop(run, RunStatus.BLOCKED, None, reason, "run_blocked")
+
+    def _stale_reap(self, run: Run) -> None:
+        run.pause_reason = "no provider activity within the stale window"
+        self._stop(run, RunStatus.PAUSED, StopKind.STALE_REAPED, run.pause_reason, "run_paused_stale_no_provider_activity")
+
+    def _request_guardrail_pause(self, run: Run) -> None:
+        run.status = RunStatus.PAUSING
+        run.detail = "pausing: agent weekly spend cap reached"
+        self._event(run, "run_pause_requested", "agent weekly spend cap reached", StopKind.GUARDRAIL_STOPPED)
+
+    def _settle_pause(self, key: str) -> None:
+        def mutate(run: Run) -> None:
+            run.pause_reason = "agent weekly spend cap reached"
+            self._stop(run, RunStatus.PAUSED, StopKind.GUARDRAIL_STOPPED, run.pause_reason, "run_paused")
+
+        self._update(key, mutate)
+
+    def _maybe_resume(self, key: str) -> None:
+        """Auto-resume our stale-reaped runs; cancel our guardrail holds nobody resumed."""
+        run = self.runs[key]
+        history = run.checkpoint.lifecycle_history
+        if not history:
+            return
+        paused_at = history[-1].recorded_at_ms
+        if self._last_event_is_ours(run, "run_paused_stale_no_provider_activity"):
+            resumed = sum(1 for record in history if record.event == "run_auto_resumed")
+            waited = self.now_ms - paused_at
+            if resumed < STALE_AUTO_RESUME_LIMIT and waited >= 3_000 and waited <= STALE_AUTO_RESUME_WINDOW_MS:
+                self._update(key, self._auto_resume)
+        elif self._last_event_is_ours(run, "run_paused") and self.now_ms - paused_at >= GUARDRAIL_CANCEL_AFTER_MS:
+            self._update(key, lambda r: self._stop(r, RunStatus.CANCELLED, StopKind.CANCELLED, "spend hold expired without a resume", "run_cancelled"))
+
+    def _auto_resume(self, run: Run) -> None:
+        run.status = RunStatus.QUEUED
+        run.stop_kind = None
+        run.stop_reason = None
+        run.pause_reason = None
+        run.resume_reason = "auto_resume_after_stale_reap"
+        run.detail = "auto-resumed after a stale reap"
+        self._event(run, "run_auto_resumed", "auto-resumed after a stale reap")
+        run.scheduler = SchedulerMetadata(tenant_context=run.tenant_context.model_copy(deep=True), queued_at_ms=self.now_ms)
+
+    def _await_gate(self, run: Run, node: NodeSpec) -> None:
+        run.status = RunStatus.AWAITING_APPROVAL
+        run.execution_claim = None
+        run.active_session_ids = []
+        run.active_instance_ids = []
+        run.checkpoint.awaiting_gate = {
+            "node_id": node.node_id,
+            "title": node.objective,
+            "requested_at_ms": self.now_ms,
+            "decisions": ["approve", "rework", "cancel"],
+        }
+        run.detail = f"awaiting approval at node `{node.node_id}`"
+        self._event(run, "run_awaiting_approval", f"gate `{node.node_id}` awaits a decision", node_id=node.node_id)
+
+    def _decide_gate(self, key: str) -> None:
+        run = self.runs[key]
+        gate = run.checkpoint.awaiting_gate if isinstance(run.checkpoint.awaiting_gate, dict) else {}
+        node_id = gate.get("node_id") or self._current_node(run) or "approve"
+        roll = self.rng.random()
+        if roll < 0.15:
+            self._update(key, lambda r: self._gate_decision(r, node_id, approved=True))
+        elif roll < 0.19:
+            self._update(key, lambda r: self._gate_decision(r, node_id, approved=False))
+
+    def _gate_decision(self, run: Run, node_id: str, *, approved: bool) -> None:
+        checkpoint = run.checkpoint
+        checkpoint.gate_history.append(
+            {"node_id": node_id, "decision": "approve" if approved else "cancel", "decided_at_ms": self.now_ms, "decided_by": "maintainer@example.com"}
+        )
+        checkpoint.awaiting_gate = None
+        if not approved:
+            checkpoint.blocked_nodes.append(node_id)
+            self._stop(run, RunStatus.BLOCKED, None, f"gate `{node_id}` was rejected", "run_blocked")
+            return
+        checkpoint.completed_nodes.append(node_id)
+        checkpoint.pending_nodes = [n for n in checkpoint.pending_nodes if n != node_id]
+        run.status = RunStatus.QUEUED
+        run.resume_reason = f"gate `{node_id}` approved"
+        run.detail = f"gate `{node_id}` approved; queued to continue"
+        self._event(run, "run_resumed", f"gate `{node_id}` approved", node_id=node_id)
+        run.scheduler = SchedulerMetadata(tenant_context=run.tenant_context.model_copy(deep=True), queued_at_ms=self.now_ms)
+
+
+def _as_json(metadata: SchedulerMetadata) -> dict[str, Any]:
+    return metadata.model_dump(mode="json")

@@ -1,0 +1,101 @@
+"""`tandem-tui simulate` as a real process: runs for a while, stops on a signal, refuses bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tandem_tui.core.clock import SYSTEM_CLOCK
+from tandem_tui.core.models import RunStatus
+from tandem_tui.core.store import read_runs_file
+from tandem_tui.core.view import RunsView
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def simulate(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tandem_tui", "simulate", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+
+
+def assert_sound(runs_file: Path, max_concurrent: int) -> dict:
+    runs = read_runs_file(runs_file, now_ms=SYSTEM_CLOCK.now_ms())
+    assert runs
+    running = [run for run in runs.values() if run.status == RunStatus.RUNNING]
+    assert len(running) <= max_concurrent
+    assert not any(run.status == RunStatus.QUEUED and run.execution_claim for run in runs.values())
+    view = RunsView.build(runs, now_ms=SYSTEM_CLOCK.now_ms(), max_concurrent_runs=max_concurrent)
+    assert view.metrics().active_runs == len(running)
+    leftovers = [p.name for p in runs_file.parent.iterdir() if ".tmp-" in p.name]
+    assert leftovers == []
+    return runs
+
+
+def test_simulate_for_a_duration_writes_a_sound_runs_file_and_exits_zero(tmp_path):
+    process = simulate("--state-dir", str(tmp_path), "--duration", "2", "--rate", "4", "--max-concurrent", "3", "--seed", "9")
+    out, err = process.communicate(timeout=30)
+
+    assert process.returncode == 0, err
+    assert "stopped after" in err
+    assert_sound(tmp_path / "data" / "automation_v2_runs.json", 3)
+
+
+def test_sigint_stops_the_simulation_between_ticks_with_a_sound_file(tmp_path):
+    runs_file = tmp_path / "data" / "automation_v2_runs.json"
+    process = simulate("--state-dir", str(tmp_path), "--rate", "4", "--max-concurrent", "2")
+    deadline = time.monotonic() + 15
+    while not runs_file.exists():
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "no runs file written"
+        time.sleep(0.05)
+    time.sleep(0.6)  # a few ticks
+
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=10)
+
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert_sound(runs_file, 2)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--rate", "-1"],
+        ["--rate", "fast"],
+        ["--max-concurrent", "0"],
+        ["--runs", "-3"],
+        ["--duration", "nan"],
+    ],
+)
+def test_bad_options_are_a_usage_error_in_one_line(tmp_path, args):
+    process = simulate("--state-dir", str(tmp_path), *args)
+    out, err = process.communicate(timeout=30)
+
+    assert process.returncode == 2
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("tandem-tui simulate: error:")
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_state_dir_that_is_a_file_is_refused_in_one_line(tmp_path):
+    not_a_dir = tmp_path / "state"
+    not_a_dir.write_text("")
+    process = simulate("--state-dir", str(not_a_dir), "--duration", "1")
+    out, err = process.communicate(timeout=30)
+
+    assert process.returncode == 2
+    assert err.strip() == f"tandem-tui: --state-dir {not_a_dir}: not a directory"
