@@ -143,18 +143,27 @@ def _load_visible(path: str | os.PathLike[str]) -> Run | None:
     return None if is_nonterminal_recovered_context_run(run) else run
 
 
-def load_shard(runs_file: str | os.PathLike[str], run_id: str) -> Run | None:
-    """The archived run ``run_id``, searching every month; ``None`` when not archived.
+def load_shard_file(runs_file: str | os.PathLike[str], run_id: str) -> tuple[Path, Run] | None:
+    """The archived run ``run_id`` and the shard it was read from; ``None`` when not archived.
 
-    Files are looked up by the sanitized id (the name they were written under). When a
-    run was filed under more than one month, the latest month wins.
+    Every month is searched for the file named after the sanitized id (the name it was
+    written under). When a run was filed under more than one month, the latest month
+    wins. A shard that does not parse, or holds an in-flight recovered-context run,
+    counts as not archived.
     """
     name = f"{sanitize_path_id(run_id)}{SHARD_SUFFIX}"
     for month_dir in reversed(_month_dirs(history_root(runs_file))):
         path = month_dir / name
         if path.is_file():
-            return _load_visible(path)
+            run = _load_visible(path)
+            return None if run is None else (path, run)
     return None
+
+
+def load_shard(runs_file: str | os.PathLike[str], run_id: str) -> Run | None:
+    """The archived run ``run_id`` (see :func:`load_shard_file`), or ``None``."""
+    found = load_shard_file(runs_file, run_id)
+    return None if found is None else found[1]
 
 
 def iter_shard_paths(runs_file: str | os.PathLike[str]) -> Iterator[Path]:

@@ -18,6 +18,7 @@ from tandem_tui.core.shards import (
     iter_shard_paths,
     load_all_shards,
     load_shard,
+    load_shard_file,
     parse_shard,
     sanitize_path_id,
     serialize_shard,
@@ -189,6 +190,14 @@ def test_loading_a_shard_searches_every_month_by_run_id(runs_file):
     assert load_shard(runs_file, "run-etl-0296").status is RunStatus.COMPLETED
     assert load_shard(runs_file, "run:manual/hotfix#7").stop_kind.value == "cancelled"
     assert load_shard(runs_file, "run-nope") is None
+
+
+def test_loading_a_shard_file_also_says_where_it_was_read_from(runs_file):
+    path, run = load_shard_file(runs_file, "run-etl-0295")
+    assert path == runs_file.parent / SHARDS / "2026" / "10" / "run-etl-0295.json"
+    assert run.run_id == "run-etl-0295"
+    assert load_shard_file(runs_file, "run-ctx-0004") is None
+    assert load_shard_file(runs_file, "run-nope") is None
 
 
 def test_a_nonterminal_recovered_context_run_is_not_loaded_from_history(runs_file):
