@@ -243,9 +243,12 @@ class ShardIndex(Mapping[str, Path]):
         """Re-list ``path`` (the root, a year or a month directory) and everything below it.
 
         Entries under ``path`` that are gone from disk are dropped; new ones are added.
-        A path outside the history root is ignored.
+        A parent of the root re-lists the whole root; any other path outside it is ignored.
         """
         directory = Path(path)
+        if directory != self.root and self.root.is_relative_to(directory):
+            # A parent of the root appeared (the first shard ever creates them all at once).
+            directory = self.root
         try:
             depth = len(directory.relative_to(self.root).parts)
         except ValueError:

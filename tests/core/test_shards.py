@@ -279,6 +279,15 @@ def test_a_year_directory_that_appears_later_is_picked_up_by_refreshing_it(runs_
     assert index.path_for("run-2027") == path
 
 
+def test_a_history_tree_created_after_the_scan_is_picked_up_by_refreshing_its_top_directory(tmp_path):
+    runs_file = tmp_path / "automation_v2_runs.json"
+    index = ShardIndex.scan(runs_file)
+    assert len(index) == 0
+    path = write_shard(runs_file, parse_run(record("run-first")))
+    index.refresh_dir(tmp_path / "automation-runs")
+    assert index["run-first"] == path
+
+
 def test_refreshing_a_directory_drops_shards_that_are_gone(runs_file):
     index = ShardIndex.scan(runs_file)
     october = index.root / "2026" / "10"
@@ -313,6 +322,11 @@ def test_when_a_run_is_filed_under_two_months_the_latest_wins_and_the_other_rema
 def test_paths_outside_the_history_root_are_ignored(runs_file, tmp_path):
     index = ShardIndex.scan(runs_file)
     before = dict(index)
-    index.refresh_dir(tmp_path)
+    elsewhere = tmp_path / "elsewhere" / "2026" / "11"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "run-stray.json").write_text("{}")
+    index.refresh_dir(elsewhere)
+    index.refresh_dir(tmp_path / "elsewhere")
+    index.refresh_file(elsewhere / "run-stray.json")
     index.refresh_file(tmp_path / "automation_v2_runs.json")
     assert dict(index) == before
