@@ -132,7 +132,12 @@ def validation_error_line(error: ValidationError) -> str:
     parts = []
     for item in error.errors(include_url=False):
         location = ".".join(str(part) for part in item["loc"]) or "record"
-        parts.append(f"{location}: {item['msg']}")
+        part = f"{location}: {item['msg']}"
+        value = item.get("input")
+        if item["type"] != "missing" and (value is None or isinstance(value, str | int | float | bool)):
+            shown = json.dumps(value, ensure_ascii=False)
+            part += f" (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
+        parts.append(part)
     return _one_line("; ".join(parts))
 
 
