@@ -139,7 +139,7 @@ def test_a_corrupt_entry_is_recovered_as_a_blocked_run_with_the_exact_fields():
     run = parse_run_entry("key-bad", corrupt, now_ms=NOW)
     parse_error = run.checkpoint.lifecycle_history[0].metadata["parse_error"]
     assert parse_error.startswith("status: Input should be 'queued'")
-    assert parse_error.endswith("or 'cancelled' (got \"exploded\")")
+    assert "or 'cancelled' (got \"exploded\"); updated_at_ms: Field required" in parse_error
     assert "\n" not in parse_error
     detail = f"automation run checkpoint could not be parsed during startup: {parse_error}"
     assert dump_run(run) == {
