@@ -71,15 +71,20 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def decode_utf8(raw: str | bytes, what: str) -> str:
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise RunsFileError(f"failed to parse {what}: not UTF-8 ({error.reason} at byte {error.start})") from None
+
+
 def load_json(raw: str | bytes, what: str) -> Any:
     """Strict JSON (no NaN/Infinity, UTF-8 only); errors become one-line RunsFileError."""
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise RunsFileError(f"failed to parse {what}: not UTF-8 ({error.reason} at byte {error.start})") from None
+    text = decode_utf8(raw, what)
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant)
     except (json.JSONDecodeError, ValueError, RecursionError) as error:
         raise RunsFileError(f"failed to parse {what}: {_one_line(str(error))}") from None
 
@@ -104,13 +109,13 @@ def is_u64(value: Any) -> bool:
 
 def parse_runs_document(raw: str | bytes) -> RunsDocument:
     """Check the envelope of a runs file and return its raw entries."""
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    text = decode_utf8(raw, RUNS_FILE_NAME)
     stripped = text.strip()
     if not stripped:
         return RunsDocument(entries={}, schema_version=RUNS_SCHEMA_VERSION, upgraded=False)
     if stripped == "{}":
         return RunsDocument(entries={}, schema_version=0, upgraded=True)
-    value = load_json(raw, RUNS_FILE_NAME)
+    value = load_json(text, RUNS_FILE_NAME)
     if not isinstance(value, dict) or "schema_version" not in value:
         return RunsDocument(entries=_entries_object(value, "legacy v0 map"), schema_version=0, upgraded=True)
     version = schema_version_of(value["schema_version"], RUNS_FILE_NAME)
