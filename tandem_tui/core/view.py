@@ -187,9 +187,12 @@ class RunsView:
 
     def __init__(self, scheduler: AutomationScheduler) -> None:
         self.scheduler = scheduler
-        # Queued runs tracked with a computed (not persisted) reason: re-judged when a
-        # slot or a lock changes hands, so their reason never goes stale.
+        # Queued runs tracked with a computed (not persisted) reason, indexed by what
+        # can change their verdict: a lock on their workspace, or capacity filling up
+        # or freeing (which only matters to runs judged "capacity" or admissible).
         self._judged: dict[str, Run] = {}
+        self._judged_on_workspace: dict[str, set[str]] = {}
+        self._judged_by_reason: dict[QueueReason | None, set[str]] = {}
 
     @property
     def max_concurrent_runs(self) -> int:
@@ -244,42 +247,67 @@ class RunsView:
         it, so a newly queued run is judged against this snapshot's holders.
         """
         scheduler = self.scheduler
-        ids = previous.keys() | current.keys() if changed is None else set(changed)
-        holders_before = (set(scheduler.active_runs), dict(scheduler.locked_workspaces))
-        entering: list[tuple[Run | None, Run]] = []
-        for run_id in sorted(ids):
+        ids = sorted(previous.keys() | current.keys() if changed is None else set(changed))
+        was_at_capacity = scheduler.is_at_capacity()
+        # Only the workspaces of changed runs can have been locked or released.
+        workspaces = {
+            run.workspace_root
+            for run_id in ids
+            for run in (previous.get(run_id), current.get(run_id))
+            if run is not None and run.workspace_root is not None
+        }
+        was_locked = {root: root in scheduler.locked_workspaces for root in workspaces}
+        queued: list[tuple[Run | None, Run, int]] = []
+        for run_id in ids:
             before, after = previous.get(run_id), current.get(run_id)
             if after is None:
                 if before is not None:
-                    self._judged.pop(run_id, None)
+                    self._forget(run_id)
                     scheduler.release_run(run_id)
             elif after.status == RunStatus.QUEUED:
-                entering.append((before, after))
+                queued.append((before, after, self._queue_entry(before, after, now_ms)))
             else:
-                self._judged.pop(run_id, None)
+                self._forget(run_id)
                 self._observe_leaving_or_moving(before, after, now_ms)
-        for before, after in entering:
-            self._observe_queued(before, after, now_ms)
-        if self._judged and (set(scheduler.active_runs), scheduler.locked_workspaces) != holders_before:
-            for run in list(self._judged.values()):
-                queued_at = scheduler.queue_state[run.run_id].queued_at_ms
-                self._track(run, queued_at_ms=queued_at)
-
-    def _observe_queued(self, before: Run | None, after: Run, now_ms: int) -> None:
-        scheduler = self.scheduler
-        if before is not None and before.status == RunStatus.QUEUED:
-            tracked = scheduler.queue_state.get(after.run_id)
-            queued_at = tracked.queued_at_ms if tracked is not None else last_queue_entry_ms(after)
+        # Every slot and lock has moved by now: judge the queued runs against the end
+        # state, never against a half-applied one.
+        for before, after, queued_at in queued:
             self._track(after, queued_at_ms=queued_at)
-            return
+        self._rejudge(
+            [root for root, locked in was_locked.items() if (root in scheduler.locked_workspaces) != locked],
+            capacity_flipped=scheduler.is_at_capacity() != was_at_capacity,
+        )
+
+    def _rejudge(self, workspaces: Iterable[str], *, capacity_flipped: bool) -> None:
+        """Judge again the runs whose computed reason the last changes may have changed.
+
+        A verdict changes only when the run's workspace becomes locked or free, or when
+        capacity fills up or frees (for runs not held by a lock): a lock passing from
+        one holder to another changes nothing.
+        """
+        stale: set[str] = set()
+        for workspace in workspaces:
+            stale |= self._judged_on_workspace.get(workspace, set())
+        if capacity_flipped:
+            stale |= self._judged_by_reason.get(QueueReason.CAPACITY, set())
+            stale |= self._judged_by_reason.get(None, set())
+        for run_id in stale:
+            queued_at = self.scheduler.queue_state[run_id].queued_at_ms
+            self._track(self._judged[run_id], queued_at_ms=queued_at)
+
+    def _queue_entry(self, before: Run | None, after: Run, now_ms: int) -> int:
+        """Sync a run that is queued now; return since when it has been queued."""
+        tracked = self.scheduler.queue_state.get(after.run_id)
+        if before is not None and before.status == RunStatus.QUEUED:
+            return tracked.queued_at_ms if tracked is not None else last_queue_entry_ms(after)
         if before is not None:
-            # Sync first: giving up a lock also drops the run's queue state.
-            sync_scheduler_for_transition(scheduler, before.status, after)
+            # Giving up a slot or a lock (retry backoff, requeue) happens now.
+            sync_scheduler_for_transition(self.scheduler, before.status, after)
         # It entered the queue between the two snapshots; its history may say when.
         entered = last_queue_entry_ms(after)
         if before is not None and entered <= before.updated_at_ms:
             entered = now_ms
-        self._track(after, queued_at_ms=entered)
+        return entered
 
     def _observe_leaving_or_moving(self, before: Run | None, after: Run, now_ms: int) -> None:
         scheduler = self.scheduler
@@ -299,11 +327,10 @@ class RunsView:
     def _track(self, run: Run, *, queued_at_ms: int) -> None:
         """Track a queued run: its persisted metadata, else what admission says now."""
         scheduler = self.scheduler
+        self._forget(run.run_id)
         if run.scheduler is not None:
-            self._judged.pop(run.run_id, None)
             scheduler.track_queue_state(run.run_id, run.scheduler.model_copy(deep=True))
             return
-        self._judged[run.run_id] = run
         # Judge without the run's own stale entry, so the verdict's queued_at is ours.
         scheduler.queue_state.pop(run.run_id, None)
         verdict = scheduler.can_admit_for_tenant(run.run_id, run.workspace_root, (), run.tenant_context)
@@ -311,6 +338,23 @@ class RunsView:
             verdict = SchedulerMetadata(tenant_context=run.tenant_context.model_copy(deep=True))
         verdict.queued_at_ms = queued_at_ms
         scheduler.track_queue_state(run.run_id, verdict)
+        self._judged[run.run_id] = run
+        if run.workspace_root is not None:
+            self._judged_on_workspace.setdefault(run.workspace_root, set()).add(run.run_id)
+        self._judged_by_reason.setdefault(verdict.queue_reason, set()).add(run.run_id)
+
+    def _forget(self, run_id: str) -> None:
+        """Drop a run from the judged indexes (not from the scheduler's queue state)."""
+        run = self._judged.pop(run_id, None)
+        if run is None:
+            return
+        root = run.workspace_root
+        if root is not None:
+            self._judged_on_workspace[root].discard(run_id)
+            if not self._judged_on_workspace[root]:
+                del self._judged_on_workspace[root]
+        for ids in self._judged_by_reason.values():
+            ids.discard(run_id)
 
     # ── questions about runs ─────────────────────────────────────────────────
 

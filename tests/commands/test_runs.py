@@ -178,3 +178,19 @@ def test_an_unusable_file_is_one_line_and_exit_2(tmp_path, capsys, content, comm
     assert len(lines) == 1
     assert lines[0].startswith("tandem-tui: ")
     assert "Traceback" not in captured.err
+
+
+def test_runs_on_the_fixture_file_say_why_each_queued_run_waits(fixtures_dir, capsys, monkeypatch):
+    monkeypatch.delenv("TANDEM_SCHEDULER_MAX_CONCURRENT_RUNS", raising=False)
+    assert cli(["runs", "--runs-file", str(fixtures_dir / "runs_v1.json"), "--status", "queued", "--json"]) == 0
+    details = {row["run_id"]: (row["queue_reason"], row["queue_detail"]) for row in json.loads(capsys.readouterr().out)}
+    retry = details.pop("run-cl-0033")
+    assert retry[0] == "retry_backoff"
+    # Due one minute after the fixture's "now"; a countdown only on a clock set before it.
+    assert retry[1] == "retry due" or retry[1].startswith("retry backoff · ")
+    assert details == {
+        "run-ir-0089": ("rate_limit", "rate limit · anthropic"),
+        "run-da-0019": ("workspace_lock", "workspace lock · run-rn-0142"),
+        "run-ib-0007": ("capacity", "capacity 3/8"),
+        "run-ib-0008": (None, "ready"),
+    }

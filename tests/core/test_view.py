@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -521,3 +522,69 @@ def test_runs_that_neither_run_nor_wait_hold_nothing(status):
     run = make_run("x", status, workspace="/w")
     view = RunsView.build(by_id(run), now_ms=NOW, max_concurrent_runs=8)
     assert (view.scheduler.active_runs, view.scheduler.locked_workspaces, view.scheduler.queue_state) == ({}, {}, {})
+
+
+def test_computed_reasons_follow_capacity_filling_and_freeing():
+    r1, q = make_run("r1", "running", workspace="/w/1"), make_run("q", "queued", created=5, workspace="/w/q")
+    view = RunsView.build(by_id(r1, q), now_ms=NOW, max_concurrent_runs=2)
+    assert view.metrics().queued_runs_by_reason == {}
+    r2 = make_run("r2", "running", workspace="/w/2")
+    view.observe(by_id(r1, q), by_id(r1, q, r2), now_ms=NOW)
+    assert view.metrics().queued_runs_by_reason == {"capacity": 1}
+    view.observe(by_id(r1, q, r2), by_id(r1, q), now_ms=NOW)
+    assert view.metrics().queued_runs_by_reason == {}
+
+
+def test_a_lock_passing_between_holders_keeps_the_waiting_run_behind_it():
+    a, b = make_run("a", "running", workspace="/w"), make_run("b", "pausing", workspace="/w/b")
+    q = make_run("q", "queued", created=5, workspace="/w")
+    view = RunsView.build(by_id(a, b, q), now_ms=NOW, max_concurrent_runs=8)
+    # a finishes and a new run takes /w in the same snapshot.
+    c = make_run("c", "running", workspace="/w")
+    view.observe(by_id(a, b, q), by_id(with_status(a, "completed"), b, q, c), now_ms=NOW)
+    assert view.metrics().queued_runs_by_reason == {"workspace_lock": 1}
+    assert view.queue_info(q, NOW).text == "workspace lock · c"  # type: ignore[union-attr]
+
+
+def test_a_view_kept_up_by_observe_agrees_with_one_built_from_the_latest_snapshot():
+    rng = random.Random(20261123)
+    workspaces = [f"/w/{i}" for i in range(4)] + [None]
+    statuses = ["queued", "running", "pausing", "paused", "completed", "failed"]
+    reasons = [None, None, {"queue_reason": "rate_limit", "rate_limited_provider": "openai"}]
+
+    def random_snapshot(step: int) -> dict[str, Run]:
+        runs: dict[str, Run] = {}
+        held: set[str] = set()
+        for number in sorted(rng.sample(range(16), rng.randint(0, 12))):
+            run_id = f"run-{number}"
+            workspace = workspaces[number % len(workspaces)]  # a run never changes workspace
+            status = rng.choice(statuses)
+            # One holder per workspace, as the scheduler guarantees.
+            if status in ("running", "pausing") and workspace is not None:
+                if workspace in held:
+                    status = "queued"
+                held.add(workspace)
+            scheduler = rng.choice(reasons) if status == "queued" else None
+            runs[run_id] = make_run(run_id, status, created=number, workspace=workspace, scheduler=scheduler)
+        return runs
+
+    previous = random_snapshot(0)
+    view = RunsView.build(previous, now_ms=NOW, max_concurrent_runs=3)
+    for step in range(1, 300):
+        current = random_snapshot(step)
+        changed = {
+            run_id
+            for run_id in previous.keys() | current.keys()
+            if previous.get(run_id) is None
+            or current.get(run_id) is None
+            or previous[run_id].model_dump() != current[run_id].model_dump()
+        }
+        view.observe(previous, current, now_ms=NOW + step, changed=changed)
+        fresh = RunsView.build(current, now_ms=NOW + step, max_concurrent_runs=3)
+        assert set(view.scheduler.active_runs) == set(fresh.scheduler.active_runs), step
+        assert view.scheduler.locked_workspaces == fresh.scheduler.locked_workspaces, step
+        assert view.metrics().queued_runs_by_reason == fresh.metrics().queued_runs_by_reason, step
+        assert {
+            run_id: view.queue_info(run, NOW).text for run_id, run in current.items() if run.status == "queued"
+        } == {run_id: fresh.queue_info(run, NOW).text for run_id, run in current.items() if run.status == "queued"}, step
+        previous = current
