@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import os
 import stat
 import sys
@@ -31,7 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from filelock import FileLock, Timeout
 
@@ -199,11 +200,12 @@ def _apply(
     read_identity: FileIdentity | None,
 ) -> tuple[T, bool]:
     document = _parse(path, raw)
+    before = _fingerprint(document.entries)
     value = change(document)
-    text = serialize_runs_file(document.entries)
-    if not _differs(raw, text, document):
+    if before is not None and before == _fingerprint(document.entries):
+        # Unchanged runs: no write, not even to re-lay-out a legacy or foreign file.
         return value, False
-
+    text = serialize_runs_file(document.entries)
     try:
         _replace_if_unchanged(path, text, read_identity)
     except _Conflict:
@@ -220,13 +222,17 @@ def _parse(path: Path, raw: bytes) -> RunsDocument:
         raise RunsFileError(f"{path}: {error}; nothing written") from None
 
 
-def _differs(raw: bytes, text: str, document: RunsDocument) -> bool:
-    """Whether writing ``text`` would change the runs, not merely their formatting."""
-    if text.encode("utf-8") == raw:
-        return False
-    # The bytes differ: either the runs changed, or the file was laid out differently
-    # (legacy v0 map, another formatter). Only the former is worth a write.
-    return parse_runs_document(raw).entries != document.entries
+def _fingerprint(entries: dict[str, Any]) -> str | None:
+    """The entries as compact JSON, to tell whether ``change`` changed anything.
+
+    The compact form uses the C encoder, many times faster than the pretty-printed
+    serialization, so a refused or no-op change costs one parse and two of these. ``None``
+    when the entries hold something other than JSON data (a ``Run`` put back unserialized).
+    """
+    try:
+        return json.dumps(entries, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
 
 
 # --- the swap ----------------------------------------------------------------------
