@@ -158,13 +158,7 @@ def test_a_recovered_corrupt_entry_shows_its_corrupt_checkpoint_event(tmp_path, 
     assert [e["event"] for e in payload["lifecycle_history"]] == ["run_blocked_corrupt_checkpoint"]
 
 
-def test_the_installed_command_line_runs_history(runs_file):
-    try:
-        import tandem_tui.cli as cli_module
-
-        cli_module.build_parser()
-    except ImportError as error:
-        pytest.skip(f"the full command line is not assembled yet ({error})")
+def test_the_command_line_runs_history_from_the_hot_file_or_a_shard(runs_file):
     result = subprocess.run(
         [sys.executable, "-m", "tandem_tui", "history", "run-rn-0120", "--runs-file", str(runs_file), "--json"],
         capture_output=True,
@@ -173,6 +167,14 @@ def test_the_installed_command_line_runs_history(runs_file):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["archived"] is True
+    top_level_option = subprocess.run(
+        [sys.executable, "-m", "tandem_tui", "--runs-file", str(runs_file), "history", "run-sd-0054"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert top_level_option.returncode == 0, top_level_option.stderr
+    assert top_level_option.stdout.startswith("run run-sd-0054 · automation auto-support-digest · cancelled · hot")
     missing = subprocess.run(
         [sys.executable, "-m", "tandem_tui", "history", "run-nope", "--runs-file", str(runs_file)],
         capture_output=True,
