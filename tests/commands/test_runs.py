@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -194,3 +195,28 @@ def test_runs_on_the_fixture_file_say_why_each_queued_run_waits(fixtures_dir, ca
         "run-ib-0007": ("capacity", "capacity 3/8"),
         "run-ib-0008": (None, "ready"),
     }
+
+
+def tandem_tui(*argv: str) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        [sys.executable, "-m", "tandem_tui", *argv], capture_output=True, text=True, cwd=root, timeout=60
+    )
+
+
+def test_python_m_tandem_tui_runs_and_status_read_the_file_named_before_or_after_the_command(busy_file):
+    listed = tandem_tui("runs", "--runs-file", str(busy_file), "--reason", "rate_limit", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [row["run_id"] for row in json.loads(listed.stdout)] == ["limited"]
+    status = tandem_tui("--runs-file", str(busy_file), "status", "--json")
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert (report["active_runs"], report["queued_runs_by_reason"]) == (1, {"rate_limit": 1, "retry_backoff": 1, "workspace_lock": 1})
+
+
+def test_python_m_tandem_tui_on_a_missing_file_says_so_in_one_line_and_exits_2(tmp_path):
+    for command in ("runs", "status"):
+        done = tandem_tui(command, "--runs-file", str(tmp_path / "absent.json"))
+        assert done.returncode == 2
+        assert done.stdout == ""
+        assert done.stderr.splitlines() == [f"tandem-tui: {tmp_path / 'absent.json'}: no such file"]

@@ -139,14 +139,6 @@ def test_status_json_on_the_fixture_file_equals_the_hand_computed_report(fixture
 
 # ── --watch, in a real process ────────────────────────────────────────────────
 
-WATCH_SCRIPT = """
-import sys
-sys.path.insert(0, {root!r})
-from tests.commands.test_runs import cli
-sys.exit(cli(sys.argv[1:]))
-"""
-
-
 def replace_atomically(path: Path, *records: dict[str, Any]) -> None:
     temp = path.with_suffix(".tmp")
     write_runs(temp, *records)
@@ -181,7 +173,7 @@ def start_watch(path: Path, *extra: str) -> subprocess.Popen[bytes]:
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "TANDEM_SCHEDULER_MAX_CONCURRENT_RUNS": "4"}
     return subprocess.Popen(
-        [sys.executable, "-c", WATCH_SCRIPT.format(root=root), "status", "--runs-file", str(path), "--watch", *extra],
+        [sys.executable, "-m", "tandem_tui", "status", "--runs-file", str(path), "--watch", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
