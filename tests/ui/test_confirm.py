@@ -53,6 +53,12 @@ class Host(App[None]):
         self.push_screen(self.dialog, self.results.append)
 
 
+def shown(widget: Static) -> str:
+    """What the widget puts on screen, as plain text."""
+    lines = widget.render_lines(widget.region.reset_offset)
+    return "\n".join(line.text.rstrip() for line in lines)
+
+
 def test_the_previews_really_contain_a_refusal():
     kinds = [type(p) for p in pause_previews()]
     assert kinds == [Transition, Transition, Refusal]
@@ -101,13 +107,14 @@ async def test_transitions_and_refusals_are_both_listed():
     app = Host(ActionKind.PAUSE, pause_previews())
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        transitions = [str(w.render()) for w in app.dialog.query(".transition").results(Static)]
-        refusals = [str(w.render()) for w in app.dialog.query(".refusal").results(Static)]
+        transitions = [shown(w) for w in app.dialog.query(".transition").results(Static)]
+        refusals = [shown(w) for w in app.dialog.query(".refusal").results(Static)]
         assert [t.split()[:4] for t in transitions] == [
             ["run-7f3a9c2e", "running", "->", "paused"],
             ["run-19b0d4aa", "queued", "->", "paused"],
         ]
-        assert len(refusals) == 1 and "run-c0ffee01" in refusals[0]
+        assert len(refusals) == 1 and refusals[0].startswith("run-c0ffee01")
+        assert "it is completed" in refusals[0] and "cannot pause" not in refusals[0]
 
 
 async def test_nothing_to_confirm_when_every_run_is_refused():
@@ -127,7 +134,7 @@ async def test_run_ids_with_markup_are_shown_literally():
     app = Host(ActionKind.PAUSE, [hostile])
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        line = str(app.dialog.query_one(".transition", Static).render())
+        line = shown(app.dialog.query_one(".transition", Static))
         assert line.startswith("[b]run[/b]\\x1b[2J")
 
 

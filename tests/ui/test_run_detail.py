@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.text import Text
 from textual.app import App
 from textual.widgets import Static, TextArea
 
@@ -189,6 +188,18 @@ def test_nodes_follow_flow_order_with_their_state_and_attempts():
         ("render_pdf", "pending", 0),
         ("publish", "pending", 0),
     ]
+
+
+def test_the_failed_node_of_a_stopped_run_is_failed_not_running():
+    run = parse_run(rich_run(status="failed", checkpoint={
+        "completed_nodes": ["fetch_orders"],
+        "pending_nodes": ["normalize", "aggregate"],
+        "node_attempts": {"fetch_orders": 1, "normalize": 3, "aggregate": 1},
+        "last_failure": {"node_id": "normalize", "reason": "bad rows", "failed_at_ms": at(5)},
+    }))
+    states = {n.node_id: n.state for n in node_states(run)}
+    assert states["normalize"] == "failed"
+    assert states["aggregate"] == "pending"  # attempted, but nothing runs in a failed run
 
 
 def test_an_expired_claim_is_flagged_with_how_long_ago_it_expired():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,6 +22,7 @@ from textual.widgets import Button, Input, Label, Static
 from tandem_tui.core.actions import DEFAULT_REASONS, ActionKind, Refusal, Transition
 from tandem_tui.ui.screens.run_detail import STYLES_DIR
 from tandem_tui.ui.text import literal
+from tandem_tui.ui.widgets.record_fields import theme_style
 from tandem_tui.ui.widgets.status_style import status_text
 
 Preview = Transition | Refusal
@@ -47,8 +49,19 @@ def transition_line(transition: Transition, theme: Mapping[str, str]) -> Text:
     return line
 
 
-def refusal_line(refusal: Refusal) -> Text:
-    return literal(refusal.message)
+def refusal_line(refusal: Refusal, theme: Mapping[str, str]) -> Table:
+    """``run-xyz   it is completed; only ...``: the run, then why it will be skipped
+    (wrapped lines stay in the reason's column)."""
+    prefix = f"cannot {refusal.kind.verb} run {refusal.run_id}: "
+    why = refusal.message.removeprefix(prefix)
+    table = Table.grid(padding=(0, 2), expand=True)
+    table.add_column("run", width=RUN_ID_WIDTH, overflow="fold")
+    table.add_column("why", ratio=1, overflow="fold")
+    table.add_row(
+        literal(refusal.run_id, style="bold"),
+        literal(why, style=theme_style(theme, "foreground-muted")),
+    )
+    return table
 
 
 class ConfirmActionScreen(ModalScreen[str | None]):
@@ -78,11 +91,13 @@ class ConfirmActionScreen(ModalScreen[str | None]):
         theme = self.app.theme_variables
         verb = self.kind.verb
         with Vertical(id="confirm-dialog", classes="dialog") as dialog:
-            dialog.border_title = f"{verb.capitalize()} {_plural(len(self.previews))}"
+            dialog.border_title = f"Confirm {verb}"
             if self.can_confirm:
                 heading = Text(f"{verb.capitalize()} {_plural(len(self.transitions))}")
-                heading.append("  as ", style="dim")
+                heading.append(" as ", style="dim")
                 heading.append_text(literal(self.actor))
+                if self.refusals:
+                    heading.append(f"  ·  {len(self.refusals)} skipped", style="dim")
             else:
                 heading = Text(f"Nothing to {verb}: every selected run would be skipped.")
             yield Label(heading, id="confirm-heading")
@@ -90,9 +105,11 @@ class ConfirmActionScreen(ModalScreen[str | None]):
                 for transition in self.transitions:
                     yield Static(transition_line(transition, theme), classes="preview-line transition")
                 if self.refusals:
-                    yield Label(f"Skipped ({len(self.refusals)}):", id="confirm-refused-heading")
+                    yield Label(
+                        f"Skipped, {_plural(len(self.refusals))}:", id="confirm-refused-heading"
+                    )
                     for refusal in self.refusals:
-                        yield Static(refusal_line(refusal), classes="preview-line refusal")
+                        yield Static(refusal_line(refusal, theme), classes="preview-line refusal")
             yield Label(Text("Reason", style="dim"))
             yield Input(
                 placeholder=self.default_reason,

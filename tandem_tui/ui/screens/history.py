@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.style import Style
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -38,8 +40,9 @@ from tandem_tui.core.store import RunsFileError
 from tandem_tui.humanize import format_duration_ms, format_timestamp
 from tandem_tui.ui.screens.run_detail import STYLES_DIR, RunDetailScreen
 from tandem_tui.ui.text import literal, sanitize
-from tandem_tui.ui.widgets.record_fields import theme_style
+from tandem_tui.ui.widgets.record_fields import FieldsPanel, key_field_rows, theme_style
 from tandem_tui.ui.widgets.status_style import status_text
+from tandem_tui.ui.widgets.timeline import format_offset, timeline_entries
 
 Month = tuple[int, int]
 
@@ -109,6 +112,33 @@ def batches(items: Sequence[Path], size: int) -> Iterable[Sequence[Path]]:
         yield items[start : start + size]
 
 
+def lifecycle_summary(run: Run, theme: Mapping[str, str], limit: int = 14) -> Table | Text:
+    """The latest ``limit`` lifecycle events as ``offset  event  reason`` lines."""
+    entries = timeline_entries(run)
+    if not entries:
+        return Text("no lifecycle events", style="dim")
+    table = Table.grid(padding=(0, 1), expand=True)
+    table.add_column("offset", justify="right", no_wrap=True)
+    table.add_column("event", no_wrap=True)
+    table.add_column("reason", overflow="ellipsis", no_wrap=True, ratio=1)
+    muted = theme_style(theme, "foreground-muted")
+    for entry in entries[-limit:]:
+        if entry.operator:
+            style = theme_style(theme, "text-accent", bold=True)
+        elif entry.bookkeeping:
+            style = theme_style(theme, "foreground-muted", dim=True)
+        else:
+            style = Style()
+        table.add_row(
+            Text(format_offset(entry.offset_ms), style=muted),
+            literal(entry.record.event, style=style),
+            Text(
+                sanitize(entry.record.reason or ""), style=muted, no_wrap=True, overflow="ellipsis"
+            ),
+        )
+    return table
+
+
 class HistoryScreen(Screen[None]):
     """Archived runs, grouped by month, read lazily."""
 
@@ -175,6 +205,9 @@ class HistoryScreen(Screen[None]):
                     yield Label("", id="history-month-label")
                     yield ProgressBar(id="history-progress", show_eta=False)
                 yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
+                with Horizontal(id="history-preview"):
+                    yield FieldsPanel("Run", id="preview-run")
+                    yield FieldsPanel("Lifecycle", id="preview-lifecycle")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -334,6 +367,7 @@ class HistoryScreen(Screen[None]):
         if current in self._rows:
             table.move_cursor(row=self._rows.index(current), animate=False)
         self._show_month_label()
+        self._show_preview()
 
     def _cells(self, path: Path, theme: Mapping[str, str]) -> list[Text]:
         result = self.results.get(path)
@@ -366,6 +400,30 @@ class HistoryScreen(Screen[None]):
             Text(f"${run.estimated_cost_usd:,.2f}", justify="right"),
             Text(str(len(run.checkpoint.lifecycle_history)), justify="right"),
         ]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_preview()
+
+    def _show_preview(self) -> None:
+        """The highlighted run's key fields and lifecycle (wide terminals show them)."""
+        table = self.query_one("#history-table", DataTable)
+        run_panel = self.query_one("#preview-run", FieldsPanel)
+        lifecycle_panel = self.query_one("#preview-lifecycle", FieldsPanel)
+        row = table.cursor_row
+        result = self.results.get(self._rows[row]) if 0 <= row < len(self._rows) else None
+        if result is None or result.run is None:
+            note = "not read yet: Enter reads it" if result is None else "unreadable shard"
+            empty = Text(note if 0 <= row < len(self._rows) else "no run", style="dim")
+            run_panel.update(empty)
+            lifecycle_panel.update(Text(""))
+            lifecycle_panel.border_title = "Lifecycle"
+            return
+        run, theme = result.run, self.app.theme_variables
+        run_panel.show_rows(key_field_rows(run, self.clock.now_ms(), theme))
+        lifecycle_panel.update(lifecycle_summary(run, theme))
+        count = len(run.checkpoint.lifecycle_history)
+        lifecycle_panel.border_title = f"Lifecycle · {count} event{'s' if count != 1 else ''}"
 
     def _show_month_label(self) -> None:
         label = self.query_one("#history-month-label", Label)

@@ -35,10 +35,10 @@ from tandem_tui.ui.widgets.timeline import Timeline, TimelineEntry, pretty_metad
 
 
 def _styles_dir() -> Path:
-    """``styles/`` of a source checkout, else the copy shipped inside the wheel."""
+    """``tandem_tui/styles`` in a wheel (force-included there), else the repo's ``styles/``."""
     package = Path(__file__).resolve().parents[2]
-    checkout = package.parent / "styles"
-    return checkout if checkout.is_dir() else package / "styles"
+    installed = package / "styles"
+    return installed if installed.is_dir() else package.parent / "styles"
 
 
 STYLES_DIR = _styles_dir()

@@ -7,6 +7,7 @@ two-column grid with a border title; the run detail screen stacks or tiles the p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from textual.color import Color
 from textual.widgets import Static
 
 from tandem_tui.core.lifecycle import in_progress_node_ids
-from tandem_tui.core.models import Run
+from tandem_tui.core.models import Run, RunStatus
 from tandem_tui.humanize import format_age, format_duration_ms, format_timestamp
 from tandem_tui.ui.text import literal
 from tandem_tui.ui.widgets.status_style import status_text
@@ -47,6 +48,13 @@ def theme_style(
                 parsed = background.blend(parsed.with_alpha(1), parsed.a)
             color = parsed.hex
     return Style(color=color, bold=bold or None, dim=dim or None)
+
+
+def compact_json(value: Any) -> str:
+    """``value`` on one line: strings as they are, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False, default=str)
 
 
 def _value(value: object) -> Text:
@@ -209,7 +217,7 @@ def failure_rows(run: Run, now_ms: int) -> list[Row]:
     if failure.failure_kind:
         rows.append(("kind", literal(failure.failure_kind)))
     if failure.metadata is not None:
-        rows.append(("metadata", literal(failure.metadata)))
+        rows.append(("metadata", literal(compact_json(failure.metadata))))
     return rows
 
 
@@ -227,7 +235,9 @@ NODE_STATE_STYLE: Mapping[str, tuple[str, bool]] = {
     "completed": ("text-success", False),
     "running": ("text-accent", True),
     "blocked": ("text-error", True),
+    "failed": ("text-error", True),
     "pending": ("foreground", False),
+    "attempted": ("text-warning", False),
     "not started": ("foreground-muted", False),
 }
 
@@ -247,12 +257,20 @@ def flow_node_ids(run: Run) -> list[str]:
 
 
 def node_states(run: Run) -> list[NodeState]:
-    """Every node the flow or the checkpoint knows, in flow order, then checkpoint order."""
+    """Every node the flow or the checkpoint knows, in flow order, then checkpoint order.
+
+    A node is ``blocked`` or ``completed`` as the checkpoint says; ``failed`` when it is
+    the last failure's node; ``running`` when attempted and still pending in a run that
+    is executing; ``pending``; ``attempted`` when tried but in no list; else
+    ``not started``.
+    """
     checkpoint = run.checkpoint
     completed = set(checkpoint.completed_nodes)
     blocked = set(checkpoint.blocked_nodes)
     pending = set(checkpoint.pending_nodes)
-    running = set(in_progress_node_ids(run))
+    executing = run.status in (RunStatus.RUNNING, RunStatus.PAUSING)
+    running = set(in_progress_node_ids(run)) if executing else set()
+    failed = checkpoint.last_failure.node_id if checkpoint.last_failure else None
     ordered = _unique(
         [
             *flow_node_ids(run),
@@ -268,10 +286,14 @@ def node_states(run: Run) -> list[NodeState]:
             return "blocked"
         if node_id in completed:
             return "completed"
+        if node_id == failed:
+            return "failed"
         if node_id in running:
             return "running"
         if node_id in pending:
             return "pending"
+        if checkpoint.node_attempts.get(node_id, 0) > 0:
+            return "attempted"
         return "not started"
 
     return [
