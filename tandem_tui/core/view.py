@@ -12,9 +12,8 @@ How a scheduler is rebuilt from a snapshot (:meth:`RunsView.build`):
   these admissions: how long they waited comes from their history (below).
 - ``queued`` runs with persisted ``scheduler`` metadata are tracked with it as is.
   Queued runs without metadata are tracked with what admission says now (reason
-  ``None`` when they are admissible), queued since they last entered the queue; they
-  are judged again whenever a slot or a lock changes hands, so their counted reason
-  never goes stale.
+  ``None`` when they are admissible), queued since they last entered the queue. Rate
+  limits are not in the file, so a computed reason is never ``rate_limit``.
 - Wait times are backfilled from lifecycle histories. An admission is a
   ``run_execution_claimed`` event; its wait is the time since the run last entered the
   queue before it — its creation, or a ``run_resumed``, ``run_recovered*``,
@@ -30,7 +29,12 @@ How a scheduler is rebuilt from a snapshot (:meth:`RunsView.build`):
 
 Live transitions between snapshots (:meth:`RunsView.observe`) go through
 :func:`~tandem_tui.core.lifecycle.sync_scheduler_for_transition`; a ``queued`` →
-``running`` transition is an admission whose wait is ``now - queued_at``.
+``running`` transition is an admission whose wait is ``now - queued_at``, recorded
+once. A run seen for the first time arrives from nowhere (no slot, no lock); a run
+that vanished gives back whatever it held. Computed queue reasons are judged again
+only when their workspace becomes locked or free, or when capacity fills up or frees,
+so the counts never go stale and an update costs the changed runs plus the runs whose
+reason really changed, not the whole file.
 """
 
 from __future__ import annotations
@@ -193,6 +197,8 @@ class RunsView:
         self._judged: dict[str, Run] = {}
         self._judged_on_workspace: dict[str, set[str]] = {}
         self._judged_by_reason: dict[QueueReason | None, set[str]] = {}
+        # The clock the view made for itself follows the snapshots' "now".
+        self._own_clock: ManualClock | None = None
 
     @property
     def max_concurrent_runs(self) -> int:
@@ -209,8 +215,12 @@ class RunsView:
     ) -> RunsView:
         if max_concurrent_runs is None:
             max_concurrent_runs = max_concurrent_runs_from_env(os.environ)
-        scheduler = AutomationScheduler(max_concurrent_runs, clock or ManualClock(now_ms))
-        view = cls(scheduler)
+        own_clock = None
+        if clock is None:
+            clock = own_clock = ManualClock(now_ms)
+        view = cls(AutomationScheduler(max_concurrent_runs, clock))
+        view._own_clock = own_clock
+        scheduler = view.scheduler
         ordered = sorted(runs.values(), key=_claim_order)
         for run in ordered:
             if run.status == RunStatus.RUNNING:
@@ -247,6 +257,8 @@ class RunsView:
         it, so a newly queued run is judged against this snapshot's holders.
         """
         scheduler = self.scheduler
+        if self._own_clock is not None:
+            self._own_clock.set(now_ms)
         ids = sorted(previous.keys() | current.keys() if changed is None else set(changed))
         was_at_capacity = scheduler.is_at_capacity()
         # Only the workspaces of changed runs can have been locked or released.

@@ -515,6 +515,15 @@ def test_a_view_built_with_a_clock_uses_it():
     clock = ManualClock(NOW)
     view = RunsView.build({}, now_ms=NOW, max_concurrent_runs=8, clock=clock)
     assert view.scheduler.clock is clock
+    view.observe({}, {}, now_ms=NOW + 5)
+    assert clock.now_ms() == NOW  # someone else's clock is never moved
+
+
+def test_a_view_without_a_clock_keeps_its_own_at_the_latest_snapshot():
+    view = RunsView.build({}, now_ms=NOW, max_concurrent_runs=8)
+    assert view.scheduler.clock.now_ms() == NOW
+    view.observe({}, {}, now_ms=NOW + 5)
+    assert view.scheduler.clock.now_ms() == NOW + 5
 
 
 @pytest.mark.parametrize("status", ["paused", "awaiting_approval", "completed", "failed", "blocked", "cancelled"])
