@@ -19,9 +19,11 @@ happens in whichever thread calls it.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,7 +123,8 @@ class RunsWatcher:
         if raw == self._last_bytes and self._error is None and self._view is not None:
             return self._snapshot(frozenset(), now_ms), False
         try:
-            runs_by_key, changed_keys = self._revalidate(raw, now_ms)
+            with _gc_paused():
+                runs_by_key, changed_keys = self._revalidate(raw, now_ms)
         except (RunsFileError, ValueError) as error:
             return self._stale(_one_line(f"{self.runs_file.name}: {error}"), now_ms)
         previous = self._runs
@@ -399,6 +402,24 @@ class _AnyEvent:
 
     def is_set(self) -> bool:
         return any(event.is_set() for event in self._events)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while a big document is parsed.
+
+    Parsing builds millions of acyclic dicts and lists; every collection they trigger
+    traverses them (and the previous snapshot) in vain, which costs about a third of
+    the parse. Reference counting still frees everything as usual.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _read_bytes(path: Path) -> tuple[bytes, int]:
