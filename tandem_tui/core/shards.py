@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from tandem_tui.core.atomic import write_text_atomic
 from tandem_tui.core.models import Run, dump_run
 from tandem_tui.core.store import (
+    pretty_json,
     RUNS_SCHEMA_VERSION,
     RunsFileError,
     load_json,
@@ -102,7 +103,7 @@ def _validate(value: Any, context: str) -> Run:
 
 def serialize_shard(run: Run) -> str:
     """The v1 shard envelope, pretty-printed like the server."""
-    return json.dumps({"schema_version": RUNS_SCHEMA_VERSION, "run": dump_run(run)}, indent=2, ensure_ascii=False)
+    return pretty_json({"schema_version": RUNS_SCHEMA_VERSION, "run": dump_run(run)})
 
 
 def read_shard(path: str | os.PathLike[str]) -> Run:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from tandem_tui.core.models import (
@@ -258,10 +259,24 @@ def runs_of(document: RunsDocument, *, now_ms: int) -> dict[str, Run]:
 # --- writing -----------------------------------------------------------------------
 
 
+def pretty_json(value: Any) -> str:
+    """``value`` as the server writes it: serde_json's ``to_string_pretty`` (2-space indent, UTF-8).
+
+    orjson's output is byte-identical to ``json.dumps(indent=2, ensure_ascii=False)``,
+    ~50x faster on a large runs file (the stdlib drops to its pure-Python encoder as
+    soon as an indent is asked for); the stdlib remains the fallback for what orjson
+    refuses (integers beyond 64 bits).
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+
 def serialize_runs_file(entries: Mapping[str, Run | dict[str, Any]]) -> str:
     """The v1 envelope, pretty-printed like the server; raw dicts are written untouched."""
     runs = {key: dump_run(value) if isinstance(value, Run) else value for key, value in entries.items()}
-    return json.dumps({"schema_version": RUNS_SCHEMA_VERSION, "runs": runs}, indent=2, ensure_ascii=False)
+    return pretty_json({"schema_version": RUNS_SCHEMA_VERSION, "runs": runs})
 
 
 # --- reading from disk -------------------------------------------------------------
