@@ -15,7 +15,6 @@ thousands of runs is indexed without opening a single file.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterator, Mapping
