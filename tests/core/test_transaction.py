@@ -260,3 +260,23 @@ def test_a_lock_held_by_another_process_times_out_with_one_clear_line(runs_file)
         holder.wait(timeout=10)
     transact(runs_file, lambda doc: doc.entries.clear())
     assert json.loads(runs_file.read_text())["runs"] == {}
+
+
+@pytest.fixture
+def without_atomic_swap(monkeypatch):
+    """The portable path: as on a kernel or file system without renameat2."""
+    from tandem_tui.core import transaction
+
+    monkeypatch.setattr(transaction, "_renameat2", None)
+
+
+def test_without_an_atomic_swap_a_foreign_write_is_still_redone(runs_file, without_atomic_swap):
+    test_a_foreign_write_between_read_and_rename_is_redone_from_the_fresh_file(runs_file)
+
+
+def test_without_an_atomic_swap_a_file_created_meanwhile_is_still_kept(tmp_path, without_atomic_swap):
+    test_a_file_created_by_someone_else_meanwhile_is_not_overwritten(tmp_path)
+
+
+def test_without_an_atomic_swap_a_plain_change_is_written(runs_file, without_atomic_swap):
+    test_a_change_is_persisted_and_its_value_returned(runs_file)
