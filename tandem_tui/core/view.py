@@ -395,7 +395,9 @@ class RunsView:
         if reason == QueueReason.WORKSPACE_LOCK:
             workspace = metadata.resource_key or run.workspace_root
             holder = scheduler.locked_workspaces.get(workspace) if workspace else None
-            text = f"workspace lock · {holder}" if holder else "workspace lock"
+            # Persisted metadata outlives the lock it names (an operator released it,
+            # the holder finished): say the workspace is free rather than imply a holder.
+            text = f"workspace lock · {holder}" if holder else "workspace lock · free now"
             return QueueInfo(text=text, holder_run_id=holder, **base)
         if reason == QueueReason.RATE_LIMIT:
             provider = metadata.rate_limited_provider

@@ -291,6 +291,25 @@ def test_workspace_lock_queue_info_names_the_holder_run():
     assert info.queued_at_ms == 50
 
 
+def test_persisted_workspace_lock_whose_lock_is_gone_says_the_workspace_is_free():
+    runs = by_id(
+        make_run("done", "completed", workspace="/work/repo"),
+        make_run(
+            "q",
+            "queued",
+            workspace="/work/repo",
+            scheduler={"queue_reason": "workspace_lock", "resource_key": "/work/repo"},
+        ),
+    )
+    info = RunsView.build(runs, now_ms=NOW, max_concurrent_runs=8).queue_info(runs["q"], NOW)
+    assert info is not None
+    assert (info.reason, info.text, info.holder_run_id) == (
+        QueueReason.WORKSPACE_LOCK,
+        "workspace lock · free now",
+        None,
+    )
+
+
 def test_workspace_lock_is_computed_for_a_queued_run_without_metadata():
     runs = by_id(make_run("holder", "pausing", workspace="/w"), make_run("q", "queued", workspace="/w"))
     view = RunsView.build(runs, now_ms=NOW, max_concurrent_runs=8)
