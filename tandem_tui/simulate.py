@@ -59,7 +59,7 @@ from tandem_tui.core.view import RunsView, last_queue_entry_ms
 #: Simulated time between ticks when the engine runs on its own.
 TICK_MS = 250
 #: Terminal runs older than this move from the hot file to history shards.
-ARCHIVE_AFTER_MS = 15_000
+ARCHIVE_AFTER_MS = 30_000
 #: Paused-by-guardrail runs nobody resumed are cancelled after this long.
 GUARDRAIL_CANCEL_AFTER_MS = 120_000
 #: The server's default stale auto-resume window and limit.
@@ -593,7 +593,8 @@ class _Tick:
                     continue  # someone else's work
                 self._advance_running(key)
             elif run.status == RunStatus.PAUSING and self._last_event_is_ours(run, "run_pause_requested"):
-                self._settle_pause(key)
+                if self._chance(0.5):  # the agent takes a moment to wind down
+                    self._settle_pause(key)
             elif run.status == RunStatus.PAUSED:
                 self._maybe_resume(key)
             elif run.status == RunStatus.AWAITING_APPROVAL and self._last_event_is_ours(run, "run_awaiting_approval"):
@@ -633,18 +634,19 @@ class _Tick:
         if not run.active_session_ids:
             self._update(key, lambda r: self._start_node(r, node))
             return
+        # Per-tick odds for a running node: most ticks it just works (and spends tokens).
         roll = self.rng.random()
-        if roll < 0.40:
+        if roll < 0.22:
             self._update(key, lambda r: self._complete_node(r, spec, node))
-        elif roll < 0.47:
+        elif roll < 0.26:
             self._transient_failure(key, spec, node)
-        elif roll < 0.485:
+        elif roll < 0.267:
             self._update(key, lambda r: self._block(r, node))
-        elif roll < 0.495:
+        elif roll < 0.273:
             self._update(key, lambda r: self._fail(r, node, "tool call returned a non-retryable error", "tool_error"))
-        elif roll < 0.505:
+        elif roll < 0.279:
             self._update(key, lambda r: self._stale_reap(r))
-        elif roll < 0.51:
+        elif roll < 0.285:
             self._update(key, lambda r: self._request_guardrail_pause(r))
         else:
             self._update(key, lambda r: self._spend(r, spec, node, fraction=0.2))

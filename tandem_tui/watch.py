@@ -107,21 +107,21 @@ class RunsWatcher:
     def load(self) -> Snapshot:
         """Read the runs file now and return a snapshot (stale on failure, never raising)."""
         with self._lock:
-            snapshot, _ = self._reload()
-            return snapshot
+            changed, _ = self._reload()
+            return self._snapshot(changed)
 
     #: The name docs/architecture.md first gave :meth:`load`.
     first_snapshot = load
 
-    def _reload(self) -> tuple[Snapshot, bool]:
-        """One read; returns the snapshot and whether it says something new."""
+    def _reload(self) -> tuple[frozenset[str], bool]:
+        """One read: the run ids it changed, and whether it says anything new."""
         now_ms = self.clock.now_ms()
         try:
             raw, mtime_ns = _read_bytes(self.runs_file)
         except OSError as error:
             return self._stale(_one_line_os_error(self.runs_file, error), now_ms)
-        if raw == self._last_bytes and self._error is None and self._view is not None:
-            return self._snapshot(frozenset(), now_ms), False
+        if raw == self._last_bytes and self._error is None:
+            return frozenset(), False
         try:
             with _gc_paused():
                 runs_by_key, changed_keys = self._revalidate(raw, now_ms)
@@ -130,8 +130,9 @@ class RunsWatcher:
         previous = self._runs
         current = {run.run_id: run for run in runs_by_key.values()}
         changed = self._changed_run_ids(changed_keys, runs_by_key)
-        first = self._view is None
-        if first:
+        # Until a first good read, the view knows nothing worth keeping.
+        first = self._read_at_ms is None
+        if first or self._view is None:
             self._view = RunsView.build(
                 current, now_ms=now_ms, max_concurrent_runs=self.max_concurrent_runs
             )
@@ -146,7 +147,7 @@ class RunsWatcher:
         self._read_at_ms = now_ms
         self._error = None
         self._record_sample(now_ms)
-        return self._snapshot(changed, now_ms), bool(changed) or was_stale or first
+        return changed, bool(changed) or was_stale or first
 
     def _revalidate(self, raw: bytes, now_ms: int) -> tuple[dict[str, Run], set[str]]:
         """Parse the envelope; validate only entries whose raw value differs from last time."""
@@ -176,7 +177,7 @@ class RunsWatcher:
                     ids.add(run.run_id)
         return frozenset(ids)
 
-    def _stale(self, error: str, now_ms: int) -> tuple[Snapshot, bool]:
+    def _stale(self, error: str, now_ms: int) -> tuple[frozenset[str], bool]:
         news = error != self._error or self._view is None
         self._error = error
         # A later good read must not be skipped as "same bytes as last time".
@@ -185,7 +186,7 @@ class RunsWatcher:
             self._view = RunsView.build(
                 {}, now_ms=now_ms, max_concurrent_runs=self.max_concurrent_runs
             )
-        return self._snapshot(frozenset(), now_ms), news
+        return frozenset(), news
 
     def _record_sample(self, now_ms: int) -> None:
         assert self._view is not None
@@ -199,11 +200,11 @@ class RunsWatcher:
             )
         )
 
-    def _snapshot(self, changed: frozenset[str], now_ms: int) -> Snapshot:
+    def _snapshot(self, changed: frozenset[str] = frozenset()) -> Snapshot:
         assert self._view is not None
         self._generation += 1
         freshness = Freshness(
-            read_at_ms=self._read_at_ms if self._read_at_ms is not None else now_ms,
+            read_at_ms=self._read_at_ms if self._read_at_ms is not None else self.clock.now_ms(),
             stale=self._error is not None,
             error=self._error,
             source_mtime_ns=self._mtime_ns,
@@ -239,8 +240,9 @@ class RunsWatcher:
         try:
             with self._lock:
                 shard_news = self._catch_up_shards(watched)
-                snapshot, news = self._reload()
-            if news or shard_news:
+                changed, news = self._reload()
+                snapshot = self._snapshot(changed) if news or shard_news else None
+            if snapshot is not None:
                 yield snapshot
             while not stop.is_set():
                 raw = notify.watch(self.debounce_ms, STEP_MS, idle_ms, stop)
@@ -266,13 +268,11 @@ class RunsWatcher:
                     shard_news = self._refresh_shards(shard_files, new_dirs)
                     # An idle wake-up re-reads only a stale file: a writer may have
                     # finished without an event we could see.
+                    changed, news = frozenset(), False
                     if runs_touched or self._error is not None:
-                        snapshot, news = self._reload()
-                    elif shard_news:
-                        snapshot, news = self._snapshot(frozenset(), self.clock.now_ms()), False
-                    else:
-                        continue
-                if news or shard_news:
+                        changed, news = self._reload()
+                    snapshot = self._snapshot(changed) if news or shard_news else None
+                if snapshot is not None:
                     yield snapshot
         finally:
             notify.close()

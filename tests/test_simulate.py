@@ -21,7 +21,7 @@ TICK_MS = 500
 MAX_CONCURRENT = 3
 
 
-def make_engine(state_dir: Path, seed: int = 11) -> tuple[Engine, ManualClock]:
+def make_engine(state_dir: Path, seed: int = 5) -> tuple[Engine, ManualClock]:
     clock = ManualClock(START_MS)
     engine = Engine(
         state_dir, seed=seed, rate=1.5, max_concurrent=MAX_CONCURRENT, clock=clock, archive_after_ms=5_000
@@ -73,19 +73,19 @@ def test_a_seeded_simulation_reaches_every_queue_reason_and_terminal_status_with
     engine, clock = make_engine(tmp_path)
     reasons: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
-    for _ in range(160):
+    wanted = {status.value for status in TERMINAL_STATUSES} | {"awaiting_approval", "paused", "pausing"}
+    for _ in range(240):
         runs = tick(engine, clock)
         assert_invariants(runs, clock.now_ms())
         for run in runs.values():
             statuses[run.status.value] += 1
             if run.status == RunStatus.QUEUED and run.scheduler and run.scheduler.queue_reason:
                 reasons[QueueReason(run.scheduler.queue_reason).value] += 1
-        if set(reasons) == set(QueueReason) and {s.value for s in TERMINAL_STATUSES} <= set(statuses):
+        if set(reasons) == set(QueueReason) and wanted <= set(statuses):
             break
 
     assert set(reasons) == {reason.value for reason in QueueReason}, reasons
-    assert {status.value for status in TERMINAL_STATUSES} <= set(statuses), statuses
-    assert statuses["awaiting_approval"] and statuses["paused"]
+    assert wanted <= set(statuses), statuses
     # Old terminal runs went to history shards, and the shards parse.
     archived = load_all_shards(engine.runs_file)
     assert archived and all(run.is_terminal for run in archived)
@@ -135,8 +135,8 @@ def file_digest(engine: Engine) -> str:
 
 
 def test_the_same_seed_and_clock_give_the_same_files(tmp_path):
-    first, first_clock = make_engine(tmp_path / "a", seed=5)
-    second, second_clock = make_engine(tmp_path / "b", seed=5)
+    first, first_clock = make_engine(tmp_path / "a", seed=3)
+    second, second_clock = make_engine(tmp_path / "b", seed=3)
     other, other_clock = make_engine(tmp_path / "c", seed=6)
     for _ in range(40):
         tick(first, first_clock)

@@ -167,10 +167,15 @@ def test_a_missing_file_is_stale_not_an_error_and_recovers_when_created(tmp_path
     assert dict(missing.runs) == {}
 
     runs_file.parent.mkdir()
-    write_atomic(runs_file, {})
+    entries = json.loads((Path(__file__).parent / "fixtures" / "runs_v1.json").read_text())["runs"]
+    write_atomic(runs_file, entries)
     created = watcher.load()
     assert not created.freshness.stale
-    assert dict(created.runs) == {}
+    assert set(created.runs) == set(entries)
+    # The view is built from the first good read, as if the file had always been there.
+    running = sum(1 for entry in entries.values() if entry["status"] == "running")
+    assert created.view.metrics().active_runs == running
+    assert created.generation == missing.generation + 1
 
 
 # ── live watching ───────────────────────────────────────────────────────────
