@@ -153,6 +153,25 @@ async def test_a_big_month_is_read_in_batches_behind_a_progress_bar(tmp_path):
         assert not screen.query_one("#history-progress", ProgressBar).display
 
 
+async def test_a_search_matching_too_many_runs_draws_only_the_first_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr("tandem_tui.ui.screens.history.MAX_SEARCH_ROWS", 50)
+    runs_file = tmp_path / "automation_v2_runs.json"
+    runs_file.write_text('{"schema_version": 1, "runs": {}}')
+    month = month_dir(runs_file, NOVEMBER)
+    month.mkdir(parents=True)
+    for n in range(80):
+        (month / f"run-bulk-{n:04d}.json").write_text(shard(f"run-bulk-{n:04d}", FIXTURE_NOW_MS - n))
+    app = Host(runs_file)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"bulk")
+        await pilot.pause()
+        screen = app.history
+        assert len(shown_ids(screen)) == 50
+        label = str(screen.query_one("#history-month-label").render())
+        assert label.startswith("80 matches (first 50 shown) for bulk")
+
+
 async def test_search_narrows_by_run_id_or_automation_id(runs_file):
     app = Host(runs_file)
     async with app.run_test(size=(160, 48)) as pilot:

@@ -46,8 +46,10 @@ from tandem_tui.ui.widgets.timeline import format_offset, timeline_entries
 
 Month = tuple[int, int]
 
-#: Shards read between two updates of the table.
+#: Shards read per message back to the screen (each moves the progress bar).
 BATCH_SIZE = 50
+#: Search hits drawn at most: typing the first letters of an id can match everything.
+MAX_SEARCH_ROWS = 200
 
 MONTH_NAMES = (
     "January", "February", "March", "April", "May", "June",
@@ -105,6 +107,15 @@ def matches(query: str, path: Path, result: ShardResult | None) -> bool:
         return needle in run.run_id.casefold() or needle in run.automation_id.casefold()
     stem = shard_stem(path).casefold()
     return needle in stem or sanitize_path_id(query).casefold() in stem
+
+
+@dataclass(frozen=True)
+class RowStyles:
+    """The theme's styles for table rows, resolved once per redraw."""
+
+    theme: Mapping[str, str]
+    muted: Style
+    error: Style
 
 
 def batches(items: Sequence[Path], size: int) -> Iterable[Sequence[Path]]:
@@ -184,6 +195,8 @@ class HistoryScreen(Screen[None]):
         self.month: Month | None = None
         self.query_text = ""
         self._rows: list[Path] = []
+        self._matches = 0
+        self._cell_cache: dict[Path, tuple[ShardResult | None, Mapping[str, str], list[Text]]] = {}
         self._open_after_read: Path | None = None
 
     # --- layout ---------------------------------------------------------------------
@@ -265,14 +278,19 @@ class HistoryScreen(Screen[None]):
     def on_history_screen_shards_read(self, message: ShardsRead) -> None:
         for result in message.results:
             self.results[result.path] = result
-        if message.read >= message.total:
+        done = message.read >= message.total
+        if done:
             self.loading.pop(message.month, None)
             self.loaded_months.add(message.month)
             self._relabel_month(message.month)
         else:
             self.loading[message.month] = (message.read, message.total)
         self._show_progress()
-        self._show_rows()
+        # Redrawing a big table per batch would cost more than reading: show the first
+        # batch at once, then only the progress bar until the month is complete.
+        first = message.read <= len(message.results)
+        if (message.month == self.month or self.query_text) and (first or done):
+            self._show_rows()
 
     def on_history_screen_shard_read(self, message: ShardRead) -> None:
         self.results[message.result.path] = message.result
@@ -359,19 +377,41 @@ class HistoryScreen(Screen[None]):
         # Follow the run under the cursor as rows reorder, unless it sits on the top row:
         # then stay on top (the newest run) while a month fills in.
         current = self._rows[table.cursor_row] if 0 < table.cursor_row < len(self._rows) else None
-        self._rows = self.visible_paths()
-        theme = self.app.theme_variables
+        rows = self.visible_paths()
+        self._matches = len(rows)
+        if self.query_text and len(rows) > MAX_SEARCH_ROWS:
+            rows = rows[:MAX_SEARCH_ROWS]
+        self._rows = rows
+        styles = self._row_styles()
         table.clear()
         for path in self._rows:
-            table.add_row(*self._cells(path, theme), key=str(path))
+            table.add_row(*self._cells(path, styles), key=str(path))
         if current in self._rows:
             table.move_cursor(row=self._rows.index(current), animate=False)
         self._show_month_label()
         self._show_preview()
 
-    def _cells(self, path: Path, theme: Mapping[str, str]) -> list[Text]:
+    def _row_styles(self) -> RowStyles:
+        theme = self.app.theme_variables
+        return RowStyles(
+            theme=theme,
+            muted=theme_style(theme, "foreground-muted"),
+            error=theme_style(theme, "text-error", bold=True),
+        )
+
+    def _cells(self, path: Path, styles: RowStyles) -> list[Text]:
+        """The row for one shard, built once per read result (rows are redrawn often)."""
         result = self.results.get(path)
-        muted = theme_style(theme, "foreground-muted")
+        cached = self._cell_cache.get(path)
+        if cached is not None and cached[0] is result and cached[1] is styles.theme:
+            return cached[2]
+        cells = self._build_cells(path, result, styles)
+        self._cell_cache[path] = (result, styles.theme, cells)
+        return cells
+
+    @staticmethod
+    def _build_cells(path: Path, result: ShardResult | None, styles: RowStyles) -> list[Text]:
+        muted = styles.muted
         blanks = [Text("") for _ in range(5)]
         if result is None:
             return [literal(shard_stem(path), style=muted), Text("…", style=muted), Text("…", style=muted), *blanks]
@@ -380,7 +420,7 @@ class HistoryScreen(Screen[None]):
             return [
                 literal(shard_stem(path)),
                 Text(reason[:60] + ("…" if len(reason) > 60 else ""), style=muted),
-                Text("unreadable", style=theme_style(theme, "text-error", bold=True)),
+                Text("unreadable", style=styles.error),
                 *blanks,
             ]
         run = result.run
@@ -393,7 +433,7 @@ class HistoryScreen(Screen[None]):
         return [
             literal(run.run_id, style="bold"),
             literal(run.automation_id),
-            status_text(run.status, theme),
+            status_text(run.status, styles.theme),
             literal(run.trigger_type, style=muted),
             Text(format_timestamp(finished)[:16]),
             Text(took, justify="right"),
@@ -428,7 +468,11 @@ class HistoryScreen(Screen[None]):
     def _show_month_label(self) -> None:
         label = self.query_one("#history-month-label", Label)
         if self.query_text:
-            text = Text(f"{len(self._rows)} match{'es' if len(self._rows) != 1 else ''} for ")
+            found = self._matches
+            text = Text(f"{found} match{'es' if found != 1 else ''}")
+            if found > len(self._rows):
+                text.append(f" (first {len(self._rows)} shown)", style="bold")
+            text.append(" for ")
             text.append_text(literal(self.query_text, style="bold"))
             text.append("  (unread shards match by file name)", style="dim")
         elif self.month is None:
