@@ -26,14 +26,17 @@ import os
 import random
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from tandem_tui.core.claims import CLAIMANT_ID_ENV, claim_run
 from tandem_tui.core.clock import Clock, SystemClock
 from tandem_tui.core.lifecycle import apply_run_update, record_lifecycle_event
 from tandem_tui.core.models import (
+    TERMINAL_STATUSES,
     FailureRecord,
     Run,
     RunStatus,
@@ -53,7 +56,7 @@ from tandem_tui.core.store import (
     parse_run_entry,
     read_runs_document,
 )
-from tandem_tui.core.transaction import transact
+from tandem_tui.core.transaction import transact_outcome
 from tandem_tui.core.view import RunsView, last_queue_entry_ms
 
 #: Simulated time between ticks when the engine runs on its own.
@@ -338,9 +341,8 @@ class Engine:
             self._state = copy.deepcopy(saved)
             return _Tick(self, document, now_ms).run(archived)
 
-        self.runs_file.parent.mkdir(parents=True, exist_ok=True)
-        report = transact(self.runs_file, change, clock=self.clock, create=True)
-        return report
+        outcome = transact_outcome(self.runs_file, change, clock=self.clock, create=True)
+        return replace(outcome.value, written=outcome.written)
 
     def run(
         self,
@@ -391,17 +393,15 @@ class Engine:
             if not isinstance(finished, int) or finished > cutoff:
                 continue
             try:
-                run = parse_run_entry(key, value, now_ms=now_ms)
-            except RunsFileError:
-                continue
+                run = parse_run(value)
+            except ValidationError:
+                continue  # a corrupt entry stays where it is, byte for byte
             write_shard(self.runs_file, run)
             out.append((key, value))
         return tuple(out)
 
 
-_TERMINAL_VALUES = frozenset(
-    status.value for status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.BLOCKED, RunStatus.CANCELLED)
-)
+_TERMINAL_VALUES = frozenset(status.value for status in TERMINAL_STATUSES)
 
 
 class _Tick:
@@ -416,11 +416,18 @@ class _Tick:
         self.touched: set[str] = set()
         self.transitions: list[tuple[str, str, str]] = []
         self.runs: dict[str, Run] = {}
+        #: Entries that did not validate: they count for admission but are never rewritten.
+        self.corrupt: set[str] = set()
         for key in sorted(document.entries):
+            value = document.entries[key]
             try:
-                self.runs[key] = parse_run_entry(key, document.entries[key], now_ms=now_ms)
-            except RunsFileError:
-                continue  # not ours to fix: left exactly as it is
+                self.runs[key] = parse_run(value)
+            except ValidationError:
+                try:
+                    self.runs[key] = parse_run_entry(key, value, now_ms=now_ms)
+                except RunsFileError:
+                    continue
+                self.corrupt.add(key)
         view = RunsView.build(
             {run.run_id: run for run in self.runs.values()},
             now_ms=now_ms,
@@ -535,7 +542,9 @@ class _Tick:
             (
                 key
                 for key, run in self.runs.items()
-                if run.status == RunStatus.QUEUED and run.automation_id in AUTOMATIONS_BY_ID
+                if run.status == RunStatus.QUEUED
+                and run.automation_id in AUTOMATIONS_BY_ID
+                and key not in self.corrupt
             ),
             key=lambda key: (self.runs[key].created_at_ms, self.runs[key].run_id),
         )
@@ -587,6 +596,8 @@ class _Tick:
     def _advance_runs(self) -> None:
         for key in sorted(self.runs):
             run = self.runs[key]
+            if key in self.corrupt or run.automation_id not in AUTOMATIONS_BY_ID:
+                continue  # not ours to move
             if run.status == RunStatus.RUNNING:
                 claim = run.execution_claim
                 if claim is None or claim.claimant_id != self.engine.claimant_id:
@@ -743,7 +754,8 @@ class _Tick:
             run, node.node_id, attempts, node.max_attempts, decision, detail,
             run.execution_claim_epoch, now_ms=self.now_ms, scheduler=self.scheduler,
         )
-        run.execution_claim = None
+        if run.status == RunStatus.QUEUED:
+            run.execution_claim = None  # a queued run holds no claim
         if run.status != before:
             self.transitions.append((run.run_id, before.value, run.status.value))
 

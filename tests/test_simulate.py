@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from tandem_tui.core.actions import ActionKind, ActionRequest, perform
 from tandem_tui.core.clock import ManualClock
-from tandem_tui.core.models import QueueReason, Run, RunStatus, TERMINAL_STATUSES
+from tandem_tui.core.models import TERMINAL_STATUSES, QueueReason, Run, RunStatus, dump_run
 from tandem_tui.core.shards import ShardIndex, history_root, load_all_shards
 from tandem_tui.core.store import read_runs_file
 from tandem_tui.core.view import RunsView
@@ -173,8 +174,6 @@ def test_the_engine_never_moves_a_run_an_operator_paused(tmp_path):
 
 
 def runs_entry(engine: Engine, run_id: str) -> dict:
-    import json
-
     return json.loads(engine.runs_file.read_text())["runs"][run_id]
 
 
@@ -200,3 +199,36 @@ def test_an_operator_resume_puts_the_run_back_in_the_engines_hands(tmp_path):
         for record in (run.checkpoint.lifecycle_history if run else [])
     ]
     assert run is None or "run_execution_claimed" in events[events.index("run_resumed"):]
+
+
+def test_foreign_runs_corrupt_entries_and_unknown_fields_survive_the_engine(tmp_path, fixtures_dir):
+    engine, clock = make_engine(tmp_path)
+    engine.runs_file.parent.mkdir(parents=True)
+    corrupt = json.loads((fixtures_dir / "runs_corrupt_entry.json").read_text())
+    foreign = json.loads((fixtures_dir / "runs_v1.json").read_text())["runs"]
+    queued_foreign = {key: value for key, value in foreign.items() if value["status"] == "queued"}
+    entries = {**queued_foreign, **corrupt.get("runs", corrupt)}
+    engine.runs_file.write_text(json.dumps({"schema_version": 1, "runs": entries}, indent=2))
+
+    runs = tick(engine, clock)
+    ours = next(run.run_id for run in runs.values() if run.automation_id == AUTOMATIONS[0].automation_id)
+    document = json.loads(engine.runs_file.read_text())
+    document["runs"][ours]["x_operator_note"] = {"kept": True}
+    engine.runs_file.write_text(json.dumps(document, indent=2))
+    for _ in range(20):
+        tick(engine, clock)
+
+    after = json.loads(engine.runs_file.read_text())["runs"]
+    index = ShardIndex.scan(engine.runs_file)
+    for key, value in entries.items():
+        if key in after:
+            assert after[key] == value, f"the engine changed {key}"
+        else:  # an old terminal run: archived as it was
+            assert value["status"] in {s.value for s in TERMINAL_STATUSES}
+            assert dump_run(index.load(key)) == value
+    assert "run-ir-0084" in after  # the corrupt entry, kept byte for byte above
+    if ours in after:
+        assert after[ours]["x_operator_note"] == {"kept": True}
+    else:
+        archived = index.load(ours)
+        assert archived is not None and archived.model_extra["x_operator_note"] == {"kept": True}
