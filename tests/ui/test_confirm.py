@@ -68,7 +68,7 @@ async def test_escape_cancels_with_none():
     app = Host(ActionKind.PAUSE, pause_previews())
     async with app.run_test() as pilot:
         await pilot.pause()
-        await pilot.press("m", "a", "i", "n", "t", "escape")
+        await pilot.press("m", "x", "escape")
         await pilot.pause()
         assert app.results == [None]
 
@@ -77,9 +77,9 @@ async def test_enter_confirms_with_the_typed_reason():
     app = Host(ActionKind.PAUSE, pause_previews())
     async with app.run_test() as pilot:
         await pilot.pause()
-        await pilot.press(*"db migration", "enter")
+        await pilot.press(*"db up", "enter")
         await pilot.pause()
-        assert app.results == ["db migration"]
+        assert app.results == ["db up"]
 
 
 async def test_an_empty_reason_confirms_with_the_action_default():
