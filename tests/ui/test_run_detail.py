@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -352,6 +353,49 @@ async def test_update_run_redraws_status_and_timeline():
         await pilot.pause()
         assert len(app.detail.query_one(Timeline).entries) == 8
         assert app.detail.query_one("#title-status").has_class("status-paused")
+
+
+class ConsoleLike(Host):
+    """A host that, like the console, keeps a snapshot and performs actions."""
+
+    def __init__(self, run: Run, **kwargs: Any) -> None:
+        super().__init__(run, **kwargs)
+        self.state = SimpleNamespace(snapshot=SimpleNamespace(runs={run.run_id: run}))
+        self.read_only = False
+        self.requested: list[tuple[str, list[str]]] = []
+
+    def request_action(self, kind: str, run_ids: list[str]) -> None:
+        self.requested.append((kind, run_ids))
+
+
+async def test_the_screen_follows_the_run_in_the_apps_newer_snapshot():
+    app = ConsoleLike(parse_run(rich_run()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        newer = parse_run(rich_run(status="paused", pause_reason="quota"))
+        app.state.snapshot.runs = {newer.run_id: newer}
+        app.detail.tick()
+        await pilot.pause()
+        assert app.detail.run is newer
+        assert app.detail.query_one("#title-status").has_class("status-paused")
+
+
+async def test_action_keys_hand_the_run_to_the_app():
+    app = ConsoleLike(parse_run(rich_run()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("p", "l")
+        assert app.requested == [("pause", ["run-7f3a9c2e"]), ("release_lock", ["run-7f3a9c2e"])]
+
+
+async def test_archived_and_read_only_runs_offer_no_actions():
+    for archived, read_only in ((True, False), (False, True)):
+        app = ConsoleLike(parse_run(rich_run()), archived=archived)
+        app.read_only = read_only
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("p", "e")
+            assert app.requested == []
 
 
 # --- snapshots -----------------------------------------------------------------------

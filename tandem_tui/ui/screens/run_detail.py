@@ -9,6 +9,7 @@ full metadata; Escape goes back.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from rich.text import Text
@@ -97,6 +98,10 @@ class RunDetailScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("v", "toggle_raw", "Raw JSON"),
+        Binding("p", "act('pause')", "Pause"),
+        Binding("r", "act('resume')", "Resume"),
+        Binding("e", "act('requeue')", "Requeue"),
+        Binding("l", "act('release_lock')", "Release"),
     ]
 
     def __init__(self, run: Run, *, clock: Clock, archived: bool = False) -> None:
@@ -141,7 +146,36 @@ class RunDetailScreen(Screen[None]):
         self.show_run(self.run)
         self.query_one(Timeline).focus()
         if not self.archived:
-            self.set_interval(COUNTDOWN_REFRESH_S, self._refresh_fields)
+            self.set_interval(COUNTDOWN_REFRESH_S, self.tick)
+
+    def tick(self) -> None:
+        """Move the countdowns on, and follow the run if the app has a newer snapshot."""
+        latest = self.latest_from_app()
+        if latest is not None and latest is not self.run:
+            self.update_run(latest)
+        else:
+            self._refresh_fields()
+
+    def latest_from_app(self) -> Run | None:
+        """This run in the app's current snapshot (``app.state.snapshot.runs``), if the
+        app keeps one; ``None`` otherwise or when the run has left the runs file."""
+        state = getattr(self.app, "state", None)
+        runs = getattr(getattr(state, "snapshot", None), "runs", None)
+        if not isinstance(runs, Mapping):
+            return None
+        run = runs.get(self.run.run_id)
+        return run if isinstance(run, Run) else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Operator actions only for hot runs, in an app that can perform them."""
+        if action == "act":
+            can_act = callable(getattr(self.app, "request_action", None))
+            return can_act and not self.archived and not getattr(self.app, "read_only", False)
+        return True
+
+    def action_act(self, kind: str) -> None:
+        """Hand the action to the app, which previews it, confirms and performs it."""
+        self.app.request_action(kind, [self.run.run_id])  # type: ignore[attr-defined]
 
     def update_run(self, run: Run) -> None:
         """Show a newer version of the same run (the app calls this on every snapshot)."""
