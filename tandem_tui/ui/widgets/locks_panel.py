@@ -39,10 +39,13 @@ def locks_content(data: LocksData) -> Content:
     lines: list[Content] = []
     for lock in data.locks:
         lines.append(Content.styled(sanitize(lock.workspace), "bold"))
-        holder = [("  └ ", "$text-muted"), sanitize(lock.holder_run_id), " ", _status(lock.holder_status)]
+        lines.append(
+            Content.assemble(
+                ("  └ ", "$text-muted"), sanitize(lock.holder_run_id), " ", _status(lock.holder_status)
+            )
+        )
         if lock.claim_expired:
-            holder += ["  ", (" claim expired ", "bold $text-error reverse")]
-        lines.append(Content.assemble(*holder))
+            lines.append(Content.assemble("    ", (" claim lease expired ", "bold $text-error reverse")))
         if lock.queued_run_ids:
             shown = ", ".join(sanitize(r) for r in lock.queued_run_ids[:QUEUED_SHOWN])
             more = len(lock.queued_run_ids) - QUEUED_SHOWN

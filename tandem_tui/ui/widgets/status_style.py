@@ -9,6 +9,7 @@ the same variables.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 from rich.style import Style
 from rich.text import Text
@@ -40,8 +41,8 @@ def status_class(status: RunStatus | str) -> str:
     return f"status-{RunStatus(status).value}"
 
 
-def _resolve(variables: Mapping[str, str], name: str) -> str | None:
-    value = variables.get(name)
+@lru_cache(maxsize=256)
+def _resolve(value: str | None, background: str) -> str | None:
     if value is None:
         return None
     try:
@@ -50,17 +51,21 @@ def _resolve(variables: Mapping[str, str], name: str) -> str | None:
         return None
     if color.a < 1:
         # Rich has no alpha: blend onto the theme background like Textual would.
-        background = Color.parse(variables.get("background", "#000000"))
-        color = background.blend(color.with_alpha(1), color.a)
+        color = Color.parse(background).blend(color.with_alpha(1), color.a)
     return color.hex
+
+
+@lru_cache(maxsize=256)
+def _style(status: RunStatus, value: str | None, background: str) -> Style:
+    return Style(color=_resolve(value, background), bold=status in EMPHASISED)
 
 
 def status_style(status: RunStatus | str, variables: Mapping[str, str]) -> Style:
     """The Rich style for ``status`` under the theme whose variables are given
-    (``app.theme_variables``)."""
+    (``app.theme_variables``). Cached: the runs table asks once per row."""
     run_status = RunStatus(status)
-    color = _resolve(variables, STATUS_COLOR_VARIABLE[run_status])
-    return Style(color=color, bold=run_status in EMPHASISED)
+    value = variables.get(STATUS_COLOR_VARIABLE[run_status])
+    return _style(run_status, value, variables.get("background", "#000000"))
 
 
 def status_text(status: RunStatus | str, variables: Mapping[str, str]) -> Text:

@@ -1,0 +1,167 @@
+"""The console on a 10k-run file that changes several times a second.
+
+Measures, in a headless app of 160x48 (Textual's pilot):
+
+- time to first screen: from ``make_app`` to the first frame showing all 10k rows
+  (target < 2 s);
+- key-press to render latency: from pressing ``down`` to the first frame drawn with
+  the cursor on the next row, while another process rewrites the file (a few runs
+  change per write) ``--rate`` times a second;
+- how many snapshots reached the screen during the run.
+
+    python bench/bench_ui.py [--runs 10000] [--rate 5] [--presses 60]
+
+The writer is a separate process, so its JSON encoding does not compete with the app
+for the GIL — like the real engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import random
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tandem_tui.core.atomic import write_text_atomic  # noqa: E402
+from tandem_tui.core.clock import ManualClock  # noqa: E402
+from tandem_tui.ui.app import make_app  # noqa: E402
+from tandem_tui.ui.widgets.runs_table import RunsTable  # noqa: E402
+from tandem_tui.watch import RunsWatcher  # noqa: E402
+
+from make_runs import NOW_MS, hot_file_path, write_hot_file  # noqa: E402
+
+TARGET_FIRST_SCREEN_S = 2.0
+
+
+SLOTS = 30
+
+
+def writer(path: str, rate: float, stop: multiprocessing.Event, counter: multiprocessing.Value) -> None:
+    """Rewrite the runs file ``rate`` times a second, changing the detail of 3 runs.
+
+    Re-encoding 60 MB of JSON takes seconds, so the file is encoded once with marker
+    details in a few runs and each write swaps markers in the text.
+    """
+    rng = random.Random(7)
+    document = json.loads(Path(path).read_text())
+    ids = sorted(document["runs"])[:: max(1, len(document["runs"]) // SLOTS)][:SLOTS]
+    for slot, run_id in enumerate(ids):
+        document["runs"][run_id]["detail"] = f"bench-slot-{slot:02d}-v00000"
+    text = json.dumps(document, indent=2)
+    versions = [0] * len(ids)
+    while not stop.is_set():
+        started = time.monotonic()
+        for slot in rng.sample(range(len(ids)), 3):
+            old = f"bench-slot-{slot:02d}-v{versions[slot]:05d}"
+            versions[slot] += 1
+            text = text.replace(old, f"bench-slot-{slot:02d}-v{versions[slot]:05d}", 1)
+        write_text_atomic(Path(path), text)
+        with counter.get_lock():
+            counter.value += 1
+        time.sleep(max(0.0, 1 / rate - (time.monotonic() - started)))
+
+
+async def measure(path: Path, rate: float, presses: int) -> dict[str, float]:
+    frames: list[tuple[float, int, int]] = []
+    started = time.perf_counter()
+    app = make_app(path, clock=ManualClock(NOW_MS))
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.dashboard.query_one(RunsTable)
+        display = app._display
+
+        def recording_display(screen, renderable):  # every frame the app draws
+            display(screen, renderable)
+            if renderable is not None:
+                frames.append((time.perf_counter(), table.row_count, table.cursor_row))
+
+        app._display = recording_display
+        while not any(rows >= expected for _, rows, _ in frames for expected in [count_runs(path)]):
+            await pilot.pause(0.01)
+            if time.perf_counter() - started > 60:
+                raise SystemExit("no first screen within 60 s")
+        first_screen = next(t for t, rows, _ in frames if rows >= count_runs(path)) - started
+
+        stop = multiprocessing.Event()
+        writes = multiprocessing.Value("i", 0)
+        process = multiprocessing.Process(target=writer, args=(str(path), rate, stop, writes))
+        process.start()
+        shown_before = app.dashboard.state.snapshot.generation if app.dashboard.state else 0
+        latencies: list[float] = []
+        try:
+            await pilot.pause(0.5)
+            for _ in range(presses):
+                target = table.cursor_row + 1
+                pressed = time.perf_counter()
+                await pilot.press("down")
+                while not any(t > pressed and row == target for t, _, row in frames):
+                    await pilot.pause(0.001)
+                    if time.perf_counter() - pressed > 10:
+                        raise SystemExit("a key press was not drawn within 10 s")
+                drawn = next(t for t, _, row in frames if t > pressed and row == target)
+                latencies.append(drawn - pressed)
+                await pilot.pause(0.05)
+        finally:
+            stop.set()
+            process.join(timeout=10)
+        shown_after = app.dashboard.state.snapshot.generation
+    return {
+        "first_screen_s": first_screen,
+        "latencies": latencies,
+        "writes": writes.value,
+        "snapshots_shown": shown_after - shown_before,
+    }
+
+
+_counts: dict[Path, int] = {}
+
+
+def count_runs(path: Path) -> int:
+    if path not in _counts:
+        _counts[path] = len(json.loads(path.read_text())["runs"])
+    return _counts[path]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=5.0, help="file writes per second")
+    parser.add_argument("--presses", type=int, default=60)
+    args = parser.parse_args()
+
+    source = hot_file_path(args.runs)
+    if not source.exists():
+        write_hot_file(args.runs)
+    work = source.parent.parent / f"ui_{args.runs}" / source.name
+    if work.parent.exists():
+        shutil.rmtree(work.parent)
+    work.parent.mkdir(parents=True)
+    shutil.copyfile(source, work)
+
+    result = asyncio.run(measure(work, args.rate, args.presses))
+    started = time.perf_counter()
+    RunsWatcher(work, clock=ManualClock(NOW_MS)).load()
+    first_read = time.perf_counter() - started
+    latencies = sorted(result["latencies"])
+    p95 = latencies[min(round(len(latencies) * 0.95), len(latencies) - 1)]
+    verdict = "ok" if result["first_screen_s"] < TARGET_FIRST_SCREEN_S else "OVER TARGET"
+    print(f"runs file: {count_runs(work)} runs, {work.stat().st_size / 1e6:.1f} MB")
+    print(f"time to first screen: {result['first_screen_s'] * 1000:.0f} ms "
+          f"(target < {TARGET_FIRST_SCREEN_S * 1000:.0f} ms: {verdict})")
+    print(f"  of which the watcher's first read (RunsWatcher.load, measured alone): "
+          f"{first_read * 1000:.0f} ms")
+    print(f"key press -> render, {len(latencies)} presses while the file changes "
+          f"{args.rate:g}x/s: median {statistics.median(latencies) * 1000:.1f} ms, "
+          f"p95 {p95 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms")
+    print(f"file writes: {result['writes']}, snapshots on screen: {result['snapshots_shown']}")
+
+
+if __name__ == "__main__":
+    main()
