@@ -152,7 +152,18 @@ class TandemApp(App[None]):
         dashboard = self._live_dashboard()
         if dashboard is not None:
             dashboard.show_state(state)
+            self._follow_open_runs(state)
             _settle_heap()
+
+    def _follow_open_runs(self, state: DashboardState) -> None:
+        """Run detail screens over the dashboard show the newest version of their run."""
+        from tandem_tui.ui.screens.run_detail import RunDetailScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, RunDetailScreen) and not screen.archived:
+                latest = state.snapshot.runs.get(screen.run.run_id)
+                if latest is not None and latest is not screen.run:
+                    screen.update_run(latest)
 
     def _tick(self) -> None:
         dashboard = self._live_dashboard()
@@ -180,7 +191,11 @@ class TandemApp(App[None]):
 
     @property
     def state(self) -> DashboardState | None:
-        return self._dashboard().state
+        """The dashboard's latest data (``None`` before the first read or while closing)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen):
+                return screen.state
+        return None
 
     def run_ids(self) -> list[str]:
         state = self.state

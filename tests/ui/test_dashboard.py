@@ -345,6 +345,25 @@ async def test_an_external_write_shows_up_without_a_key_press(app_factory, runs_
         assert table.cursor_run_id == "run-sd-0054"
 
 
+async def test_an_open_run_detail_follows_external_writes(app_factory, runs_file):
+    from tandem_tui.ui.screens.run_detail import RunDetailScreen
+
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.row_count == 20)
+        table.go_to("run-sd-0057")
+        await pilot.press("enter")
+        detail = app.screen
+        assert isinstance(detail, RunDetailScreen)
+
+        def settle(runs: dict[str, Any]) -> None:
+            runs["run-sd-0057"]["status"] = "paused"
+
+        edit_runs_file(runs_file, settle)
+        await wait_until(pilot, lambda: detail.run.status == RunStatus.PAUSED)
+
+
 async def test_an_invalid_write_shows_the_stale_banner_and_a_good_one_clears_it(app_factory, runs_file):
     app = app_factory()
     async with app.run_test(size=(160, 48)) as pilot:
