@@ -91,10 +91,13 @@ class ShardResult:
 
 
 def read_one(path: Path) -> ShardResult:
+    """Read one shard; a bad one becomes a one-line error, never an exception."""
     try:
         run = read_shard(path)
     except RunsFileError as error:
         return ShardResult(path, error=str(error).removeprefix(f"{path}: "))
+    except Exception as error:  # noqa: BLE001 - a reader thread must not take the console down
+        return ShardResult(path, error=f"cannot read shard ({type(error).__name__}: {error})")
     return ShardResult(path, run=run, hidden=is_nonterminal_recovered_context_run(run))
 
 
@@ -163,11 +166,15 @@ class HistoryScreen(Screen[None]):
     ]
 
     class IndexScanned(Message):
+        """The shard index was (re)built from directory listings."""
+
         def __init__(self, months: dict[Month, list[Path]]) -> None:
             super().__init__()
             self.months = months
 
     class ShardsRead(Message):
+        """One batch of a month's shards was read (``read`` of ``total`` so far)."""
+
         def __init__(self, month: Month, results: list[ShardResult], read: int, total: int) -> None:
             super().__init__()
             self.month = month
