@@ -4,7 +4,6 @@ what it looks like at 80x24 and 160x48."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -14,7 +13,6 @@ import pytest
 from textual.widgets import Input
 
 from tandem_tui.core.atomic import write_text_atomic
-from tandem_tui.core.clock import ManualClock
 from tandem_tui.core.models import RunStatus
 from tandem_tui.ui.screens.dashboard import DashboardScreen
 from tandem_tui.ui.widgets.metrics_bar import StaleBanner
@@ -173,6 +171,20 @@ async def test_clicking_a_header_sorts_by_that_column_and_again_reverses(app_fac
         await pilot.click(RunsTable, offset=(4, 0))
         ids = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
         assert ids == sorted(ids, reverse=True)
+
+
+async def test_s_cycles_the_sort_column_and_shift_s_reverses_it(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = table_of(app)
+        await pilot.pause()
+        await pilot.press("s")
+        assert table.sort_column == "why"
+        first = table.coordinate_to_cell_key((0, 0)).row_key.value
+        assert cell_text(table, first, "why") != ""
+        await pilot.press("S")
+        last = table.coordinate_to_cell_key((table.row_count - 1, 0)).row_key.value
+        assert table.sort_reverse and cell_text(table, last, "why") != ""
 
 
 async def test_space_marks_rows_and_actions_preview_every_marked_run(app_factory):
