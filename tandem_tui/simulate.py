@@ -2,7 +2,7 @@
 
 It plays the engine side of a Tandem host for the demo, the tests and the benchmarks.
 Four automations (one without a workspace, so capacity binds; two sharing a repository,
-so workspace locks bind) across four workspaces and two tenants create runs; queued
+so workspace locks bind) across five workspaces and two tenants create runs; queued
 runs are admitted through the scheduler's checks and claimed through the claim path;
 running runs move through their flow's nodes, spend tokens, hit provider throttles and
 transient failures (durable retry backoff), fail, block, wait at an approval gate, get
@@ -77,6 +77,7 @@ WORKSPACES = (
     "/srv/tandem/workspaces/web-console",
     "/srv/tandem/workspaces/newsroom",
     "/srv/tandem/workspaces/finance-ledger",
+    "/srv/tandem/workspaces/docs-site",
 )
 
 ACME = TenantContext.explicit("acme-finance", "ledger", actor_id="ops@acme.example")
@@ -165,7 +166,7 @@ AUTOMATIONS: tuple[AutomationSpec, ...] = (
             NodeSpec("write_digest", "digest-writer", "Write the digest with owners and next steps"),
         ),
         workspaces=(None,),
-        weight=0.4,
+        weight=0.45,
     ),
     AutomationSpec(
         automation_id="pr-triage",
@@ -176,7 +177,7 @@ AUTOMATIONS: tuple[AutomationSpec, ...] = (
             NodeSpec("classify", "triager", "Label each pull request by risk and area"),
             NodeSpec("review_notes", "reviewer", "Draft first-pass review notes for risky changes"),
         ),
-        workspaces=(WORKSPACES[0], WORKSPACES[1]),
+        workspaces=(WORKSPACES[0], WORKSPACES[1], WORKSPACES[4]),
         weight=0.25,
     ),
     AutomationSpec(
@@ -190,7 +191,7 @@ AUTOMATIONS: tuple[AutomationSpec, ...] = (
             NodeSpec("publish", "editor", "Publish the notes to the changelog", max_attempts=2),
         ),
         workspaces=(WORKSPACES[0], WORKSPACES[2]),
-        weight=0.2,
+        weight=0.15,
     ),
     AutomationSpec(
         automation_id="ledger-reconcile",
@@ -413,6 +414,10 @@ class _Tick:
         self.state = engine._state
         self.document = document
         self.now_ms = now_ms
+        last = engine._state.last_tick_ms
+        elapsed = TICK_MS if last is None or now_ms <= last else now_ms - last
+        #: How much simulated time this tick stands for, in TICK_MS units (odds scale by it).
+        self.tick_scale = min(elapsed / TICK_MS, 8.0)
         self.touched: set[str] = set()
         self.transitions: list[tuple[str, str, str]] = []
         self.runs: dict[str, Run] = {}
@@ -489,8 +494,12 @@ class _Tick:
             run, event, reason, stop_kind, {"source": ENGINE_SOURCE, **metadata} if metadata else {"source": ENGINE_SOURCE}, now_ms=self.now_ms
         )
 
-    def _chance(self, probability: float) -> bool:
-        return self.rng.random() < probability
+    def _chance(self, odds: float) -> bool:
+        """True with ``odds`` per TICK_MS of simulated time."""
+        return self.rng.random() < self._per_tick(odds)
+
+    def _per_tick(self, odds: float) -> float:
+        return min(odds * self.tick_scale, 1.0)
 
     # ── creating runs ────────────────────────────────────────────────────────
 
@@ -645,22 +654,25 @@ class _Tick:
         if not run.active_session_ids:
             self._update(key, lambda r: self._start_node(r, node))
             return
-        # Per-tick odds for a running node: most ticks it just works (and spends tokens).
+        # Odds per TICK_MS of simulated time, scaled to this tick's length: most of the
+        # time a node just works (and spends tokens).
+        outcomes: tuple[tuple[float, Callable[[], None]], ...] = (
+            (0.12, lambda: self._update(key, lambda r: self._complete_node(r, spec, node))),
+            (0.02, lambda: self._transient_failure(key, spec, node)),
+            (0.0035, lambda: self._update(key, lambda r: self._block(r, node))),
+            (0.003, lambda: self._update(
+                key, lambda r: self._fail(r, node, "tool call returned a non-retryable error", "tool_error")
+            )),
+            (0.003, lambda: self._update(key, self._stale_reap)),
+            (0.002, lambda: self._update(key, self._request_guardrail_pause)),
+        )
         roll = self.rng.random()
-        if roll < 0.22:
-            self._update(key, lambda r: self._complete_node(r, spec, node))
-        elif roll < 0.26:
-            self._transient_failure(key, spec, node)
-        elif roll < 0.267:
-            self._update(key, lambda r: self._block(r, node))
-        elif roll < 0.273:
-            self._update(key, lambda r: self._fail(r, node, "tool call returned a non-retryable error", "tool_error"))
-        elif roll < 0.279:
-            self._update(key, lambda r: self._stale_reap(r))
-        elif roll < 0.285:
-            self._update(key, lambda r: self._request_guardrail_pause(r))
-        else:
-            self._update(key, lambda r: self._spend(r, spec, node, fraction=0.2))
+        for odds, outcome in outcomes:
+            roll -= self._per_tick(odds)
+            if roll < 0:
+                outcome()
+                return
+        self._update(key, lambda r: self._spend(r, spec, node, fraction=0.2))
 
     def _start_node(self, run: Run, node: NodeSpec) -> None:
         attempts = run.checkpoint.node_attempts.get(node.node_id, 0) + 1
@@ -723,10 +735,10 @@ class _Tick:
         run = self.runs[key]
         attempts = run.checkpoint.node_attempts.get(node.node_id, 1)
         provider = spec.agents[node.agent_id]
-        throttled = self._chance(0.35)
+        throttled = self.rng.random() < 0.25  # per failure, not per tick
         detail = f"{provider} returned 429 Too Many Requests" if throttled else "provider timeout"
         if throttled:
-            duration = self.rng.randint(3_000, 8_000)
+            duration = self.rng.randint(2_000, 6_000)
             tenant = run.tenant_context
             self.state.throttles[(tenant.scope_key(), provider)] = (tenant.model_copy(deep=True), self.now_ms + duration)
             self.scheduler.rate_limits.record_throttle_until_for_tenant(tenant, provider, self.now_ms + duration)
@@ -840,9 +852,10 @@ class _Tick:
         gate = run.checkpoint.awaiting_gate if isinstance(run.checkpoint.awaiting_gate, dict) else {}
         node_id = gate.get("node_id") or self._current_node(run) or "approve"
         roll = self.rng.random()
-        if roll < 0.15:
+        approve, reject = self._per_tick(0.08), self._per_tick(0.02)
+        if roll < approve:
             self._update(key, lambda r: self._gate_decision(r, node_id, approved=True))
-        elif roll < 0.19:
+        elif roll < approve + reject:
             self._update(key, lambda r: self._gate_decision(r, node_id, approved=False))
 
     def _gate_decision(self, run: Run, node_id: str, *, approved: bool) -> None:

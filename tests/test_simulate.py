@@ -18,11 +18,11 @@ from tandem_tui.core.view import RunsView
 from tandem_tui.simulate import AUTOMATIONS, Engine, required_providers, runs_file_for_state_dir
 
 START_MS = 1_795_446_000_000
-TICK_MS = 500
+TICK_MS = 1_000
 MAX_CONCURRENT = 3
 
 
-def make_engine(state_dir: Path, seed: int = 5) -> tuple[Engine, ManualClock]:
+def make_engine(state_dir: Path, seed: int = 4) -> tuple[Engine, ManualClock]:
     clock = ManualClock(START_MS)
     engine = Engine(
         state_dir, seed=seed, rate=1.5, max_concurrent=MAX_CONCURRENT, clock=clock, archive_after_ms=5_000
