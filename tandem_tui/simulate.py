@@ -46,6 +46,7 @@ from tandem_tui.core.models import (
     dump_run,
     parse_run,
 )
+from tandem_tui.core.recovery import STALE_REAP_EVENT, auto_resume_stale_reaped_runs
 from tandem_tui.core.retry import RetryDecision, apply_retry_backoff, retry_backoff_is_due
 from tandem_tui.core.scheduler import AutomationScheduler
 from tandem_tui.core.shards import write_shard
@@ -65,9 +66,8 @@ TICK_MS = 250
 ARCHIVE_AFTER_MS = 30_000
 #: Paused-by-guardrail runs nobody resumed are cancelled after this long.
 GUARDRAIL_CANCEL_AFTER_MS = 120_000
-#: The server's default stale auto-resume window and limit.
-STALE_AUTO_RESUME_WINDOW_MS = 20 * 60 * 1000
-STALE_AUTO_RESUME_LIMIT = 2
+#: A stale-reaped run stays paused at least this long before auto-resume is considered.
+STALE_RESUME_DELAY_MS = 3_000
 ENGINE_SOURCE = "tandem-tui-simulate"
 
 # ── the automations ───────────────────────────────────────────────────────────
@@ -793,8 +793,17 @@ class _Tick:
         self._stop(run, RunStatus.BLOCKED, None, reason, "run_blocked")
 
     def _stale_reap(self, run: Run) -> None:
+        node_id = self._current_node(run)
+        if node_id is not None:
+            # The half-done node asks for repair: what makes the server auto-resume a run.
+            attempts = run.checkpoint.node_attempts.get(node_id, 1)
+            run.checkpoint.node_outputs[node_id] = {
+                "status": "needs_repair",
+                "summary": "agent went quiet before finishing; partial output kept",
+                "attempt_evidence": {"attempt": attempts},
+            }
         run.pause_reason = "no provider activity within the stale window"
-        self._stop(run, RunStatus.PAUSED, StopKind.STALE_REAPED, run.pause_reason, "run_paused_stale_no_provider_activity")
+        self._stop(run, RunStatus.PAUSED, StopKind.STALE_REAPED, run.pause_reason, STALE_REAP_EVENT)
 
     def _request_guardrail_pause(self, run: Run) -> None:
         run.status = RunStatus.PAUSING
@@ -815,23 +824,15 @@ class _Tick:
         if not history:
             return
         paused_at = history[-1].recorded_at_ms
-        if self._last_event_is_ours(run, "run_paused_stale_no_provider_activity"):
-            resumed = sum(1 for record in history if record.event == "run_auto_resumed")
-            waited = self.now_ms - paused_at
-            if resumed < STALE_AUTO_RESUME_LIMIT and waited >= 3_000 and waited <= STALE_AUTO_RESUME_WINDOW_MS:
-                self._update(key, self._auto_resume)
+        if self._last_event_is_ours(run, STALE_REAP_EVENT):
+            # Visible for a moment, then the core's rule decides (window, limit, repairable).
+            if self.now_ms - paused_at >= STALE_RESUME_DELAY_MS:
+                before = run.status
+                if auto_resume_stale_reaped_runs({run.run_id: run}, now_ms=self.now_ms, env=os.environ, scheduler=self.scheduler):
+                    self.touched.add(key)
+                    self.transitions.append((run.run_id, before.value, run.status.value))
         elif self._last_event_is_ours(run, "run_paused") and self.now_ms - paused_at >= GUARDRAIL_CANCEL_AFTER_MS:
             self._update(key, lambda r: self._stop(r, RunStatus.CANCELLED, StopKind.CANCELLED, "spend hold expired without a resume", "run_cancelled"))
-
-    def _auto_resume(self, run: Run) -> None:
-        run.status = RunStatus.QUEUED
-        run.stop_kind = None
-        run.stop_reason = None
-        run.pause_reason = None
-        run.resume_reason = "auto_resume_after_stale_reap"
-        run.detail = "auto-resumed after a stale reap"
-        self._event(run, "run_auto_resumed", "auto-resumed after a stale reap")
-        run.scheduler = SchedulerMetadata(tenant_context=run.tenant_context.model_copy(deep=True), queued_at_ms=self.now_ms)
 
     def _await_gate(self, run: Run, node: NodeSpec) -> None:
         run.status = RunStatus.AWAITING_APPROVAL

@@ -232,3 +232,22 @@ def test_foreign_runs_corrupt_entries_and_unknown_fields_survive_the_engine(tmp_
     else:
         archived = index.load(ours)
         assert archived is not None and archived.model_extra["x_operator_note"] == {"kept": True}
+
+
+def test_a_stale_reaped_run_is_auto_resumed_by_the_cores_rule(tmp_path):
+    engine, clock = make_engine(tmp_path)
+    for _ in range(120):
+        runs = tick(engine, clock)
+        resumed = [
+            run for run in runs.values()
+            if any(record.event == "run_auto_resumed" for record in run.checkpoint.lifecycle_history)
+        ]
+        if resumed:
+            break
+    else:
+        pytest.fail("no stale-reaped run was auto-resumed")
+    run = resumed[0]
+    events = [record.event for record in run.checkpoint.lifecycle_history]
+    reaped = events.index("run_paused_stale_no_provider_activity")
+    assert events.index("run_auto_resumed") > reaped
+    assert run.status != RunStatus.PAUSED or events[-1] != "run_auto_resumed"
