@@ -249,5 +249,8 @@ def test_a_stale_reaped_run_is_auto_resumed_by_the_cores_rule(tmp_path):
     run = resumed[0]
     events = [record.event for record in run.checkpoint.lifecycle_history]
     reaped = events.index("run_paused_stale_no_provider_activity")
-    assert events.index("run_auto_resumed") > reaped
-    assert run.status != RunStatus.PAUSED or events[-1] != "run_auto_resumed"
+    resumed_at = events.index("run_auto_resumed")
+    assert resumed_at > reaped
+    assert run.checkpoint.lifecycle_history[resumed_at].reason == "auto_resume_after_stale_reap"
+    history = run.checkpoint.lifecycle_history
+    assert history[resumed_at].recorded_at_ms - history[reaped].recorded_at_ms >= 3_000
