@@ -276,6 +276,10 @@ class TandemApp(App[None]):
         def on_reason(reason: str | None) -> None:
             if reason is not None:
                 self._perform(action, allowed, reason)
+                # Marks select runs for one action; a confirmed action consumes them.
+                dashboard = self._live_dashboard()
+                if dashboard is not None:
+                    dashboard.clear_marks()
 
         self.push_screen(
             ConfirmActionScreen(action, [p for _, p in previews], actor=self.actor), on_reason

@@ -303,6 +303,26 @@ async def test_pause_with_a_reason_writes_the_file_and_the_row_follows(app_facto
     assert last["event"] == "run_paused" and last["reason"] == "maintenance window"
 
 
+async def test_a_bulk_pause_acts_on_every_marked_run_and_clears_the_marks(app_factory, runs_file):
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.row_count == 20)
+        for run_id in ("run-ib-0007", "run-ir-0089"):
+            table.go_to(run_id)
+            await pilot.press("space")
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("enter")  # the default reason
+        await wait_until(
+            pilot,
+            lambda: {cell_text(table, r, "status") for r in ("run-ib-0007", "run-ir-0089")} == {"paused"},
+        )
+        assert not table.marked
+    runs = json.loads(runs_file.read_text())["runs"]
+    assert runs["run-ib-0007"]["pause_reason"] == runs["run-ir-0089"]["pause_reason"] == "paused by operator"
+
+
 async def test_a_refused_action_says_why_and_leaves_the_file_byte_identical(app_factory, runs_file):
     before = runs_file.read_bytes()
     app = app_factory()

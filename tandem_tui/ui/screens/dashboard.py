@@ -263,6 +263,11 @@ class DashboardScreen(Screen[None]):
     def on_runs_table_run_selected(self, event: RunsTable.RunSelected) -> None:
         self.tandem.open_run(event.run_id)
 
+    def clear_marks(self) -> None:
+        table = self.query_one(RunsTable)
+        if table.marked:
+            table.clear_marks()
+
     def go_to_run(self, run_id: str) -> None:
         table = self.query_one(RunsTable)
         if table.go_to(run_id):
