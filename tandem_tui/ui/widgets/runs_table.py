@@ -327,6 +327,7 @@ class RunsTable(DataTable):
     """The runs, filtered and sorted; marks rows for bulk actions."""
 
     BINDINGS = [
+        Binding("enter", "select_cursor", "Open run", show=False),
         Binding("space", "toggle_mark", "Mark", show=False),
         Binding("s", "cycle_sort", "Sort", show=False),
         Binding("S", "reverse_sort", "Reverse sort", show=False),
