@@ -334,3 +334,38 @@ def test_stop_ends_iterate_promptly(runs_file, fixture_now_ms):
     watcher.stop()
     assert done.wait(timeout=3), "iterate() kept running after stop()"
     assert os.path.exists(runs_file)
+
+
+def test_following_a_live_engine_never_shows_a_stale_snapshot(tmp_path, fixture_now_ms):
+    from tandem_tui.simulate import Engine
+
+    clock = ManualClock(fixture_now_ms)
+    engine = Engine(tmp_path, seed=3, rate=4, max_concurrent=4, clock=clock)
+    engine.step()
+    watcher = RunsWatcher(engine.runs_file, clock=clock, max_concurrent_runs=4)
+    watcher.load()
+    stop = threading.Event()
+    snapshots: list[Snapshot] = []
+
+    def follow() -> None:
+        for snapshot in watcher.iterate(stop):
+            snapshots.append(snapshot)
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    time.sleep(0.2)
+    # The engine writes a tick at a time; the sleeps only give the real watch its turn.
+    for _ in range(12):
+        clock.advance(250)
+        engine.step()
+        time.sleep(0.08)
+    time.sleep(0.3)
+    stop.set()
+    follower.join(timeout=5)
+
+    assert len(snapshots) >= 3
+    assert not any(snapshot.freshness.stale for snapshot in snapshots)
+    last = snapshots[-1]
+    assert set(last.runs) == set(read_entries(engine.runs_file))
+    # Incremental: far fewer validations than re-reading every run on every snapshot.
+    assert watcher.validations < sum(len(s.runs) for s in snapshots)
