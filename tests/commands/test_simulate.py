@@ -146,3 +146,19 @@ def test_cli_pauses_issued_while_the_engine_writes_hold_and_are_never_undone(tmp
             # Refused: the run had moved on (e.g. finished) before the action read it.
             assert code == 1 and err.strip(), err
     assert any(code == 0 for code, _ in results)
+
+
+def test_a_newer_schema_runs_file_is_refused_and_left_byte_for_byte(tmp_path, fixtures_dir):
+    runs_file = tmp_path / "data" / "automation_v2_runs.json"
+    runs_file.parent.mkdir()
+    original = (fixtures_dir / "runs_newer_schema.json").read_bytes()
+    runs_file.write_bytes(original)
+
+    process = simulate("--state-dir", str(tmp_path), "--duration", "1")
+    out, err = process.communicate(timeout=30)
+
+    assert process.returncode == 2
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("tandem-tui: ") and "newer than supported" in last
+    assert runs_file.read_bytes() == original
