@@ -489,9 +489,17 @@ class _Tick:
         if run.status != before:
             self.transitions.append((run.run_id, before.value, run.status.value))
 
-    def _event(self, run: Run, event: str, reason: str | None = None, stop_kind: StopKind | None = None, **metadata: Any) -> None:
+    def _event(
+        self,
+        run: Run,
+        event: str,
+        reason: str | None = None,
+        stop_kind: StopKind | None = None,
+        **metadata: Any,
+    ) -> None:
+        """Record an event signed as ours (how later ticks tell our pauses from an operator's)."""
         record_lifecycle_event(
-            run, event, reason, stop_kind, {"source": ENGINE_SOURCE, **metadata} if metadata else {"source": ENGINE_SOURCE}, now_ms=self.now_ms
+            run, event, reason, stop_kind, {"source": ENGINE_SOURCE, **metadata}, now_ms=self.now_ms
         )
 
     def _chance(self, odds: float) -> bool:
@@ -535,9 +543,7 @@ class _Tick:
             run_id += "x"
         run = build_run(spec, run_id=run_id, workspace_root=workspace, now_ms=self.now_ms)
         self._event(run, "run_created", "run created by schedule tick", trigger_type="scheduled")
-        run.scheduler = SchedulerMetadata(
-            tenant_context=run.tenant_context.model_copy(deep=True), queued_at_ms=self.now_ms
-        )
+        run.scheduler = _fresh_queue_metadata(run, self.now_ms)
         self.runs[run_id] = run
         self.touched.add(run_id)
         return run_id
@@ -563,10 +569,7 @@ class _Tick:
             if not retry_backoff_is_due(run, self.now_ms):
                 continue  # keeps its retry_backoff metadata until due
             queued_at = run.scheduler.queued_at_ms if run.scheduler is not None else last_queue_entry_ms(run)
-            self.scheduler.track_queue_state(
-                run.run_id,
-                SchedulerMetadata(tenant_context=run.tenant_context.model_copy(deep=True), queued_at_ms=queued_at),
-            )
+            self.scheduler.track_queue_state(run.run_id, _fresh_queue_metadata(run, queued_at))
             verdict = self.scheduler.can_admit_for_tenant(
                 run.run_id, run.workspace_root, required_providers(run), run.tenant_context
             )
@@ -620,7 +623,7 @@ class _Tick:
             elif run.status == RunStatus.AWAITING_APPROVAL and self._last_event_is_ours(run, "run_awaiting_approval"):
                 self._decide_gate(key)
             elif run.status == RunStatus.QUEUED and run.created_at_ms < self.now_ms and self._chance(0.001):
-                self._update(key, lambda r: self._stop(r, RunStatus.CANCELLED, StopKind.CANCELLED, "trigger superseded by a newer schedule tick", "run_cancelled"))
+                self._update(key, lambda r: self._cancel(r, "trigger superseded by a newer schedule tick"))
 
     def _last_event_is_ours(self, run: Run, event: str) -> bool:
         history = run.checkpoint.lifecycle_history
@@ -682,7 +685,14 @@ class _Tick:
         run.latest_session_id = session
         run.active_instance_ids = [f"instance-{node.agent_id}-{_digest(session)[:6]}"]
         run.detail = f"running node `{node.node_id}` attempt {attempts}"
-        self._event(run, "node_started", f"node `{node.node_id}` attempt {attempts} started", node_id=node.node_id, attempt=attempts, agent_id=node.agent_id)
+        self._event(
+            run,
+            "node_started",
+            f"node `{node.node_id}` attempt {attempts} started",
+            node_id=node.node_id,
+            attempt=attempts,
+            agent_id=node.agent_id,
+        )
 
     def _spend(self, run: Run, spec: AutomationSpec, node: NodeSpec, *, fraction: float = 1.0) -> None:
         provider = spec.agents[node.agent_id]
@@ -719,7 +729,14 @@ class _Tick:
         run.active_session_ids = []
         run.active_instance_ids = []
         run.detail = f"completed node `{node.node_id}`; continuing"
-        self._event(run, "node_completed", f"node `{node.node_id}` completed", node_id=node.node_id, attempt=attempts, artifact_path=path)
+        self._event(
+            run,
+            "node_completed",
+            f"node `{node.node_id}` completed",
+            node_id=node.node_id,
+            attempt=attempts,
+            artifact_path=path,
+        )
         if self._current_node(run) is None:
             self._complete_run(run)
 
@@ -740,10 +757,12 @@ class _Tick:
         if throttled:
             duration = self.rng.randint(2_000, 6_000)
             tenant = run.tenant_context
-            self.state.throttles[(tenant.scope_key(), provider)] = (tenant.model_copy(deep=True), self.now_ms + duration)
-            self.scheduler.rate_limits.record_throttle_until_for_tenant(tenant, provider, self.now_ms + duration)
+            until = self.now_ms + duration
+            self.state.throttles[(tenant.scope_key(), provider)] = (tenant.model_copy(deep=True), until)
+            self.scheduler.rate_limits.record_throttle_until_for_tenant(tenant, provider, until)
         if attempts >= node.max_attempts:
-            self._update(key, lambda r: self._fail(r, node, f"{detail}; attempts exhausted ({attempts}/{node.max_attempts})", "provider_transient"))
+            reason = f"{detail}; attempts exhausted ({attempts}/{node.max_attempts})"
+            self._update(key, lambda r: self._fail(r, node, reason, "provider_transient"))
             return
         backoff = self.rng.choice((1_500, 2_000, 3_000, 5_000))
         decision = RetryDecision(
@@ -780,6 +799,9 @@ class _Tick:
         run.active_session_ids = []
         run.active_instance_ids = []
         self._event(run, event, reason, stop_kind)
+
+    def _cancel(self, run: Run, reason: str) -> None:
+        self._stop(run, RunStatus.CANCELLED, StopKind.CANCELLED, reason, "run_cancelled")
 
     def _fail(self, run: Run, node: NodeSpec, reason: str, kind: str) -> None:
         run.checkpoint.last_failure = FailureRecord(
@@ -828,11 +850,15 @@ class _Tick:
             # Visible for a moment, then the core's rule decides (window, limit, repairable).
             if self.now_ms - paused_at >= STALE_RESUME_DELAY_MS:
                 before = run.status
-                if auto_resume_stale_reaped_runs({run.run_id: run}, now_ms=self.now_ms, env=os.environ, scheduler=self.scheduler):
+                resumed = auto_resume_stale_reaped_runs(
+                    {run.run_id: run}, now_ms=self.now_ms, env=os.environ, scheduler=self.scheduler
+                )
+                if resumed:
                     self.touched.add(key)
                     self.transitions.append((run.run_id, before.value, run.status.value))
-        elif self._last_event_is_ours(run, "run_paused") and self.now_ms - paused_at >= GUARDRAIL_CANCEL_AFTER_MS:
-            self._update(key, lambda r: self._stop(r, RunStatus.CANCELLED, StopKind.CANCELLED, "spend hold expired without a resume", "run_cancelled"))
+        elif self._last_event_is_ours(run, "run_paused"):
+            if self.now_ms - paused_at >= GUARDRAIL_CANCEL_AFTER_MS:
+                self._update(key, lambda r: self._cancel(r, "spend hold expired without a resume"))
 
     def _await_gate(self, run: Run, node: NodeSpec) -> None:
         run.status = RunStatus.AWAITING_APPROVAL
@@ -862,7 +888,12 @@ class _Tick:
     def _gate_decision(self, run: Run, node_id: str, *, approved: bool) -> None:
         checkpoint = run.checkpoint
         checkpoint.gate_history.append(
-            {"node_id": node_id, "decision": "approve" if approved else "cancel", "decided_at_ms": self.now_ms, "decided_by": "maintainer@example.com"}
+            {
+                "node_id": node_id,
+                "decision": "approve" if approved else "cancel",
+                "decided_at_ms": self.now_ms,
+                "decided_by": "maintainer@example.com",
+            }
         )
         checkpoint.awaiting_gate = None
         if not approved:
@@ -875,7 +906,12 @@ class _Tick:
         run.resume_reason = f"gate `{node_id}` approved"
         run.detail = f"gate `{node_id}` approved; queued to continue"
         self._event(run, "run_resumed", f"gate `{node_id}` approved", node_id=node_id)
-        run.scheduler = SchedulerMetadata(tenant_context=run.tenant_context.model_copy(deep=True), queued_at_ms=self.now_ms)
+        run.scheduler = _fresh_queue_metadata(run, self.now_ms)
+
+
+def _fresh_queue_metadata(run: Run, queued_at_ms: int) -> SchedulerMetadata:
+    """Queue metadata with no reason yet: admission fills the reason in."""
+    return SchedulerMetadata(tenant_context=run.tenant_context.model_copy(deep=True), queued_at_ms=queued_at_ms)
 
 
 def _as_json(metadata: SchedulerMetadata) -> dict[str, Any]:
