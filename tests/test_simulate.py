@@ -254,3 +254,34 @@ def test_a_stale_reaped_run_is_auto_resumed_by_the_cores_rule(tmp_path):
     assert run.checkpoint.lifecycle_history[resumed_at].reason == "auto_resume_after_stale_reap"
     history = run.checkpoint.lifecycle_history
     assert history[resumed_at].recorded_at_ms - history[reaped].recorded_at_ms >= 3_000
+
+
+def test_run_ticks_every_tick_ms_until_the_duration_has_passed(tmp_path):
+    clock = ManualClock(START_MS)
+    engine = Engine(tmp_path, seed=1, clock=clock)
+
+    def sleep(seconds: float) -> bool:
+        clock.advance(round(seconds * 1000))
+        return False  # not stopped
+
+    ticks = engine.run(duration_ms=5_000, tick_ms=250, sleep=sleep)
+
+    assert ticks == 21  # at 0, 250, ..., 5000 ms
+    assert clock.now_ms() == START_MS + 5_000
+    assert read_runs_file(engine.runs_file, now_ms=clock.now_ms())
+
+
+def test_run_returns_once_the_stop_event_is_set(tmp_path):
+    import threading
+
+    engine = Engine(tmp_path, seed=1, clock=ManualClock(START_MS))
+    stop = threading.Event()
+    calls = []
+
+    def sleep(seconds: float) -> bool:
+        calls.append(seconds)
+        if len(calls) == 3:
+            stop.set()
+        return stop.is_set()
+
+    assert engine.run(stop, sleep=sleep) == 3
