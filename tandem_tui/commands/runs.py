@@ -23,6 +23,7 @@ from rich.text import Text
 
 from tandem_tui.commands.options import CommandError, add_runs_file_option, resolve_runs_file
 from tandem_tui.core.clock import SYSTEM_CLOCK
+from tandem_tui.core.gc_pause import gc_paused
 from tandem_tui.core.models import QueueReason, Run, RunStatus
 from tandem_tui.core.store import RunsFileError, read_runs_file
 from tandem_tui.core.view import READY, QueueInfo, RunsView
@@ -55,7 +56,10 @@ def load_runs(args: argparse.Namespace, now_ms: int) -> dict[str, Run]:
     """The runs in the file the arguments name; an unusable file is a one-line error."""
     path = resolve_runs_file(args)
     try:
-        return read_runs_file(path, now_ms=now_ms)
+        # The runs live until this one-shot command exits: freeze them so the
+        # collections that the view's allocations trigger don't walk them again.
+        with gc_paused(freeze=True):
+            return read_runs_file(path, now_ms=now_ms)
     except RunsFileError as error:
         raise CommandError(" ".join(str(error).splitlines())) from None
 

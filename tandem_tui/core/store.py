@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from tandem_tui.core.gc_pause import gc_paused
 from tandem_tui.core.models import (
     Checkpoint,
     ExecutionProfile,
@@ -307,11 +308,12 @@ def read_runs_document(path: str | os.PathLike[str]) -> RunsDocument:
 
 def read_runs_file(path: str | os.PathLike[str], *, now_ms: int) -> dict[str, Run]:
     """Every run in the runs file at ``path``; errors name the file."""
-    document = read_runs_document(path)
-    try:
-        return runs_of(document, now_ms=now_ms)
-    except RunsFileError as error:
-        raise RunsFileError(f"{path}: {error}") from None
+    with gc_paused():
+        document = read_runs_document(path)
+        try:
+            return runs_of(document, now_ms=now_ms)
+        except RunsFileError as error:
+            raise RunsFileError(f"{path}: {error}") from None
 
 
 # --- location ----------------------------------------------------------------------
