@@ -215,13 +215,17 @@ class ShardIndex(Mapping[str, Path]):
     """Sanitized run id -> shard path, built from directory listings only.
 
     No shard is opened until :meth:`load` asks for one. When the same id is filed under
-    several months, the latest month wins.
+    several months, the latest month wins. Entries are kept as names grouped by month
+    directory, and paths are built only when asked for: 100k shards index in the time
+    of the directory listings themselves.
     """
 
     def __init__(self, runs_file: str | os.PathLike[str]) -> None:
         self.runs_file = Path(runs_file)
         self.root = history_root(runs_file)
-        self._paths: dict[str, set[Path]] = {}
+        # (year dir, month dir) -> shard stems, and stem -> the months filing it.
+        self._months: dict[tuple[str, str], set[str]] = {}
+        self._homes: dict[str, set[tuple[str, str]]] = {}
 
     @classmethod
     def scan(cls, runs_file: str | os.PathLike[str]) -> ShardIndex:
@@ -231,13 +235,14 @@ class ShardIndex(Mapping[str, Path]):
 
     # Mapping: each id's preferred (latest month) shard.
     def __getitem__(self, key: str) -> Path:
-        return max(self._paths[key], key=_sort_key)
+        year, month = max(self._homes[key])
+        return self.root / year / month / f"{key}{SHARD_SUFFIX}"
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._paths)
+        return iter(self._homes)
 
     def __len__(self) -> int:
-        return len(self._paths)
+        return len(self._homes)
 
     def refresh_dir(self, path: str | os.PathLike[str]) -> None:
         """Re-list ``path`` (the root, a year or a month directory) and everything below it.
@@ -250,44 +255,48 @@ class ShardIndex(Mapping[str, Path]):
             # A parent of the root appeared (the first shard ever creates them all at once).
             directory = self.root
         try:
-            depth = len(directory.relative_to(self.root).parts)
+            parts = directory.relative_to(self.root).parts
         except ValueError:
             return
-        if depth > 2:
+        if len(parts) > 2:
             return
-        self._forget_under(directory)
-        if depth == 2:
-            month_dirs = [directory]
-        elif depth == 1:
-            month_dirs = _subdirs(directory)
-        else:
-            month_dirs = _month_dirs(directory)
-        for month_dir in month_dirs:
-            for shard in _shard_files(month_dir):
-                self._add(shard)
+        for month in [m for m in self._months if m[: len(parts)] == parts]:
+            self._forget_month(month)
+        root = os.fspath(self.root)
+        years = [parts[0]] if parts else _subdir_names(root)
+        for year in years:
+            year_dir = os.path.join(root, year)
+            months = [parts[1]] if len(parts) == 2 else _subdir_names(year_dir)
+            for month in months:
+                stems = _shard_stems(os.path.join(year_dir, month))
+                if stems:
+                    self._months[(year, month)] = stems
+                    for stem in stems:
+                        self._homes.setdefault(stem, set()).add((year, month))
 
     def refresh_file(self, path: str | os.PathLike[str]) -> None:
         """Note that one shard file appeared, changed or disappeared."""
         shard = Path(path)
         try:
-            depth = len(shard.relative_to(self.root).parts)
+            parts = shard.relative_to(self.root).parts
         except ValueError:
             return
-        if depth != 3 or not _is_shard_name(shard.name):
+        if len(parts) != 3 or not _is_shard_name(shard.name):
             return
+        month, stem = (parts[0], parts[1]), shard.name[: -len(SHARD_SUFFIX)]
         if shard.is_file():
-            self._add(shard)
+            self._months.setdefault(month, set()).add(stem)
+            self._homes.setdefault(stem, set()).add(month)
         else:
-            self._discard(shard)
+            self._discard(month, stem)
 
     def months(self) -> list[MonthCount]:
         """Each (year, month) holding shards, oldest first, with how many it holds."""
         counts: dict[tuple[int, int], int] = {}
-        for paths in self._paths.values():
-            for shard in paths:
-                key = _month_key(shard)
-                if key is not None:
-                    counts[key] = counts.get(key, 0) + 1
+        for (year, month), stems in self._months.items():
+            if year.isdigit() and month.isdigit() and stems:
+                key = (int(year), int(month))
+                counts[key] = counts.get(key, 0) + len(stems)
         return [MonthCount(year, month, count) for (year, month), count in sorted(counts.items())]
 
     def path_for(self, run_id: str) -> Path | None:
@@ -298,33 +307,46 @@ class ShardIndex(Mapping[str, Path]):
         path = self.path_for(run_id)
         return None if path is None else _load_visible(path)
 
-    def _add(self, shard: Path) -> None:
-        self._paths.setdefault(shard.name[: -len(SHARD_SUFFIX)], set()).add(shard)
+    def _forget_month(self, month: tuple[str, str]) -> None:
+        for stem in self._months.pop(month, ()):
+            homes = self._homes.get(stem)
+            if homes is not None:
+                homes.discard(month)
+                if not homes:
+                    del self._homes[stem]
 
-    def _discard(self, shard: Path) -> None:
-        key = shard.name[: -len(SHARD_SUFFIX)]
-        paths = self._paths.get(key)
-        if paths is None:
-            return
-        paths.discard(shard)
-        if not paths:
-            del self._paths[key]
+    def _discard(self, month: tuple[str, str], stem: str) -> None:
+        stems = self._months.get(month)
+        if stems is not None:
+            stems.discard(stem)
+            if not stems:
+                del self._months[month]
+        homes = self._homes.get(stem)
+        if homes is not None:
+            homes.discard(month)
+            if not homes:
+                del self._homes[stem]
 
-    def _forget_under(self, directory: Path) -> None:
-        for shard in [p for paths in self._paths.values() for p in paths if p.is_relative_to(directory)]:
-            self._discard(shard)
+
+def _subdir_names(directory: str) -> list[str]:
+    try:
+        with os.scandir(directory) as entries:
+            return [e.name for e in entries if e.is_dir()]
+    except OSError:
+        return []
+
+
+def _shard_stems(month_dir: str) -> set[str]:
+    try:
+        with os.scandir(month_dir) as entries:
+            return {
+                e.name[: -len(SHARD_SUFFIX)]
+                for e in entries
+                if _is_shard_name(e.name) and e.is_file()
+            }
+    except OSError:
+        return set()
 
 
 def _is_shard_name(name: str) -> bool:
     return name.endswith(SHARD_SUFFIX) and not name.startswith(".")
-
-
-def _sort_key(shard: Path) -> tuple[str, str]:
-    return (shard.parent.parent.name, shard.parent.name)
-
-
-def _month_key(shard: Path) -> tuple[int, int] | None:
-    year, month = _sort_key(shard)
-    if year.isdigit() and month.isdigit():
-        return (int(year), int(month))
-    return None
