@@ -19,11 +19,9 @@ happens in whichever thread calls it.
 
 from __future__ import annotations
 
-import gc
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from watchfiles._rust_notify import RustNotify  # the public watch() cannot rebu
 
 from tandem_tui.core.clock import Clock
 from tandem_tui.core.models import Run
+from tandem_tui.core.gc_pause import gc_paused
 from tandem_tui.core.shards import ShardIndex, history_root
 from tandem_tui.core.snapshot import Freshness, MetricsSample, MetricsSeries, Snapshot
 from tandem_tui.core.store import RunsFileError, parse_run_entry, parse_runs_document
@@ -123,7 +122,7 @@ class RunsWatcher:
         if raw == self._last_bytes and self._error is None:
             return frozenset(), False
         try:
-            with _gc_paused():
+            with gc_paused():
                 runs_by_key, changed_keys = self._revalidate(raw, now_ms)
         except (RunsFileError, ValueError) as error:
             return self._stale(_one_line(f"{self.runs_file.name}: {error}"), now_ms)
@@ -402,24 +401,6 @@ class _AnyEvent:
 
     def is_set(self) -> bool:
         return any(event.is_set() for event in self._events)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Hold off the cyclic garbage collector while a big document is parsed.
-
-    Parsing builds millions of acyclic dicts and lists; every collection they trigger
-    traverses them (and the previous snapshot) in vain, which costs about a third of
-    the parse. Reference counting still frees everything as usual.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _read_bytes(path: Path) -> tuple[bytes, int]:
