@@ -89,6 +89,7 @@ class TandemApp(App[None]):
         self.watching = threading.Event()
         self._pending: DashboardState | None = None
         self._pending_lock = threading.Lock()
+        self._shown_count = 0
         self._actor: str | None = None
         self.sub_title = str(runs_file)
 
@@ -153,7 +154,8 @@ class TandemApp(App[None]):
         if dashboard is not None:
             dashboard.show_state(state)
             self._follow_open_runs(state)
-            _settle_heap()
+            self._shown_count += 1
+            _settle_heap(self._shown_count)
 
     def _follow_open_runs(self, state: DashboardState) -> None:
         """Run detail screens over the dashboard show the newest version of their run."""
@@ -313,14 +315,23 @@ class TandemApp(App[None]):
                 )
 
 
-def _settle_heap() -> None:
-    """Take what is alive now out of the cyclic collector's sight.
+#: Every this many snapshots shown, frozen objects go back to the collector once.
+THAW_EVERY = 1000
 
-    A 10k-run snapshot is millions of long-lived objects; every full collection would
-    walk them all (about a second each, several per redraw). Runs and rows are freed by
-    reference counting when a newer snapshot replaces them, so the collector has
-    nothing to find among them.
+
+def _settle_heap(shown: int) -> None:
+    """Take what is alive after a snapshot out of the cyclic collector's sight.
+
+    A 10k-run snapshot is millions of long-lived objects; every full collection walks
+    them all (up to a second each, several while one screen is built). Runs and rows
+    are freed by reference counting when later snapshots replace them, so freezing
+    them costs nothing. What was frozen and later dies in a reference cycle is only
+    reclaimed after an unfreeze: once every ``THAW_EVERY`` snapshots one full
+    collection runs, so a console left open for days does not grow.
     """
+    if shown % THAW_EVERY == 0:
+        gc.unfreeze()
+        gc.collect()
     gc.freeze()
 
 
