@@ -111,6 +111,8 @@ class TandemApp(App[None]):
 
     def on_unmount(self) -> None:
         self._stop_watching.set()
+        # What this app froze (see _settle_heap) is the collector's again once it ends.
+        gc.unfreeze()
 
     def _watcher(self):
         from tandem_tui.watch import RunsWatcher
