@@ -202,6 +202,18 @@ async def test_space_marks_rows_and_actions_preview_every_marked_run(app_factory
         assert {t.run_id for t in app.screen.transitions} == set(table.marked)
 
 
+async def test_switching_theme_recolours_the_status_cells(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = table_of(app)
+        await pilot.pause()
+        before = table.get_cell("run-rn-0142", "status").style
+        app.theme = "textual-light"
+        await pilot.pause()
+        after = table.get_cell("run-rn-0142", "status").style
+        assert after.color != before.color
+
+
 async def test_read_only_hides_the_action_keys_and_says_so(app_factory):
     app = app_factory(watch=False, read_only=True)
     async with app.run_test(size=(160, 48)) as pilot:

@@ -302,6 +302,14 @@ def row_cells(row: RunRow, now_ms: int, variables: Mapping[str, str], marked: bo
     )
 
 
+def same_cell(old: Any, new: Any) -> bool:
+    """Whether a cell would draw the same. (``Text ==`` ignores the base style, which
+    is how a status cell is coloured.)"""
+    if isinstance(old, Text) and isinstance(new, Text):
+        return old.plain == new.plain and old.style == new.style and old.spans == new.spans
+    return old == new
+
+
 def sort_key(column: str) -> Callable[[RunRow], Any]:
     """How rows order under each column; ties fall back to newest update first."""
     keys: dict[str, Callable[[RunRow], Any]] = {
@@ -361,6 +369,12 @@ class RunsTable(DataTable):
         widths = column_widths((), self.size.width, self.cell_padding)
         for key, label in COLUMNS:
             self.add_column(label, key=key, width=widths[key])
+        self.app.theme_changed_signal.subscribe(self, self._redraw_all)
+
+    def _redraw_all(self, _theme: object = None) -> None:
+        """Status colours are resolved from the theme when cells are built: rebuild them."""
+        self._shown.clear()
+        self._sync()
 
     def on_resize(self) -> None:
         self._fit_columns()
@@ -586,9 +600,7 @@ class RunsTable(DataTable):
     def _update_row(self, run_id: str, now_ms: int) -> None:
         new = self._cells_for(run_id, now_ms)
         old = self._cells.get(run_id)
-        if old == new:
-            return
         for index, (key, _) in enumerate(COLUMNS):
-            if old is None or old[index] != new[index]:
+            if old is None or not same_cell(old[index], new[index]):
                 self.update_cell(run_id, key, new[index])
         self._cells[run_id] = new
