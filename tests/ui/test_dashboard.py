@@ -408,6 +408,20 @@ async def test_an_open_run_detail_follows_external_writes(app_factory, runs_file
         await wait_until(pilot, lambda: detail.run.status == RunStatus.PAUSED)
 
 
+async def test_a_runs_file_that_appears_later_replaces_the_empty_state(tmp_path, clock):
+    from tandem_tui.ui.app import make_app
+
+    path = tmp_path / "automation_v2_runs.json"
+    app = make_app(path, clock=clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.screen.query_one("#runs-pane")
+        await wait_until(pilot, lambda: pane.has_class("-empty") and app.state is not None)
+        shutil.copyfile(FIXTURES / "runs_v1.json", path)
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.row_count == 20)
+        assert not pane.has_class("-empty") and app.focused is table
+
+
 async def test_an_invalid_write_shows_the_stale_banner_and_a_good_one_clears_it(app_factory, runs_file):
     app = app_factory()
     async with app.run_test(size=(160, 48)) as pilot:
