@@ -155,7 +155,7 @@ def main() -> None:
     print(f"runs file: {count_runs(work)} runs, {work.stat().st_size / 1e6:.1f} MB")
     print(f"time to first screen: {result['first_screen_s'] * 1000:.0f} ms "
           f"(target < {TARGET_FIRST_SCREEN_S * 1000:.0f} ms: {verdict})")
-    print(f"  of which the watcher's first read (RunsWatcher.load, measured alone): "
+    print(f"  for scale: RunsWatcher.load of the same file alone, collector on: "
           f"{first_read * 1000:.0f} ms")
     print(f"key press -> render, {len(latencies)} presses while the file changes "
           f"{args.rate:g}x/s: median {statistics.median(latencies) * 1000:.1f} ms, "

@@ -126,10 +126,12 @@ class TandemApp(App[None]):
         self.watching.set()
         try:
             snapshots = self._watcher().iterate(self._stop_watching)
-            # The first read builds every run at once: see collector_paused.
+            # The first read builds every run at once (see collector_paused); freezing
+            # before the collector resumes spares it a pass over all of them.
             with collector_paused():
                 first = next(snapshots, None)
                 state = None if first is None else self._hand_over(first, None)
+                gc.freeze()
             for snapshot in snapshots:
                 state = self._hand_over(snapshot, state)
         finally:

@@ -294,6 +294,25 @@ async def test_a_newer_schema_at_start_shows_the_stale_banner(tmp_path, clock):
         assert "schema" in str(banner.render()).lower()
 
 
+async def test_a_big_table_appears_at_once_and_fills_in_the_rest_after_the_first_frame(tmp_path, clock):
+    from tandem_tui.ui.app import make_app
+    from tandem_tui.ui.widgets.runs_table import EAGER_ROWS, PENDING
+
+    template = json.loads((FIXTURES / "runs_v1.json").read_text())["runs"]["run-rn-0139"]
+    count = EAGER_ROWS * 3
+    runs = {f"run-big-{i:04d}": {**template, "run_id": f"run-big-{i:04d}"} for i in range(count)}
+    path = tmp_path / "automation_v2_runs.json"
+    path.write_text(json.dumps({"schema_version": 1, "runs": runs}))
+    app = make_app(path, clock=clock, watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = table_of(app)
+        assert table.row_count == count
+        await wait_until(pilot, lambda: not table.pending_fill)
+        every_cell = [table.get_cell(f"run-big-{i:04d}", "id") for i in range(count)]
+        assert PENDING not in every_cell
+        assert [cell.plain for cell in every_cell] == sorted(runs)
+
+
 # -- live app on a real file -------------------------------------------------------------------
 
 

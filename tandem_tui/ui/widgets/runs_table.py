@@ -53,6 +53,11 @@ STATUS_ORDER: Mapping[RunStatus, int] = {
 
 #: Above this many rows entering or leaving at once, rebuilding is cheaper than editing.
 REBUILD_THRESHOLD = 200
+#: A rebuild draws the cells of this many rows (the top, and around the cursor) at once;
+#: the others are filled in chunks after the first frame, so a 10k-run table appears
+#: without first building 80k cells.
+EAGER_ROWS = 300
+FILL_CHUNK = 2000
 
 
 class StatusFilter(StrEnum):
@@ -275,6 +280,18 @@ def _cell(text: str, **kwargs: Any) -> Text:
     return Text(text, no_wrap=True, overflow="ellipsis", end="", **kwargs)
 
 
+class PendingCell:
+    """A cell whose content is being filled in after the first frame (draws blank)."""
+
+    __slots__ = ()
+
+    def __rich__(self) -> Text:
+        return Text("", end="")
+
+
+PENDING = PendingCell()
+
+
 def wait_text(row: RunRow, now_ms: int) -> Text:
     return _cell(format_duration_ms(max(0, now_ms - row.since_ms)), justify="right")
 
@@ -364,6 +381,7 @@ class RunsTable(DataTable):
         self._order: list[str] = []
         self._cells: dict[str, tuple[Any, ...]] = {}
         self._shown: dict[str, RunRow] = {}
+        self.pending_fill: list[str] = []
 
     def on_mount(self) -> None:
         widths = column_widths((), self.size.width, self.cell_padding)
@@ -534,9 +552,15 @@ class RunsTable(DataTable):
 
         if rebuild:
             self.clear()
+            focus = order.index(cursor_id) if cursor_id in wanted else 0
+            half = EAGER_ROWS // 2
+            eager = order[:EAGER_ROWS] + order[max(0, focus - half) : focus + half]
             with collector_paused():
-                self._cells = {run_id: self._cells_for(run_id, now_ms) for run_id in order}
+                self._cells = {run_id: self._cells_for(run_id, now_ms) for run_id in eager}
                 self._fill(order)
+            self.pending_fill = [run_id for run_id in order if run_id not in self._cells]
+            if self.pending_fill:
+                self.call_after_refresh(self._fill_pending)
         else:
             for run_id in removed:
                 self.remove_row(run_id)
@@ -577,16 +601,41 @@ class RunsTable(DataTable):
         column_keys = [column.key for column in self.ordered_columns]
         locations = self._row_locations
         start = len(locations)
+        blanks = (PENDING,) * (len(column_keys) - 1)
         for offset, run_id in enumerate(order):
             row_key = RowKey(run_id)
             locations[row_key] = start + offset
-            self._data[row_key] = dict(zip(column_keys, self._cells[run_id]))
+            cells = self._cells.get(run_id)
+            if cells is None:
+                cells = (MarkCell(run_id, run_id in self.marked), *blanks)
+            self._data[row_key] = dict(zip(column_keys, cells))
             self.rows[row_key] = Row(row_key, 1, None, False)
         self._require_update_dimensions = True
         self._update_count += 1
         self.cursor_coordinate = self.cursor_coordinate
         self.check_idle()
         self.refresh()
+
+    def _fill_pending(self) -> None:
+        """Draw the next chunk of rows a rebuild left blank, then yield to the UI."""
+        if not self.pending_fill or not self.is_mounted:
+            return
+        chunk = self.pending_fill[:FILL_CHUNK]
+        del self.pending_fill[:FILL_CHUNK]
+        now_ms = self._now()
+        column_keys = [column.key for column in self.ordered_columns]
+        with collector_paused():
+            for run_id in chunk:
+                data = self._data.get(RowKey(run_id))
+                # Drawn meanwhile (a live update or a tick), or gone from the table.
+                if run_id in self._cells or data is None or run_id not in self.rows_by_id:
+                    continue
+                cells = self._cells[run_id] = self._cells_for(run_id, now_ms)
+                data.update(zip(column_keys, cells))
+        self._update_count += 1
+        self.refresh()
+        if self.pending_fill:
+            self.call_after_refresh(self._fill_pending)
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         # Every column has a fixed width and every row is one line: measuring each new
