@@ -109,6 +109,8 @@ def test_unchanged_runs_keep_their_row_objects_between_snapshots(fixture_now_ms)
     second = build_rows(runs, view, fixture_now_ms, previous=first, changed={"run-rn-0142"})
     assert second["run-rn-0139"] is first["run-rn-0139"]
     assert second["run-rn-0142"] is not first["run-rn-0142"]
+    # Queued rows are recomputed (their reason depends on other runs) but kept when equal.
+    assert second["run-ib-0007"] is first["run-ib-0007"]
 
 
 def test_columns_fit_a_wide_terminal_and_keep_a_readable_detail_on_a_narrow_one(fixture_now_ms):

@@ -64,8 +64,9 @@ def build_state(
         changed=snapshot.changed if previous is not None else None,
     )
     locks = view.locks(runs, now_ms)
-    statuses = {run_id: RunStatus(run.status) for run_id, run in runs.items()}
-    expired = expired_claim_rows(view.expired_claims(runs, now_ms), statuses, locks)
+    expired_ids = view.expired_claims(runs, now_ms)
+    statuses = {run_id: RunStatus(runs[run_id].status) for run_id in expired_ids}
+    expired = expired_claim_rows(expired_ids, statuses, locks)
     ever_read = (previous is not None and previous.ever_read) or not snapshot.freshness.stale
     return DashboardState(
         snapshot=snapshot,

@@ -208,8 +208,13 @@ def build_rows(
     rows: dict[str, RunRow] = {}
     for run_id, run in runs.items():
         old = previous.get(run_id)
-        if old is None or run_id in changed_ids or run.status == RunStatus.QUEUED:
+        if old is None or run_id in changed_ids:
             rows[run_id] = run_row(run, view.queue_info(run, now_ms), now_ms)
+        elif run.status == RunStatus.QUEUED:
+            # Keep the old object when nothing shows differently: the table redraws
+            # only rows whose object changed.
+            new = run_row(run, view.queue_info(run, now_ms), now_ms)
+            rows[run_id] = old if new == old else new
         else:
             rows[run_id] = old
     return rows
