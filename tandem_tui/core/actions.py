@@ -15,6 +15,7 @@ A run that only lives in a history shard (archived) is changed in its shard.
 from __future__ import annotations
 
 import os
+import pwd
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -341,9 +342,20 @@ def normalized_reason(reason: str | None) -> str | None:
 
 
 def default_actor(env: Mapping[str, str] = os.environ) -> str:
-    """``$USER@hostname``, the operator named in events and the audit log by default."""
-    user = (env.get("USER") or env.get("LOGNAME") or "").strip() or "unknown"
+    """``$USER@hostname``, the operator named in events and the audit log by default.
+
+    Without ``$USER``/``$LOGNAME`` (cron, some ssh setups) the OS account name stands in:
+    an audit line must name someone.
+    """
+    user = (env.get("USER") or env.get("LOGNAME") or "").strip() or _account_name()
     return f"{user}@{socket.gethostname()}"
+
+
+def _account_name() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (KeyError, OSError):
+        return "unknown"
 
 
 # --- the scheduler a transition is synced with -------------------------------------
