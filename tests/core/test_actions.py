@@ -2,6 +2,9 @@
 
 import copy
 import json
+import os
+import pwd
+import socket
 from pathlib import Path
 
 import pytest
@@ -272,10 +275,6 @@ def test_reasons_default_to_what_the_server_writes(runs_file):
 
 
 def test_the_default_actor_is_user_at_hostname():
-    import os
-import pwd
-import socket
-
     assert default_actor({"USER": "bob"}) == f"bob@{socket.gethostname()}"
     # Without USER/LOGNAME the OS account (root here, whoever runs the suite) stands in.
     assert default_actor({}) == f"{pwd.getpwuid(os.getuid()).pw_name}@{socket.gethostname()}"
