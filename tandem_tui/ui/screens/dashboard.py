@@ -156,7 +156,8 @@ class DashboardScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(RunsTable).focus()
-        self.query_one("#filter", Input).cursor_blink = False if self.tandem.static else True
+        # A blinking cursor would make snapshots of a static app differ run to run.
+        self.query_one("#filter", Input).cursor_blink = not self.tandem.static
         self._update_caption()
 
     # -- data in ----------------------------------------------------------------------
