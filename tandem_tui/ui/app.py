@@ -37,6 +37,11 @@ if TYPE_CHECKING:
 #: The app's own styles; pushed screens (detail, history, confirmation) load theirs.
 STYLE_FILES = ("app.tcss", "dashboard.tcss")
 #: How often (s) ages and countdowns move on in live mode.
+#: Live mode redraws on a heartbeat: the newest waiting snapshot (if any) and the
+#: moving ages and countdowns, together, once a second. Any change to the runs table
+#: re-renders every visible cell (~0.1-0.2 s at 160x48), so a file rewritten several
+#: times a second must not mean several redraws a second: the UI would be too busy to
+#: answer keys. Snapshots that arrive between beats replace the waiting one.
 TICK_SECONDS = 1.0
 
 
@@ -148,6 +153,11 @@ class TandemApp(App[None]):
         return state
 
     def on_tandem_app_state_ready(self, _message: StateReady) -> None:
+        # The first snapshot is shown at once; later ones wait for the heartbeat.
+        if self.state is None:
+            self._apply_pending()
+
+    def _apply_pending(self) -> None:
         with self._pending_lock:
             state, self._pending = self._pending, None
         if state is not None:
@@ -172,6 +182,8 @@ class TandemApp(App[None]):
                     screen.update_run(latest)
 
     def _tick(self) -> None:
+        """The heartbeat: the newest snapshot if one is waiting, and the clock moving on."""
+        self._apply_pending()
         dashboard = self._live_dashboard()
         if dashboard is not None:
             dashboard.tick()
