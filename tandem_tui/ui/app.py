@@ -2,8 +2,9 @@
 
 Live mode runs the :class:`~tandem_tui.watch.RunsWatcher` in an exclusive thread worker.
 For each snapshot the worker also builds the dashboard's data (off the UI thread, while
-the watcher is not touching its view) and hands over only the newest one: if the UI is
-busy, intermediate snapshots are skipped, never queued up. Static mode (``watch=False``)
+the watcher is not touching its view) and leaves it for the UI, which takes the newest
+on a one-second heartbeat (the first at once): intermediate snapshots are skipped,
+never queued up. Static mode (``watch=False``)
 reads the file once, or shows a given snapshot — what snapshot tests use.
 
 Actions go through :mod:`tandem_tui.core.actions` in a thread worker; the change then
