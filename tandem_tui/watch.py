@@ -109,9 +109,6 @@ class RunsWatcher:
             changed, _ = self._reload()
             return self._snapshot(changed)
 
-    #: The name docs/architecture.md first gave :meth:`load`.
-    first_snapshot = load
-
     def _reload(self) -> tuple[frozenset[str], bool]:
         """One read: the run ids it changed, and whether it says anything new."""
         now_ms = self.clock.now_ms()
@@ -125,7 +122,11 @@ class RunsWatcher:
             with gc_paused():
                 runs_by_key, changed_keys = self._revalidate(raw, now_ms)
         except (RunsFileError, ValueError) as error:
-            return self._stale(_one_line(f"{self.runs_file.name}: {error}"), now_ms)
+            message = str(error)
+            # Envelope errors already name the file, in the server's own words.
+            if self.runs_file.name not in message:
+                message = f"{self.runs_file.name}: {message}"
+            return self._stale(_one_line(message), now_ms)
         previous = self._runs
         current = {run.run_id: run for run in runs_by_key.values()}
         changed = self._changed_run_ids(changed_keys, runs_by_key)

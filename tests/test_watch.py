@@ -145,6 +145,7 @@ def test_an_unusable_file_keeps_the_last_good_runs_and_says_why_in_one_line(
     assert stale.freshness.stale
     assert expected in stale.freshness.error
     assert "\n" not in stale.freshness.error
+    assert stale.freshness.error.count(runs_file.name) == 1, "names the file, once"
     assert stale.runs == good.runs
     assert stale.freshness.read_at_ms == fixture_now_ms  # when the runs were last good
     assert stale.changed == frozenset()
