@@ -75,8 +75,12 @@ class ActionRequest:
     run_id: str
     reason: str | None = None
     actor: str | None = None
-    #: The ``updated_at_ms`` the operator saw; the action is refused if the run moved on.
+    #: The ``updated_at_ms`` the operator saw; the action is refused if the run moved on
+    #: at all (strict: for scripts that read a run and act on exactly that version).
     expect_updated_at_ms: int | None = None
+    #: The :func:`decision_state` the operator saw; the action is refused if what the
+    #: decision rests on moved on (the console's guard: see :func:`decision_state`).
+    expect_state: DecisionState | None = None
 
 
 @dataclass(frozen=True)
@@ -187,8 +191,50 @@ _RULES: Mapping[ActionKind, _Rule] = {
 }
 
 
+@dataclass(frozen=True)
+class DecisionState:
+    """What an operator's decision about a run rests on: its status and who holds it.
+
+    A running run's ``updated_at_ms`` moves with every token and node event (several
+    times a second on a busy host), so guarding a console action on it would refuse
+    almost every pause of a running run. The status (the transition the confirmation
+    showed) and the execution claim (whose lease a release-lock judged) are what make a
+    decision outdated; node progress is not.
+    """
+
+    status: RunStatus
+    claim_id: str | None
+    lease_expires_at_ms: int | None
+
+    @classmethod
+    def of(cls, run: Run) -> DecisionState:
+        claim = run.execution_claim
+        return cls(
+            status=run.status,
+            claim_id=claim.claim_id if claim is not None else None,
+            lease_expires_at_ms=claim.lease_expires_at_ms if claim is not None else None,
+        )
+
+    def describe_change(self, now: DecisionState) -> str:
+        if self.status != now.status:
+            return f"status {self.status.value} -> {now.status.value}"
+        if self.claim_id != now.claim_id:
+            return "its execution claim changed hands"
+        return "its execution claim lease was renewed"
+
+
 def stale_view_refusal(request: ActionRequest, run: Run) -> Refusal | None:
     """Refuse when the operator decided on an older version of the run than the file holds."""
+    seen = request.expect_state
+    if seen is not None and seen != DecisionState.of(run):
+        return Refusal(
+            kind=request.kind,
+            run_id=run.run_id,
+            message=(
+                f"run {run.run_id} changed since you looked "
+                f"({seen.describe_change(DecisionState.of(run))})"
+            ),
+        )
     expected = request.expect_updated_at_ms
     if expected is None or expected == run.updated_at_ms:
         return None
@@ -409,6 +455,7 @@ def perform(
         reason=normalized_reason(request.reason),
         actor=(request.actor or "").strip() or default_actor(env),
         expect_updated_at_ms=request.expect_updated_at_ms,
+        expect_state=request.expect_state,
     )
     max_runs = max_concurrent_runs_from_env(env)
 

@@ -33,6 +33,7 @@ from tandem_tui.ui.text import sanitize
 from tandem_tui.ui.widgets.runs_table import collector_paused
 
 if TYPE_CHECKING:
+    from tandem_tui.core.actions import DecisionState
     from tandem_tui.core.actions import ActionKind
 
 #: The app's own styles; pushed screens (detail, history, confirmation) load theirs.
@@ -272,7 +273,7 @@ class TandemApp(App[None]):
 
     def request_action(self, kind: str, run_ids: list[str]) -> None:
         """Preview ``kind`` on the runs, ask for a reason, then perform it."""
-        from tandem_tui.core.actions import ActionKind, Refusal, preview
+        from tandem_tui.core.actions import ActionKind, DecisionState, Refusal, preview
         from tandem_tui.ui.screens.confirm import ConfirmActionScreen
 
         if self.read_only:
@@ -286,7 +287,7 @@ class TandemApp(App[None]):
         action = ActionKind(kind)
         now_ms = self.clock.now_ms()
         previews = [(run, preview(action, run, now_ms)) for run in runs]
-        allowed = [(run.run_id, run.updated_at_ms) for run, p in previews if not isinstance(p, Refusal)]
+        allowed = [(run.run_id, DecisionState.of(run)) for run, p in previews if not isinstance(p, Refusal)]
         if not allowed:
             for run, refusal in previews:
                 self.notify(_one_line(refusal, run.run_id), title="Refused", severity="error")
@@ -305,16 +306,18 @@ class TandemApp(App[None]):
         )
 
     @work(thread=True, group="actions", exit_on_error=False)
-    def _perform(self, action: ActionKind, targets: list[tuple[str, int]], reason: str) -> None:
+    def _perform(self, action: ActionKind, targets: list[tuple[str, DecisionState]], reason: str) -> None:
         from tandem_tui.core.actions import ActionRequest, perform
 
-        for run_id, updated_at_ms in targets:
+        # Guarded on what the operator's decision rested on (status, claim), not on
+        # updated_at_ms, which a running run moves several times a second.
+        for run_id, seen in targets:
             request = ActionRequest(
                 kind=action,
                 run_id=run_id,
                 reason=reason.strip() or None,
                 actor=self.actor,
-                expect_updated_at_ms=updated_at_ms,
+                expect_state=seen,
             )
             try:
                 result = perform(self.runs_file, request, clock=self.clock)

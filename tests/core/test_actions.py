@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tandem_tui.core.actions import (
+    DecisionState,
     ActionKind,
     ActionRequest,
     Refusal,
@@ -404,6 +405,41 @@ def test_a_current_view_passes_the_guard(runs_file):
     runs_file.parent.mkdir(parents=True)
     write_runs(runs_file, record_in("running"))
     assert act(runs_file, "pause", expect_updated_at_ms=NOW - 30_000).ok
+
+
+def test_progress_on_a_running_run_does_not_outdate_the_decision_to_pause_it(runs_file):
+    runs_file.parent.mkdir(parents=True)
+    seen = DecisionState.of(parse_run(record_in("running")))
+    # Since the operator looked, the run finished a node: newer updated_at, same decision.
+    progressed = record_in("running")
+    progressed["updated_at_ms"] = NOW - 1_000
+    progressed["checkpoint"]["completed_nodes"] = ["fetch"]
+    write_runs(runs_file, progressed)
+    assert act(runs_file, "pause", expect_state=seen).ok
+
+
+def test_a_status_change_since_the_operator_looked_is_refused_and_changes_nothing(runs_file):
+    runs_file.parent.mkdir(parents=True)
+    seen = DecisionState.of(parse_run(record_in("running")))
+    write_runs(runs_file, record_in("queued"))
+    before = runs_file.read_bytes()
+    result = act(runs_file, "pause", expect_state=seen)
+    assert not result.ok
+    assert result.message == "run target changed since you looked (status running -> queued)"
+    assert runs_file.read_bytes() == before
+
+
+def test_a_renewed_claim_lease_refuses_a_release_judged_on_the_old_lease(runs_file):
+    runs_file.parent.mkdir(parents=True)
+    seen = DecisionState.of(parse_run(record_in("running")))
+    renewed = record_in("running")
+    renewed["execution_claim"]["lease_expires_at_ms"] = NOW + 1_800_000
+    write_runs(runs_file, renewed)
+    before = runs_file.read_bytes()
+    result = act(runs_file, "release_lock", expect_state=seen)
+    assert not result.ok
+    assert result.message.endswith("(its execution claim lease was renewed)")
+    assert runs_file.read_bytes() == before
 
 
 def test_an_unknown_run_is_refused_as_not_found(runs_file, tmp_path):

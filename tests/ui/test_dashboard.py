@@ -371,7 +371,7 @@ async def test_a_refused_action_says_why_and_leaves_the_file_byte_identical(app_
     assert runs_file.read_bytes() == before
 
 
-async def test_a_run_changed_by_someone_else_after_the_preview_is_refused(app_factory, runs_file, clock):
+async def test_a_run_whose_status_changed_after_the_preview_is_refused(app_factory, runs_file, clock):
     app = app_factory()
     async with app.run_test(size=(160, 48)) as pilot:
         table = table_of(app)
@@ -380,15 +380,37 @@ async def test_a_run_changed_by_someone_else_after_the_preview_is_refused(app_fa
         await pilot.press("p")
         await pilot.pause()
 
-        def bump(runs: dict[str, Any]) -> None:
+        def someone_else_pauses(runs: dict[str, Any]) -> None:
             runs["run-ib-0008"]["updated_at_ms"] += 1_000
-            runs["run-ib-0008"]["detail"] = "touched by the engine"
+            runs["run-ib-0008"]["status"] = "paused"
 
-        edit_runs_file(runs_file, bump)
+        edit_runs_file(runs_file, someone_else_pauses)
         after_foreign_write = runs_file.read_bytes()
         await pilot.press(*"too late", "enter")
         await wait_until(pilot, lambda: any(n.title == "Refused" for n in app._notifications))
     assert runs_file.read_bytes() == after_foreign_write
+
+
+async def test_engine_progress_after_the_preview_does_not_block_the_pause(app_factory, runs_file, clock):
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.row_count == 20)
+        table.go_to("run-rn-0142")
+        await pilot.press("p")
+        await pilot.pause()
+
+        def engine_progress(runs: dict[str, Any]) -> None:
+            runs["run-rn-0142"]["updated_at_ms"] += 1_000
+            runs["run-rn-0142"]["detail"] = "running node `draft_notes` attempt 1 (tokens 12k)"
+
+        edit_runs_file(runs_file, engine_progress)
+        await pilot.press(*"stuck draft", "enter")
+        await wait_until(pilot, lambda: json.loads(runs_file.read_text())["runs"]["run-rn-0142"]["status"] == "paused")
+    run = json.loads(runs_file.read_text())["runs"]["run-rn-0142"]
+    assert run["pause_reason"] == "stuck draft"
+    # Applied to the latest content: the engine's write is kept, not overwritten.
+    assert run["detail"] == "running node `draft_notes` attempt 1 (tokens 12k)"
 
 
 async def test_an_external_write_shows_up_without_a_key_press(app_factory, runs_file):
