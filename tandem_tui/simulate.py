@@ -302,6 +302,7 @@ class Engine:
         *,
         seed: int = 0,
         rate: float = 1.0,
+        pace: float = 1.0,
         max_concurrent: int = 8,
         clock: Clock | None = None,
         runs_limit: int | None = None,
@@ -311,6 +312,9 @@ class Engine:
         self.runs_file = runs_file_for_state_dir(self.state_dir)
         self.seed = seed
         self.rate = max(float(rate), 0.0)
+        #: How fast runs move through their nodes: 1 finishes a node in ~2 s of clock
+        #: time, 0.25 four times slower (the demo's pace, so a person can act on a run).
+        self.pace = max(float(pace), 0.0)
         self.max_concurrent = max(int(max_concurrent), 1)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.runs_limit = runs_limit
@@ -671,7 +675,7 @@ class _Tick:
         )
         roll = self.rng.random()
         for odds, outcome in outcomes:
-            roll -= self._per_tick(odds)
+            roll -= self._per_tick(odds * self.engine.pace)
             if roll < 0:
                 outcome()
                 return

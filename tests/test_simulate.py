@@ -285,3 +285,21 @@ def test_run_returns_once_the_stop_event_is_set(tmp_path):
         return stop.is_set()
 
     assert engine.run(stop, sleep=sleep) == 3
+
+
+def _nodes_completed_after(state_dir: Path, pace: float, ticks: int) -> int:
+    clock = ManualClock(START_MS)
+    engine = Engine(state_dir, seed=4, rate=0.5, pace=pace, max_concurrent=MAX_CONCURRENT, clock=clock)
+    for _ in range(ticks):
+        clock.advance(250)
+        engine.step()
+    runs = read_runs_file(engine.runs_file, now_ms=clock.now_ms())
+    shards = load_all_shards(engine.runs_file)
+    return sum(len(run.checkpoint.completed_nodes) for run in [*runs.values(), *shards])
+
+
+def test_a_slower_pace_moves_runs_through_fewer_nodes_in_the_same_time(tmp_path):
+    brisk = _nodes_completed_after(tmp_path / "brisk", pace=1.0, ticks=240)
+    slow = _nodes_completed_after(tmp_path / "slow", pace=0.25, ticks=240)
+    assert brisk > 0
+    assert slow < brisk / 2

@@ -23,6 +23,9 @@ from pathlib import Path
 from tandem_tui.commands.options import CommandError, add_runs_file_option, resolve_runs_file
 
 DEMO_SEED = 7
+#: The demo's engine: a run takes about half a minute and a new one comes every few
+#: seconds, slow enough to open a run, read it and act on it before it finishes.
+DEMO_ENGINE_ARGS = ("--pace", "0.25", "--rate", "0.4")
 #: How long (s) --demo waits for the engine's first runs file.
 DEMO_START_TIMEOUT = 15.0
 
@@ -69,7 +72,7 @@ def demo_runs_file(*, seed: int = DEMO_SEED, timeout: float = DEMO_START_TIMEOUT
         runs_file = runs_file_for_state_dir(state_dir)
         engine = subprocess.Popen(
             [sys.executable, "-m", "tandem_tui", "simulate", "--state-dir", state_dir,
-             "--seed", str(seed)],
+             "--seed", str(seed), *DEMO_ENGINE_ARGS],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

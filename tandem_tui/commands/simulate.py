@@ -42,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="new runs per second (default: 1)",
     )
     parser.add_argument(
+        "--pace", metavar="P", type=_non_negative_float, default=1.0,
+        help="how fast runs move through their nodes (1: a node in ~2 s; 0.25: four times slower)",
+    )
+    parser.add_argument(
         "--max-concurrent", metavar="M", type=_positive_int, default=None,
         help="global cap on running runs (default: TANDEM_SCHEDULER_MAX_CONCURRENT_RUNS or 8)",
     )
@@ -64,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         state_dir,
         seed=args.seed,
         rate=args.rate,
+        pace=args.pace,
         max_concurrent=max_concurrent,
         runs_limit=args.runs,
     )
