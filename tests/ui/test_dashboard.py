@@ -79,7 +79,7 @@ def fixture_rows(now_ms: int) -> dict[str, RunRow]:
 
 def test_rows_say_why_queued_runs_wait(fixture_now_ms):
     rows = fixture_rows(fixture_now_ms)
-    assert rows["run-da-0019"].why == "workspace lock · run-rn-0142"
+    assert rows["run-da-0019"].why == "lock · run-rn-0142"
     assert rows["run-ir-0089"].why == "rate limit · anthropic"
     assert rows["run-ib-0007"].why.startswith("capacity")
     assert rows["run-rn-0142"].why == ""

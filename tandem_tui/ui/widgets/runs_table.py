@@ -155,7 +155,7 @@ def run_row(run: Run, queue: QueueInfo | None, now_ms: int) -> RunRow:
         run_id=run.run_id,
         automation_id=run.automation_id,
         status=status,
-        why=queue.text if queue is not None else "",
+        why=short_why(queue) if queue is not None else "",
         reason=queue.reason if queue is not None else None,
         workspace=run.workspace_root or "",
         since_ms=since,
@@ -299,6 +299,13 @@ PENDING = PendingCell()
 
 def wait_text(row: RunRow, now_ms: int) -> Text:
     return _cell(format_duration_ms(max(0, now_ms - row.since_ms)), justify="right")
+
+
+def short_why(queue: QueueInfo) -> str:
+    """The queue reason as the table shows it: the lock holder must survive 80 columns."""
+    if queue.reason == QueueReason.WORKSPACE_LOCK and queue.holder_run_id:
+        return f"lock · {queue.holder_run_id}"
+    return queue.text
 
 
 def why_text(row: RunRow, now_ms: int) -> Text:
