@@ -44,8 +44,24 @@ def write_text_atomic(
     propagates.
     """
     target = Path(path)
+    temp = write_durable_temp(target, text)
+    try:
+        if before_replace is not None:
+            before_replace()
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    fsync_directory(target.parent)
+
+
+def write_durable_temp(target: Path, text: str) -> Path:
+    """``text`` written and fsynced to a fresh temp file beside ``target``; its path.
+
+    The temp file keeps the permissions of the file it will replace (a new file gets the
+    umask's say). On any failure it is removed and the exception propagates.
+    """
     temp = temp_path_for(target)
-    # Keep the permissions of the file being replaced; a new file gets the umask's say.
     try:
         mode = stat.S_IMODE(target.stat().st_mode)
     except FileNotFoundError:
@@ -58,13 +74,10 @@ def write_text_atomic(
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        if before_replace is not None:
-            before_replace()
-        os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    fsync_directory(target.parent)
+    return temp
 
 
 def fsync_directory(directory: Path) -> None:

@@ -26,7 +26,6 @@ import ctypes
 import errno
 import json
 import os
-import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,7 +38,7 @@ from filelock import FileLock, Timeout
 from tandem_tui.core.atomic import (
     fsync_directory,
     remove_stale_temp_files,
-    temp_path_for,
+    write_durable_temp,
 )
 from tandem_tui.core.clock import Clock
 from tandem_tui.core.store import (
@@ -290,7 +289,7 @@ def _replace_if_unchanged(path: Path, text: str, read_identity: FileIdentity | N
 
     Raises :class:`_Conflict`, leaving ``path`` as the other writer left it, otherwise.
     """
-    temp = _write_temp(path, text)
+    temp = write_durable_temp(path, text)
     try:
         if read_identity is None:
             committed = _create_if_absent(temp, path)
@@ -335,24 +334,3 @@ def _swap_if_unchanged(temp: Path, path: Path, read_identity: FileIdentity) -> b
         return True
     _rename2(temp, path, _RENAME_EXCHANGE)
     return False
-
-
-def _write_temp(path: Path, text: str) -> Path:
-    """The new content, durable in a temp file beside ``path`` (same name scheme as atomic.py)."""
-    temp = temp_path_for(path)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = None
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            if mode is not None:
-                os.fchmod(handle.fileno(), mode)
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return temp
