@@ -18,7 +18,8 @@ from typing import Any
 from rich.text import Text
 
 from tandem_tui.commands.options import EXIT_REFUSED, CommandError, add_runs_file_option, resolve_runs_file
-from tandem_tui.commands.runs import output_console, plain
+from tandem_tui.commands.runs import output_console
+from tandem_tui.safe_text import literal
 from tandem_tui.core.actions import ActionKind, ActionRequest, ActionResult, perform
 from tandem_tui.core.clock import SYSTEM_CLOCK
 from tandem_tui.core.models import dump_run
@@ -107,19 +108,19 @@ def print_summary(result: ActionResult) -> None:
     run = result.run
     text = Text()
     text.append(f"{result.kind.value.replace('_', ' ')} ", style="bold")
-    text.append_text(plain(result.run_id, "bold"))
+    text.append_text(literal(result.run_id, "bold"))
     text.append(": ")
-    text.append_text(plain(result.message.split(": ", 1)[-1]))
+    text.append_text(literal(result.message.split(": ", 1)[-1]))
     if run is not None and run.checkpoint.lifecycle_history:
         last = run.checkpoint.lifecycle_history[-1]
         text.append("\n  event ")
-        text.append_text(plain(last.event))
+        text.append_text(literal(last.event))
         if last.reason:
             text.append(" · ")
-            text.append_text(plain(last.reason))
+            text.append_text(literal(last.reason))
         metadata = last.metadata if isinstance(last.metadata, dict) else {}
         if metadata.get("actor"):
             text.append(" · by ")
-            text.append_text(plain(metadata["actor"]))
+            text.append_text(literal(metadata["actor"]))
     output_console().print(text)
 

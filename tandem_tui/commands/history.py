@@ -18,7 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from tandem_tui.commands.options import EXIT_REFUSED, CommandError, add_runs_file_option, resolve_runs_file
-from tandem_tui.commands.runs import output_console, plain
+from tandem_tui.commands.runs import output_console
+from tandem_tui.safe_text import literal
 from tandem_tui.core.clock import SYSTEM_CLOCK
 from tandem_tui.core.models import LifecycleRecord, Run, dump_model
 from tandem_tui.core.shards import ShardIndex, is_nonterminal_recovered_context_run, read_shard
@@ -105,10 +106,10 @@ def history_rows(found: Run) -> list[tuple[Text, ...]]:
         (
             Text(format_timestamp(record.recorded_at_ms)),
             Text("+" + format_duration_ms(record.recorded_at_ms - first)),
-            plain(record.event, "bold"),
-            plain(record.reason or ""),
+            literal(record.event, "bold"),
+            literal(record.reason or ""),
             Text(record.stop_kind.value if record.stop_kind is not None else ""),
-            plain(metadata_text(record), "dim"),
+            literal(metadata_text(record), "dim"),
         )
         for record in history
     ]
@@ -117,9 +118,9 @@ def history_rows(found: Run) -> list[tuple[Text, ...]]:
 def header(found: Run, archived: bool) -> Text:
     text = Text()
     text.append("run ")
-    text.append_text(plain(found.run_id, "bold"))
+    text.append_text(literal(found.run_id, "bold"))
     text.append(" · automation ")
-    text.append_text(plain(found.automation_id))
+    text.append_text(literal(found.automation_id))
     text.append(f" · {found.status.value}")
     text.append(f" · {'archived' if archived else 'hot'}")
     text.append(f" · profile {found.effective_execution_profile.value}")

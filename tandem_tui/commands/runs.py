@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -28,28 +27,12 @@ from tandem_tui.core.models import QueueReason, Run, RunStatus
 from tandem_tui.core.store import RunsFileError, read_runs_file
 from tandem_tui.core.view import READY, QueueInfo, RunsView
 from tandem_tui.humanize import format_age, format_duration_ms
+from tandem_tui.safe_text import literal
 
 REASON_CHOICES = (*(reason.value for reason in QueueReason), READY)
 STATUS_CHOICES = tuple(status.value for status in RunStatus)
 #: Line width for output that goes to a pipe or a file rather than a terminal.
 PIPED_WIDTH = 1000
-
-# CSI / OSC / other ESC sequences, then any remaining C0/C1 control character.
-_ESCAPE_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def sanitize_line(value: object) -> str:
-    """File text as one printable line: escapes made visible, newlines become spaces."""
-    text = value if isinstance(value, str) else str(value)
-    text = _ESCAPE_SEQUENCE.sub(lambda m: repr(m.group(0))[1:-1], text)
-    text = text.replace("\n", " ").replace("\t", " ")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
-
-
-def plain(value: object, style: str = "") -> Text:
-    """File text as a Rich ``Text`` shown exactly: never markup, see :func:`sanitize_line`."""
-    return Text(sanitize_line(value), style=style)
 
 
 def load_runs(args: argparse.Namespace, now_ms: int) -> dict[str, Run]:
@@ -146,13 +129,13 @@ def output_console() -> Console:
 def print_table(rows: Iterable[tuple[Run, QueueInfo | None]], now_ms: int) -> None:
     cells = [
         (
-            plain(run.run_id),
-            plain(run.automation_id),
+            literal(run.run_id),
+            literal(run.automation_id),
             Text(RunStatus(run.status).value),
-            plain(info.text) if info is not None else Text(""),
+            literal(info.text) if info is not None else Text(""),
             Text(wait_or_age(run, info, now_ms)),
             Text(format_age(run.updated_at_ms, now_ms)),
-            plain(run.detail or ""),
+            literal(run.detail or ""),
         )
         for run, info in rows
     ]

@@ -17,7 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from tandem_tui.commands.options import CommandError, add_runs_file_option, resolve_runs_file
-from tandem_tui.commands.runs import load_runs, output_console, plain, sanitize_line
+from tandem_tui.commands.runs import load_runs, output_console
+from tandem_tui.safe_text import literal, sanitize
 from tandem_tui.core.clock import SYSTEM_CLOCK
 from tandem_tui.core.snapshot import Snapshot
 from tandem_tui.core.view import RunsView
@@ -68,7 +69,7 @@ def print_summary(report: Mapping[str, Any]) -> None:
     present = {status: n for status, n in report["runs_by_status"].items() if n}
     table.add_row("runs", ", ".join(f"{s} {n}" for s, n in present.items()) or "0")
     for workspace, holder in report["locked_workspaces"].items():
-        table.add_row("locked", plain(workspace) + Text(" · ") + plain(holder))
+        table.add_row("locked", literal(workspace) + Text(" · ") + literal(holder))
     output_console().print(table)
 
 
@@ -130,5 +131,5 @@ def watch_line(snapshot: Snapshot, *, as_json: bool) -> str:
         )
     line = f"{format_timestamp(freshness.read_at_ms)}  {summary_line(report)}"
     if freshness.stale:
-        line += f" · STALE: {sanitize_line(freshness.error or 'unreadable')}"
+        line += f" · STALE: {sanitize(freshness.error or 'unreadable')}"
     return line

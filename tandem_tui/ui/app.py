@@ -29,7 +29,7 @@ from tandem_tui.core.clock import SYSTEM_CLOCK, Clock
 from tandem_tui.core.snapshot import Snapshot
 from tandem_tui.ui.commands import RunCommands
 from tandem_tui.ui.screens.dashboard import DashboardScreen, DashboardState, build_state
-from tandem_tui.ui.text import sanitize
+from tandem_tui.safe_text import sanitize
 from tandem_tui.ui.widgets.runs_table import collector_paused
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from textual.command import DiscoveryHit, Hit, Hits, Matcher, Provider
 from textual.content import Content
 
-from tandem_tui.ui.text import sanitize
+from tandem_tui.safe_text import sanitize
 
 if TYPE_CHECKING:
     from tandem_tui.ui.app import TandemApp

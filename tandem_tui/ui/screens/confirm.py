@@ -21,7 +21,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from tandem_tui.core.actions import DEFAULT_REASONS, ActionKind, Refusal, Transition
 from tandem_tui.ui.screens.run_detail import STYLES_DIR
-from tandem_tui.ui.text import literal
+from tandem_tui.safe_text import literal
 from tandem_tui.ui.widgets.record_fields import theme_style
 from tandem_tui.ui.widgets.status_style import status_text
 

@@ -21,7 +21,7 @@ from textual.widgets import Footer, Input, Static
 
 from tandem_tui.core.models import RunStatus
 from tandem_tui.core.snapshot import Freshness, Snapshot
-from tandem_tui.ui.text import sanitize
+from tandem_tui.safe_text import sanitize
 from tandem_tui.ui.widgets.locks_panel import LocksData, LocksPanel, expired_claim_rows
 from tandem_tui.ui.widgets.metrics_bar import Metrics, MetricsBar, StaleBanner, metrics_from_report
 from tandem_tui.ui.widgets.runs_table import (

@@ -39,7 +39,7 @@ from tandem_tui.core.shards import (
 from tandem_tui.core.store import RunsFileError
 from tandem_tui.humanize import format_duration_ms, format_timestamp
 from tandem_tui.ui.screens.run_detail import STYLES_DIR, RunDetailScreen
-from tandem_tui.ui.text import literal, sanitize
+from tandem_tui.safe_text import literal, sanitize
 from tandem_tui.ui.widgets.record_fields import FieldsPanel, key_field_rows, theme_style
 from tandem_tui.ui.widgets.status_style import status_text
 from tandem_tui.ui.widgets.timeline import format_offset, timeline_entries

@@ -22,7 +22,7 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Label, Static, T
 from tandem_tui.core.clock import Clock
 from tandem_tui.core.models import Run, dump_run
 from tandem_tui.humanize import format_timestamp
-from tandem_tui.ui.text import literal, sanitize
+from tandem_tui.safe_text import literal, sanitize
 from tandem_tui.ui.widgets.record_fields import (
     FieldsPanel,
     checkpoint_table,

@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from tandem_tui.core.models import RunStatus
 from tandem_tui.core.view import LockInfo
-from tandem_tui.ui.text import sanitize
+from tandem_tui.safe_text import sanitize
 from tandem_tui.ui.widgets.status_style import STATUS_COLOR_VARIABLE
 
 #: Queued runs listed by id under a lock before the rest are summarised as "+N".

@@ -18,7 +18,7 @@ from textual.widgets import Static
 
 from tandem_tui.core.snapshot import Freshness
 from tandem_tui.humanize import format_duration_ms
-from tandem_tui.ui.text import sanitize
+from tandem_tui.safe_text import sanitize
 
 #: Queue reasons in the order the scheduler checks them, with their short labels.
 REASON_LABELS: tuple[tuple[str, str], ...] = (

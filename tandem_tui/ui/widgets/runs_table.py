@@ -30,7 +30,7 @@ from textual.widgets._data_table import Row
 from tandem_tui.core.models import QueueReason, Run, RunStatus
 from tandem_tui.core.view import QueueInfo, RunsView, format_countdown
 from tandem_tui.humanize import format_duration_ms
-from tandem_tui.ui.text import sanitize
+from tandem_tui.safe_text import sanitize
 from tandem_tui.ui.widgets.status_style import status_text
 
 #: Order of statuses in the default sort: what needs an operator first.

@@ -1,6 +1,6 @@
 """Text from the runs file renders literally."""
 
-from tandem_tui.ui.text import literal, sanitize
+from tandem_tui.safe_text import literal, sanitize
 
 
 def test_rich_markup_is_kept_as_characters():

@@ -2,7 +2,8 @@
 
 Details, reasons and metadata come from whatever wrote the runs file. They are data:
 never parsed as Rich markup, and never allowed to carry terminal escape sequences or
-control characters that could style, move the cursor or spoof other lines.
+control characters that could style, move the cursor or spoof other lines. Shared by
+the console and the command line's tables (rich only, no textual).
 """
 
 from __future__ import annotations
