@@ -26,11 +26,11 @@ from textual.message import Message
 from textual.widgets import HelpPanel
 
 from tandem_tui.core.clock import SYSTEM_CLOCK, Clock
+from tandem_tui.core.gc_pause import gc_paused
 from tandem_tui.core.snapshot import Snapshot
 from tandem_tui.ui.commands import RunCommands
 from tandem_tui.ui.screens.dashboard import DashboardScreen, DashboardState, build_state
 from tandem_tui.safe_text import sanitize
-from tandem_tui.ui.widgets.runs_table import collector_paused
 
 if TYPE_CHECKING:
     from tandem_tui.core.actions import DecisionState
@@ -133,9 +133,9 @@ class TandemApp(App[None]):
         self.watching.set()
         try:
             snapshots = self._watcher().iterate(self._stop_watching)
-            # The first read builds every run at once (see collector_paused); freezing
+            # The first read builds every run at once (see core.gc_pause); freezing
             # before the collector resumes spares it a pass over all of them.
-            with collector_paused():
+            with gc_paused():
                 first = next(snapshots, None)
                 state = None if first is None else self._hand_over(first, None)
                 gc.freeze()

@@ -12,9 +12,7 @@ leave are added or removed by key, and the cursor stays on the run it was on.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -27,6 +25,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist, RowKey
 from textual.widgets._data_table import Row
 
+from tandem_tui.core.gc_pause import gc_paused
 from tandem_tui.core.models import QueueReason, Run, RunStatus
 from tandem_tui.core.view import QueueInfo, RunsView, format_countdown
 from tandem_tui.humanize import format_duration_ms
@@ -169,23 +168,6 @@ def run_row(run: Run, queue: QueueInfo | None, now_ms: int) -> RunRow:
     )
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector around a burst of allocations.
-
-    A 10k-run snapshot keeps millions of objects alive; building tens of thousands of
-    cells then triggers full collections that each walk all of them (seconds in total).
-    Nothing built here is cyclic garbage, so collection can wait until the burst ends.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def build_rows(
     runs: Mapping[str, Run],
     view: RunsView,
@@ -199,7 +181,7 @@ def build_rows(
     Queued rows are always rebuilt: why a run waits depends on the other runs.
     """
     if previous is None or changed is None:
-        with collector_paused():
+        with gc_paused():
             return {
                 run_id: run_row(run, view.queue_info(run, now_ms), now_ms)
                 for run_id, run in runs.items()
@@ -567,7 +549,7 @@ class RunsTable(DataTable):
             focus = order.index(cursor_id) if cursor_id in wanted else 0
             half = EAGER_ROWS // 2
             eager = order[:EAGER_ROWS] + order[max(0, focus - half) : focus + half]
-            with collector_paused():
+            with gc_paused():
                 self._cells = {run_id: self._cells_for(run_id, now_ms) for run_id in eager}
                 self._fill(order)
             self.pending_fill = [run_id for run_id in order if run_id not in self._cells]
@@ -636,7 +618,7 @@ class RunsTable(DataTable):
         del self.pending_fill[:FILL_CHUNK]
         now_ms = self._now()
         column_keys = [column.key for column in self.ordered_columns]
-        with collector_paused():
+        with gc_paused():
             for run_id in chunk:
                 data = self._data.get(RowKey(run_id))
                 # Drawn meanwhile (a live update or a tick), or gone from the table.
