@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,11 +62,18 @@ class RunsWatcher:
         poll: bool = False,
         debounce_ms: int = 50,
         max_concurrent_runs: int | None = None,
+        min_reload_interval_ms: int = 0,
     ) -> None:
         self.runs_file = Path(runs_file).absolute()
         self.clock = clock
         self.poll = poll
         self.debounce_ms = max(int(debounce_ms), STEP_MS)
+        #: A file rewritten several times a second is re-read at most this often (the
+        #: first change after a quiet spell is read at once): each read of a large file
+        #: holds the GIL for its whole parse, and a console shows one state a second.
+        self.min_reload_interval_ms = max(int(min_reload_interval_ms), 0)
+        self.reloads = 0
+        self._last_reload_at: float | None = None
         self.max_concurrent_runs = (
             max_concurrent_runs if max_concurrent_runs is not None else _max_concurrent_from_env()
         )
@@ -270,18 +278,37 @@ class RunsWatcher:
                         # Anything that landed in a new directory before its watch existed.
                         new_dirs |= self._shard_dirs_among(new_watched - watched)
                         watched = new_watched
+                # An idle wake-up re-reads only a stale file: a writer may have
+                # finished without an event we could see.
+                reload = runs_touched or self._error is not None
+                if reload and self._hold_off(stop):
+                    return
                 with self._lock:
                     shard_news = self._refresh_shards(shard_files, new_dirs)
-                    # An idle wake-up re-reads only a stale file: a writer may have
-                    # finished without an event we could see.
                     changed, news = frozenset(), False
-                    if runs_touched or self._error is not None:
+                    if reload:
                         changed, news = self._reload()
                     snapshot = self._snapshot(changed) if news or shard_news else None
                 if snapshot is not None:
                     yield snapshot
         finally:
             notify.close()
+
+    def _hold_off(self, stop: _AnyEvent) -> bool:
+        """Wait out what is left of ``min_reload_interval_ms``; True if told to stop meanwhile.
+
+        Pacing, not domain time, so it uses the monotonic clock and not ``self.clock``.
+        Writes landing while it waits are read by the one reload that follows.
+        """
+        if self.min_reload_interval_ms and self._last_reload_at is not None:
+            due = self._last_reload_at + self.min_reload_interval_ms / 1000
+            while (remaining := due - time.monotonic()) > 0:
+                if stop.is_set():
+                    return True
+                time.sleep(min(remaining, STEP_MS / 1000))
+        self._last_reload_at = time.monotonic()
+        self.reloads += 1
+        return False
 
     def _notify(self, watched: set[Path]) -> RustNotify:
         return RustNotify(

@@ -250,6 +250,28 @@ def test_atomic_renames_and_in_place_writes_are_both_seen(runs_file, fixture_now
     assert seen.changed == frozenset({"run-rn-0142"})
 
 
+def test_a_burst_of_writes_is_reread_at_most_once_per_interval_and_ends_on_the_latest(
+    runs_file, fixture_now_ms, follow
+):
+    watcher = RunsWatcher(
+        runs_file, clock=ManualClock(fixture_now_ms), max_concurrent_runs=8, min_reload_interval_ms=500
+    )
+    watcher.load()
+    entries = read_entries(runs_file)
+    follower = follow(watcher)
+
+    started = time.monotonic()
+    for n in range(20):  # 20 writes over ~1 s: a busy engine
+        write_atomic(runs_file, touch_run(entries, "run-rn-0142", f"write {n}"))
+        time.sleep(0.05)
+    follower.wait_for(lambda s: s.runs["run-rn-0142"].detail == "write 19", "the last write")
+    elapsed_s = time.monotonic() - started
+
+    # At most one read per half second of the burst (plus the first, read at once).
+    assert watcher.reloads <= int(elapsed_s / 0.5) + 2
+    assert watcher.reloads < 20
+
+
 def test_a_truncated_write_is_held_as_stale_then_recovers(runs_file, fixture_now_ms, follow):
     watcher = RunsWatcher(runs_file, clock=ManualClock(fixture_now_ms), max_concurrent_runs=8)
     good = watcher.load()

@@ -124,7 +124,14 @@ class TandemApp(App[None]):
     def _watcher(self):
         from tandem_tui.watch import RunsWatcher
 
-        return RunsWatcher(self.runs_file, clock=self.clock, poll=self.poll)
+        # The screen takes one state per tick; reading a big file more often than that
+        # only holds the GIL against key presses.
+        return RunsWatcher(
+            self.runs_file,
+            clock=self.clock,
+            poll=self.poll,
+            min_reload_interval_ms=int(TICK_SECONDS * 1000),
+        )
 
     # -- snapshots in (worker thread) -> state out (UI thread) -----------------------------
 
