@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from watchfiles import Change
 from watchfiles._rust_notify import RustNotify  # the public watch() cannot rebuild its path list
@@ -35,7 +34,8 @@ from tandem_tui.core.models import Run
 from tandem_tui.core.gc_pause import gc_paused
 from tandem_tui.core.shards import ShardIndex, history_root
 from tandem_tui.core.snapshot import Freshness, MetricsSample, MetricsSeries, Snapshot
-from tandem_tui.core.store import RunsFileError, parse_run_entry, parse_runs_document
+from tandem_tui.core.store import RunsFileError, parse_run_entry
+from tandem_tui.raw_diff import Differ, HelperDiffer, LocalDiffer
 from tandem_tui.core.view import RunsView
 
 #: How often (ms) the watch wakes without events to re-check a stale file and the stop flag.
@@ -63,6 +63,7 @@ class RunsWatcher:
         debounce_ms: int = 50,
         max_concurrent_runs: int | None = None,
         min_reload_interval_ms: int = 0,
+        parse_in_helper: bool = False,
     ) -> None:
         self.runs_file = Path(runs_file).absolute()
         self.clock = clock
@@ -80,7 +81,14 @@ class RunsWatcher:
         self.validations = 0
         self.shard_generation = 0
         self.series = MetricsSeries()
-        self._raw_entries: dict[str, Any] = {}
+        #: Finds the entries whose raw JSON changed. With ``parse_in_helper`` a helper
+        #: process parses every read after the first change, so a big file's parse never
+        #: holds this process' GIL; it is started (and primed with the file as read
+        #: here) only then, so that it does not compete with building the first screen.
+        self._local = LocalDiffer()
+        self._parse_in_helper = parse_in_helper
+        self._helper: HelperDiffer | None = None
+        self._helper_primed = False
         self._runs_by_key: dict[str, Run] = {}
         self._runs: dict[str, Run] = {}
         self._last_bytes: bytes | None = None
@@ -164,24 +172,56 @@ class RunsWatcher:
         return changed, bool(changed) or was_stale or first
 
     def _revalidate(self, raw: bytes, now_ms: int) -> tuple[dict[str, Run], set[str]]:
-        """Parse the envelope; validate only entries whose raw value differs from last time."""
-        document = parse_runs_document(raw)
-        entries: dict[str, Any] = document.entries
-        previous_raw = self._raw_entries
+        """Validate only the entries whose raw value differs from the last good read."""
+        differ: Differ = self._helper if self._helper is not None and self._helper_primed else self._local
+        diff = differ.diff(raw)
         previous_runs = self._runs_by_key
         runs_by_key: dict[str, Run] = {}
         changed: set[str] = set()
-        for key, value in entries.items():
-            old = previous_runs.get(key)
-            if old is not None and previous_raw.get(key) == value:
-                runs_by_key[key] = old
-                continue
-            runs_by_key[key] = parse_run_entry(key, value, now_ms=now_ms)
-            self.validations += 1
-            changed.add(key)
-        changed.update(key for key in previous_runs if key not in entries)
-        self._raw_entries = entries
+        try:
+            for key in diff.keys:
+                old = previous_runs.get(key)
+                if old is not None and key not in diff.changed:
+                    runs_by_key[key] = old
+                    continue
+                if key not in diff.changed:
+                    # The differ's baseline and our runs disagree: start over from a full
+                    # parse here rather than guess.
+                    differ.rollback()
+                    self._reset_baseline()
+                    return self._revalidate(raw, now_ms)
+                runs_by_key[key] = parse_run_entry(key, diff.changed[key], now_ms=now_ms)
+                self.validations += 1
+                changed.add(key)
+        except BaseException:
+            differ.rollback()
+            raise
+        differ.commit()
+        changed.update(key for key in previous_runs if key not in runs_by_key)
+        if self._parse_in_helper and previous_runs and not self._helper_primed:
+            if self._helper is None:
+                self._helper = HelperDiffer()
+            self._helper.prime(raw)
+            self._helper_primed = True
+            self._local.close()  # the helper holds the baseline now; free ours
         return runs_by_key, changed
+
+    def _reset_baseline(self) -> None:
+        self._runs_by_key = {}
+        self._local = LocalDiffer()
+        self._helper_primed = False
+
+    def close(self) -> None:
+        """Stop the helper process, if any (``iterate`` does this when it returns)."""
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
+        self._parse_in_helper = False
+        if self._helper_primed:
+            # Our own baseline was freed when the helper took over: start afresh.
+            self._helper_primed = False
+            self._local = LocalDiffer()
+            self._runs_by_key = {}
 
     def _changed_run_ids(self, changed_keys: set[str], runs_by_key: Mapping[str, Run]) -> frozenset[str]:
         ids: set[str] = set()
@@ -293,6 +333,7 @@ class RunsWatcher:
                     yield snapshot
         finally:
             notify.close()
+            self.close()
 
     def _hold_off(self, stop: _AnyEvent) -> bool:
         """Wait out what is left of ``min_reload_interval_ms``; True if told to stop meanwhile.

@@ -131,6 +131,8 @@ class TandemApp(App[None]):
             clock=self.clock,
             poll=self.poll,
             min_reload_interval_ms=int(TICK_SECONDS * 1000),
+            # A big file's parse in this process would hold the GIL against key presses.
+            parse_in_helper=True,
         )
 
     # -- snapshots in (worker thread) -> state out (UI thread) -----------------------------
