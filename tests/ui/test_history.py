@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,6 @@ FIXTURE_NOW_MS = 1_795_446_000_000  # 2026-11-23 15:00:00 UTC, see tests/fixture
 
 NOVEMBER = (2026, 11)
 OCTOBER = (2026, 10)
-
-
-@pytest.fixture
-def runs_file(tmp_path: Path) -> Path:
-    """The fixture runs file and its history shards (October and November 2026)."""
-    runs_file = tmp_path / "automation_v2_runs.json"
-    shutil.copyfile(FIXTURES / "runs_v1.json", runs_file)
-    shutil.copytree(FIXTURES / "history" / "automation-runs", tmp_path / "automation-runs")
-    return runs_file
 
 
 def month_dir(runs_file: Path, month: tuple[int, int]) -> Path:
