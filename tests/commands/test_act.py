@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from tandem_tui.commands import act
-from tandem_tui.commands.options import CommandError
+from tandem_tui.cli import main as cli
 from tandem_tui.core.audit import read_audit
 
 
@@ -25,18 +22,6 @@ def record(run_id: str, status: str, **fields) -> dict:
         "x_server_only": [1, 2],
         **fields,
     }
-
-
-def cli(argv: list[str]) -> int:
-    """The CLI's dispatch (as cli.main does it) with only the action commands registered."""
-    parser = argparse.ArgumentParser(prog="tandem-tui")
-    act.register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args) or 0)
-    except CommandError as error:
-        print(f"tandem-tui: {error}", file=sys.stderr)
-        return error.exit_code
 
 
 @pytest.fixture

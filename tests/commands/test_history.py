@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -11,22 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tandem_tui.commands import history as history_command
-from tandem_tui.commands.options import CommandError
+from tandem_tui.cli import main as cli
 
 SHARDS = Path("automation-runs/automation_v2_runs")
-
-
-def cli(argv: list[str]) -> int:
-    """The CLI's dispatch (cli.main) with only the history command registered."""
-    parser = argparse.ArgumentParser(prog="tandem-tui")
-    history_command.register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args) or 0)
-    except CommandError as error:
-        print(f"tandem-tui: {error}", file=sys.stderr)
-        return error.exit_code
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -11,9 +10,7 @@ from typing import Any
 
 import pytest
 
-from tandem_tui.commands import runs as runs_command
-from tandem_tui.commands import status as status_command
-from tandem_tui.commands.options import CommandError
+from tandem_tui.cli import main as cli
 
 WS = "/srv/ws"
 
@@ -35,22 +32,6 @@ def record(run_id: str, status: str, created: int, *, workspace: str | None = No
 def write_runs(path: Path, *records: dict[str, Any]) -> Path:
     path.write_text(json.dumps({"schema_version": 1, "runs": {r["run_id"]: r for r in records}}, indent=2))
     return path
-
-
-def cli(argv: list[str]) -> int:
-    """The CLI's dispatch (cli.main) with only the commands under test registered."""
-    parser = argparse.ArgumentParser(prog="tandem-tui")
-    subparsers = parser.add_subparsers()
-    runs_command.register(subparsers)
-    status_command.register(subparsers)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args) or 0)
-    except CommandError as error:
-        print(f"tandem-tui: {error}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        return 130
 
 
 @pytest.fixture
