@@ -22,6 +22,7 @@ from textual.widgets import Footer, Input, Static
 from tandem_tui.core.models import RunStatus
 from tandem_tui.core.snapshot import Freshness, Snapshot
 from tandem_tui.safe_text import sanitize
+from tandem_tui.ui.action_keys import ACTION_BINDINGS
 from tandem_tui.ui.widgets.locks_panel import LocksData, LocksPanel, expired_claim_rows
 from tandem_tui.ui.widgets.metrics_bar import Metrics, MetricsBar, StaleBanner, metrics_from_report
 from tandem_tui.ui.widgets.runs_table import (
@@ -115,10 +116,7 @@ class DashboardScreen(Screen[None]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
 
     BINDINGS = [
-        Binding("p", "act('pause')", "Pause"),
-        Binding("r", "act('resume')", "Resume"),
-        Binding("e", "act('requeue')", "Requeue"),
-        Binding("l", "act('release_lock')", "Release"),
+        *ACTION_BINDINGS,
         Binding("slash", "filter", "Filter"),
         Binding("h", "history", "History"),
         Binding("escape", "clear", "Clear filter/marks", show=False),

@@ -23,6 +23,7 @@ from tandem_tui.core.clock import Clock
 from tandem_tui.core.models import Run, dump_run
 from tandem_tui.humanize import format_timestamp
 from tandem_tui.safe_text import literal, sanitize
+from tandem_tui.ui.action_keys import ACTION_BINDINGS
 from tandem_tui.ui.widgets.record_fields import (
     FieldsPanel,
     checkpoint_table,
@@ -98,10 +99,7 @@ class RunDetailScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("v", "toggle_raw", "Raw JSON"),
-        Binding("p", "act('pause')", "Pause"),
-        Binding("r", "act('resume')", "Resume"),
-        Binding("e", "act('requeue')", "Requeue"),
-        Binding("l", "act('release_lock')", "Release"),
+        *ACTION_BINDINGS,
     ]
 
     def __init__(self, run: Run, *, clock: Clock, archived: bool = False) -> None:
