@@ -20,8 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tandem_tui.core.clock import ManualClock  # noqa: E402
-from tandem_tui.watch import RunsWatcher  # noqa: E402
+from tandem_tui.domain.clock import ManualClock  # noqa: E402
+from tandem_tui.source.file.watcher import RunsWatcher  # noqa: E402
 
 from make_runs import NOW_MS, OUT, hot_file_path, write_hot_file, write_hot_file_to, write_shard_tree  # noqa: E402
 

@@ -30,11 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tandem_tui.core.atomic import write_text_atomic  # noqa: E402
-from tandem_tui.core.clock import ManualClock  # noqa: E402
+from tandem_tui.source.file.atomic import write_text_atomic  # noqa: E402
+from tandem_tui.domain.clock import ManualClock  # noqa: E402
 from tandem_tui.ui.app import make_app  # noqa: E402
 from tandem_tui.ui.widgets.runs_table import RunsTable  # noqa: E402
-from tandem_tui.watch import RunsWatcher  # noqa: E402
+from tandem_tui.source.file.watcher import RunsWatcher  # noqa: E402
 
 from make_runs import NOW_MS, hot_file_path, write_hot_file  # noqa: E402
 

@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tandem_tui.core.atomic import write_text_atomic  # noqa: E402
-from tandem_tui.core.claims import CLAIMANT_ID_ENV, claim_run  # noqa: E402
-from tandem_tui.core.lifecycle import apply_run_update, record_lifecycle_event  # noqa: E402
-from tandem_tui.core.models import FailureRecord, Run, RunStatus, SchedulerMetadata, StopKind  # noqa: E402
-from tandem_tui.core.shards import history_root  # noqa: E402
-from tandem_tui.core.store import serialize_runs_file  # noqa: E402
+from tandem_tui.source.file.atomic import write_text_atomic  # noqa: E402
+from tandem_tui.domain.claims import CLAIMANT_ID_ENV, claim_run  # noqa: E402
+from tandem_tui.domain.lifecycle import apply_run_update, record_lifecycle_event  # noqa: E402
+from tandem_tui.domain.models import FailureRecord, Run, RunStatus, SchedulerMetadata, StopKind  # noqa: E402
+from tandem_tui.source.file.shards import history_root  # noqa: E402
+from tandem_tui.source.file.store import serialize_runs_file  # noqa: E402
 from tandem_tui.simulate import AUTOMATIONS, MODELS, build_run  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"

@@ -9,7 +9,7 @@ transient failures (durable retry backoff), fail, block, wait at an approval gat
 paused by a spend guardrail or reaped as stale (and auto-resumed), and complete. Old
 terminal runs are archived into history shards so the hot file stays small.
 
-Every write goes through :func:`~tandem_tui.core.transaction.transact`, and every tick
+Every write goes through :func:`~tandem_tui.source.file.transaction.transact`, and every tick
 starts from the file's latest content, so consoles and CLI actions can act on the same
 runs at the same time. The engine moves only what it owns: it never touches a run paused
 by anyone else, nor a running run claimed by another claimant.
@@ -32,10 +32,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tandem_tui.core.claims import CLAIMANT_ID_ENV, claim_run
-from tandem_tui.core.clock import Clock, SystemClock
-from tandem_tui.core.lifecycle import apply_run_update, record_lifecycle_event
-from tandem_tui.core.models import (
+from tandem_tui.domain.claims import CLAIMANT_ID_ENV, claim_run
+from tandem_tui.domain.clock import Clock, SystemClock
+from tandem_tui.domain.lifecycle import apply_run_update, record_lifecycle_event
+from tandem_tui.domain.models import (
     TERMINAL_STATUSES,
     FailureRecord,
     Run,
@@ -46,19 +46,19 @@ from tandem_tui.core.models import (
     dump_run,
     parse_run,
 )
-from tandem_tui.core.recovery import STALE_REAP_EVENT, auto_resume_stale_reaped_runs
-from tandem_tui.core.retry import RetryDecision, apply_retry_backoff, retry_backoff_is_due
-from tandem_tui.core.scheduler import AutomationScheduler
-from tandem_tui.core.shards import write_shard
-from tandem_tui.core.store import (
+from tandem_tui.domain.recovery import STALE_REAP_EVENT, auto_resume_stale_reaped_runs
+from tandem_tui.domain.retry import RetryDecision, apply_retry_backoff, retry_backoff_is_due
+from tandem_tui.domain.scheduler import AutomationScheduler
+from tandem_tui.source.file.shards import write_shard
+from tandem_tui.source.file.store import (
     RunsDocument,
     RunsFileError,
     default_runs_file_path,
     parse_run_entry,
     read_runs_document,
 )
-from tandem_tui.core.transaction import transact_outcome
-from tandem_tui.core.view import RunsView, last_queue_entry_ms
+from tandem_tui.source.file.transaction import transact_outcome
+from tandem_tui.domain.view import RunsView, last_queue_entry_ms
 
 #: Simulated time between ticks when the engine runs on its own.
 TICK_MS = 250

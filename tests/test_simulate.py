@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tandem_tui.core.actions import ActionKind, ActionRequest, perform
-from tandem_tui.core.clock import ManualClock
-from tandem_tui.core.models import TERMINAL_STATUSES, QueueReason, Run, RunStatus, dump_run
-from tandem_tui.core.shards import ShardIndex, history_root, load_all_shards
-from tandem_tui.core.store import read_runs_file
-from tandem_tui.core.view import RunsView
+from tandem_tui.domain.actions import ActionKind, ActionRequest
+from tandem_tui.source.file.perform import perform
+from tandem_tui.domain.clock import ManualClock
+from tandem_tui.domain.models import TERMINAL_STATUSES, QueueReason, Run, RunStatus, dump_run
+from tandem_tui.source.file.shards import ShardIndex, history_root, load_all_shards
+from tandem_tui.source.file.store import read_runs_file
+from tandem_tui.domain.view import RunsView
 from tandem_tui.simulate import AUTOMATIONS, Engine, required_providers, runs_file_for_state_dir
 
 START_MS = 1_795_446_000_000

@@ -1,6 +1,6 @@
 """`tandem-tui pause|resume|requeue|release-lock RUN_ID`: operator actions from the shell.
 
-Each goes through the same core as the console (:func:`tandem_tui.core.actions.perform`):
+Each goes through the same core as the console (:func:`tandem_tui.domain.actions.perform`):
 locked compare-and-swap write, lifecycle events naming the operator, one audit line.
 Exit 0 with the updated run (a short summary, or ``--json``: ``{"ok": true, "action",
 "run_id", "previous_status", "new_status", "archived", "message", "run"}``); exit 1 when
@@ -20,10 +20,11 @@ from rich.text import Text
 from tandem_tui.commands.options import EXIT_REFUSED, CommandError, add_runs_file_option, resolve_runs_file
 from tandem_tui.commands.runs import output_console
 from tandem_tui.safe_text import literal
-from tandem_tui.core.actions import ActionKind, ActionRequest, ActionResult, perform
-from tandem_tui.core.clock import SYSTEM_CLOCK
-from tandem_tui.core.models import dump_run
-from tandem_tui.core.store import RunsFileError
+from tandem_tui.domain.actions import ActionKind, ActionRequest, ActionResult
+from tandem_tui.source.file.perform import perform
+from tandem_tui.domain.clock import SYSTEM_CLOCK
+from tandem_tui.domain.models import dump_run
+from tandem_tui.source.file.store import RunsFileError
 
 #: Command name -> (action, help).
 COMMANDS: dict[str, tuple[ActionKind, str]] = {

@@ -20,10 +20,10 @@ from rich.text import Text
 from tandem_tui.commands.options import EXIT_REFUSED, CommandError, add_runs_file_option, resolve_runs_file
 from tandem_tui.commands.runs import output_console
 from tandem_tui.safe_text import literal
-from tandem_tui.core.clock import SYSTEM_CLOCK
-from tandem_tui.core.models import LifecycleRecord, Run, dump_model
-from tandem_tui.core.shards import ShardIndex, is_nonterminal_recovered_context_run, read_shard
-from tandem_tui.core.store import RunsFileError, read_runs_file
+from tandem_tui.domain.clock import SYSTEM_CLOCK
+from tandem_tui.domain.models import LifecycleRecord, Run, dump_model
+from tandem_tui.source.file.shards import ShardIndex, is_nonterminal_recovered_context_run, read_shard
+from tandem_tui.source.file.store import RunsFileError, read_runs_file
 from tandem_tui.humanize import format_duration_ms, format_timestamp
 
 #: Present on every event (the server adds it); shown once in the header instead.

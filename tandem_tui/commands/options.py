@@ -32,7 +32,7 @@ def add_runs_file_option(parser: argparse.ArgumentParser) -> None:
 
 def resolve_runs_file(args: argparse.Namespace) -> Path:
     """The runs file named by ``--runs-file``, else the server's default location."""
-    from tandem_tui.core.store import default_runs_file_path
+    from tandem_tui.source.file.store import default_runs_file_path
 
     if getattr(args, "runs_file", None) is not None:
         return Path(args.runs_file).expanduser()

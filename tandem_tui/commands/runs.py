@@ -21,11 +21,12 @@ from rich.table import Table
 from rich.text import Text
 
 from tandem_tui.commands.options import CommandError, add_runs_file_option, resolve_runs_file
-from tandem_tui.core.clock import SYSTEM_CLOCK
-from tandem_tui.core.gc_pause import gc_paused
-from tandem_tui.core.models import QueueReason, Run, RunStatus
-from tandem_tui.core.store import RunsFileError, read_runs_file
-from tandem_tui.core.view import READY, QueueInfo, RunsView
+from tandem_tui.domain.clock import SYSTEM_CLOCK
+from tandem_tui.domain.gc_pause import gc_paused
+from tandem_tui.domain.models import QueueReason, Run, RunStatus
+from tandem_tui.source.file.store import RunsFileError, read_runs_file
+from tandem_tui.domain.scheduler import max_concurrent_runs_from_env
+from tandem_tui.domain.view import READY, QueueInfo, RunsView
 from tandem_tui.humanize import format_age, format_duration_ms
 from tandem_tui.safe_text import literal
 
@@ -67,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     now_ms = SYSTEM_CLOCK.now_ms()
     runs = load_runs(args, now_ms)
-    view = RunsView.build(runs, now_ms=now_ms)
+    view = RunsView.build(runs, now_ms=now_ms, max_concurrent_runs=max_concurrent_runs_from_env(os.environ))
     rows = select(runs, view, now_ms, status=args.status, reason=args.reason)
     if args.json:
         print(json.dumps([as_json(run, info) for run, info in rows], indent=2))

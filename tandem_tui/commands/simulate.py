@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tandem_tui.commands.options import CommandError
-from tandem_tui.core.scheduler import max_concurrent_runs_from_env
-from tandem_tui.core.store import RunsFileError
+from tandem_tui.domain.scheduler import max_concurrent_runs_from_env
+from tandem_tui.source.file.store import RunsFileError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

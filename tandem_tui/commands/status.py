@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,9 +20,10 @@ from rich.text import Text
 from tandem_tui.commands.options import CommandError, add_runs_file_option, resolve_runs_file
 from tandem_tui.commands.runs import load_runs, output_console
 from tandem_tui.safe_text import literal, sanitize
-from tandem_tui.core.clock import SYSTEM_CLOCK
-from tandem_tui.core.snapshot import Snapshot
-from tandem_tui.core.view import RunsView
+from tandem_tui.domain.clock import SYSTEM_CLOCK
+from tandem_tui.domain.snapshot import Snapshot
+from tandem_tui.domain.scheduler import max_concurrent_runs_from_env
+from tandem_tui.domain.view import RunsView
 from tandem_tui.humanize import format_duration_ms, format_timestamp
 
 
@@ -44,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
         return watch(args)
     now_ms = SYSTEM_CLOCK.now_ms()
     runs = load_runs(args, now_ms)
-    report = RunsView.build(runs, now_ms=now_ms).status_report(runs)
+    report = RunsView.build(
+        runs, now_ms=now_ms, max_concurrent_runs=max_concurrent_runs_from_env(os.environ)
+    ).status_report(runs)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -93,7 +97,7 @@ def watch(args: argparse.Namespace) -> int:
     The file must be usable at the start (else exit 2, like ``status``); later a bad
     write prints a stale line and the watch carries on with the last good runs.
     """
-    from tandem_tui.watch import RunsWatcher
+    from tandem_tui.source.file.watcher import RunsWatcher
 
     watcher = RunsWatcher(resolve_runs_file(args), clock=SYSTEM_CLOCK)
     first = watcher.load()

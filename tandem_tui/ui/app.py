@@ -1,13 +1,13 @@
 """The Textual app: one factory (:func:`make_app`) for the command line and the tests.
 
-Live mode runs the :class:`~tandem_tui.watch.RunsWatcher` in an exclusive thread worker.
+Live mode runs the :class:`~tandem_tui.source.file.watcher.RunsWatcher` in an exclusive thread worker.
 For each snapshot the worker also builds the dashboard's data (off the UI thread, while
 the watcher is not touching its view) and leaves it for the UI, which takes the newest
 on a one-second heartbeat (the first at once): intermediate snapshots are skipped,
 never queued up. Static mode (``watch=False``)
 reads the file once, or shows a given snapshot — what snapshot tests use.
 
-Actions go through :mod:`tandem_tui.core.actions` in a thread worker; the change then
+Actions go through :mod:`tandem_tui.domain.actions` in a thread worker; the change then
 reaches the screen the same way every other write does, through the watcher.
 """
 
@@ -25,16 +25,16 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import HelpPanel
 
-from tandem_tui.core.clock import SYSTEM_CLOCK, Clock
-from tandem_tui.core.gc_pause import gc_paused
-from tandem_tui.core.snapshot import Snapshot
+from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
+from tandem_tui.domain.gc_pause import gc_paused
+from tandem_tui.domain.snapshot import Snapshot
 from tandem_tui.ui.commands import RunCommands
 from tandem_tui.ui.screens.dashboard import DashboardScreen, DashboardState, build_state
 from tandem_tui.safe_text import sanitize
 
 if TYPE_CHECKING:
-    from tandem_tui.core.actions import DecisionState
-    from tandem_tui.core.actions import ActionKind
+    from tandem_tui.domain.actions import DecisionState
+    from tandem_tui.domain.actions import ActionKind
 
 #: The app's own styles; pushed screens (detail, history, confirmation) load theirs.
 STYLE_FILES = ("app.tcss", "dashboard.tcss")
@@ -122,7 +122,7 @@ class TandemApp(App[None]):
         gc.unfreeze()
 
     def _watcher(self):
-        from tandem_tui.watch import RunsWatcher
+        from tandem_tui.source.file.watcher import RunsWatcher
 
         # The screen takes one state per tick; reading a big file more often than that
         # only holds the GIL against key presses.
@@ -275,14 +275,14 @@ class TandemApp(App[None]):
     @property
     def actor(self) -> str:
         if self._actor is None:
-            from tandem_tui.core.actions import default_actor
+            from tandem_tui.source.actor import default_actor
 
             self._actor = default_actor(os.environ)
         return self._actor
 
     def request_action(self, kind: str, run_ids: list[str]) -> None:
         """Preview ``kind`` on the runs, ask for a reason, then perform it."""
-        from tandem_tui.core.actions import ActionKind, DecisionState, Refusal, preview
+        from tandem_tui.domain.actions import ActionKind, DecisionState, Refusal, preview
         from tandem_tui.ui.screens.confirm import ConfirmActionScreen
 
         if self.read_only:
@@ -316,7 +316,8 @@ class TandemApp(App[None]):
 
     @work(thread=True, group="actions", exit_on_error=False)
     def _perform(self, action: ActionKind, targets: list[tuple[str, DecisionState]], reason: str) -> None:
-        from tandem_tui.core.actions import ActionRequest, perform
+        from tandem_tui.domain.actions import ActionRequest
+        from tandem_tui.source.file.perform import perform
 
         # Guarded on what the operator's decision rested on (status, claim), not on
         # updated_at_ms, which a running run moves several times a second.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tandem_tui.cli import main as cli
-from tandem_tui.core.audit import read_audit
+from tandem_tui.source.file.audit import read_audit
 
 
 def record(run_id: str, status: str, **fields) -> dict:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tandem_tui.core.clock import SYSTEM_CLOCK
-from tandem_tui.core.models import RunStatus
-from tandem_tui.core.store import read_runs_file
-from tandem_tui.core.view import RunsView
+from tandem_tui.domain.clock import SYSTEM_CLOCK
+from tandem_tui.domain.models import RunStatus
+from tandem_tui.source.file.store import read_runs_file
+from tandem_tui.domain.view import RunsView
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tandem_tui.core.clock import ManualClock
+from tandem_tui.domain.clock import ManualClock
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from tandem_tui.commands import console
 from tandem_tui.commands.options import CommandError
 from tandem_tui.ui.app import TandemApp, make_app, style_paths, styles_dir
 from tandem_tui.ui.widgets.runs_table import RunsTable
-from tandem_tui.watch import RunsWatcher
+from tandem_tui.source.file.watcher import RunsWatcher
 
 REPO = Path(__file__).resolve().parents[2]
 

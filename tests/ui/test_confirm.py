@@ -9,8 +9,8 @@ import pytest
 from textual.app import App
 from textual.widgets import Button, Input, Static
 
-from tandem_tui.core.actions import ActionKind, Refusal, Transition, preview
-from tandem_tui.core.models import RunStatus, parse_run
+from tandem_tui.domain.actions import ActionKind, Refusal, Transition, preview
+from tandem_tui.domain.models import RunStatus, parse_run
 from tandem_tui.ui.screens.confirm import ConfirmActionScreen
 
 pytestmark = pytest.mark.anyio

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from textual.widgets import Input
 
-from tandem_tui.core.atomic import write_text_atomic
-from tandem_tui.core.models import RunStatus
+from tandem_tui.source.file.atomic import write_text_atomic
+from tandem_tui.domain.models import RunStatus
 from tandem_tui.ui.screens.dashboard import DashboardScreen
 from tandem_tui.ui.widgets.metrics_bar import StaleBanner
 from tandem_tui.ui.widgets.runs_table import (
@@ -70,8 +70,8 @@ def events_of(path: Path, run_id: str) -> list[dict[str, Any]]:
 
 
 def fixture_rows(now_ms: int) -> dict[str, RunRow]:
-    from tandem_tui.core.store import read_runs_file
-    from tandem_tui.core.view import RunsView
+    from tandem_tui.source.file.store import read_runs_file
+    from tandem_tui.domain.view import RunsView
 
     runs = read_runs_file(FIXTURES / "runs_v1.json", now_ms=now_ms)
     return build_rows(runs, RunsView.build(runs, now_ms=now_ms, max_concurrent_runs=8), now_ms)
@@ -100,8 +100,8 @@ def test_the_default_sort_puts_running_runs_first_and_finished_runs_last(fixture
 
 
 def test_unchanged_runs_keep_their_row_objects_between_snapshots(fixture_now_ms):
-    from tandem_tui.core.store import read_runs_file
-    from tandem_tui.core.view import RunsView
+    from tandem_tui.source.file.store import read_runs_file
+    from tandem_tui.domain.view import RunsView
 
     runs = read_runs_file(FIXTURES / "runs_v1.json", now_ms=fixture_now_ms)
     view = RunsView.build(runs, now_ms=fixture_now_ms, max_concurrent_runs=8)
@@ -502,14 +502,14 @@ def test_stale_banner_snapshot(snap_compare, app_factory, relative_runs_file):
 
 
 def fixture_state(now_ms: int):
-    from tandem_tui.core.store import read_runs_file
-    from tandem_tui.core.view import RunsView
-    from tandem_tui.core.snapshot import Freshness, Snapshot
+    from tandem_tui.source.file.store import read_runs_file
+    from tandem_tui.domain.view import RunsView
+    from tandem_tui.domain.snapshot import Freshness, Snapshot
     from tandem_tui.ui.screens.dashboard import build_state
 
     runs = read_runs_file(FIXTURES / "runs_v1.json", now_ms=now_ms)
     snapshot = Snapshot(
-        runs_file=FIXTURES / "runs_v1.json",
+        location=str(FIXTURES / "runs_v1.json"),
         runs=runs,
         view=RunsView.build(runs, now_ms=now_ms, max_concurrent_runs=8),
         freshness=Freshness(read_at_ms=now_ms),

@@ -11,8 +11,8 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, ProgressBar
 
-from tandem_tui.core.clock import ManualClock
-from tandem_tui.core.shards import history_root
+from tandem_tui.domain.clock import ManualClock
+from tandem_tui.source.file.shards import history_root
 from tandem_tui.ui.screens.history import HistoryScreen, month_of
 from tandem_tui.ui.screens.run_detail import RunDetailScreen
 

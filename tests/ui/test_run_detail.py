@@ -11,8 +11,8 @@ import pytest
 from textual.app import App
 from textual.widgets import Static, TextArea
 
-from tandem_tui.core.clock import ManualClock
-from tandem_tui.core.models import Run, dump_run, parse_run
+from tandem_tui.domain.clock import ManualClock
+from tandem_tui.domain.models import Run, dump_run, parse_run
 from tandem_tui.ui.screens.run_detail import EventMetadataScreen, RunDetailScreen
 from tandem_tui.ui.widgets.record_fields import (
     FieldsPanel,

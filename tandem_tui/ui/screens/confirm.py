@@ -4,7 +4,7 @@ It names every selected run with what the action will do to it (``run-abc  runni
 paused``), lists the runs that will be skipped and why, and asks for a reason. It
 dismisses with the reason to record (the action's default when left empty), or ``None``
 when cancelled. It decides nothing itself: the previews come from
-:func:`tandem_tui.core.actions.preview`.
+:func:`tandem_tui.domain.actions.preview`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from tandem_tui.core.actions import DEFAULT_REASONS, ActionKind, Refusal, Transition
+from tandem_tui.domain.actions import DEFAULT_REASONS, ActionKind, Refusal, Transition
 from tandem_tui.ui.screens.run_detail import STYLES_DIR
 from tandem_tui.safe_text import literal
 from tandem_tui.ui.widgets.record_fields import theme_style

@@ -19,8 +19,8 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from tandem_tui.core.models import RunStatus
-from tandem_tui.core.snapshot import Freshness, Snapshot
+from tandem_tui.domain.models import RunStatus
+from tandem_tui.domain.snapshot import Freshness, Snapshot
 from tandem_tui.safe_text import sanitize
 from tandem_tui.ui.action_keys import ACTION_BINDINGS
 from tandem_tui.ui.widgets.locks_panel import LocksData, LocksPanel, expired_claim_rows
@@ -75,7 +75,7 @@ def build_state(
         metrics=metrics_from_report(view.status_report(runs)),
         locks=LocksData(tuple(locks), expired),
         trends=trend_data(snapshot.series),
-        file_missing=not snapshot.runs_file.exists(),
+        file_missing=snapshot.freshness.missing,
         ever_read=ever_read,
         changed=snapshot.changed,
     )

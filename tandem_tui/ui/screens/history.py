@@ -27,16 +27,16 @@ from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import get_current_worker
 
-from tandem_tui.core.clock import Clock
-from tandem_tui.core.models import Run
-from tandem_tui.core.shards import (
+from tandem_tui.domain.clock import Clock
+from tandem_tui.domain.models import Run
+from tandem_tui.source.file.shards import (
     SHARD_SUFFIX,
     ShardIndex,
     is_nonterminal_recovered_context_run,
     read_shard,
     sanitize_path_id,
 )
-from tandem_tui.core.store import RunsFileError
+from tandem_tui.source.file.store import RunsFileError
 from tandem_tui.humanize import format_duration_ms, format_timestamp
 from tandem_tui.ui.screens.run_detail import STYLES_DIR, RunDetailScreen
 from tandem_tui.safe_text import literal, sanitize

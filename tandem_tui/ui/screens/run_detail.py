@@ -19,8 +19,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Label, Static, TextArea
 
-from tandem_tui.core.clock import Clock
-from tandem_tui.core.models import Run, dump_run
+from tandem_tui.domain.clock import Clock
+from tandem_tui.domain.models import Run, dump_run
 from tandem_tui.humanize import format_timestamp
 from tandem_tui.safe_text import literal, sanitize
 from tandem_tui.ui.action_keys import ACTION_BINDINGS

@@ -11,8 +11,8 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tandem_tui.core.models import RunStatus
-from tandem_tui.core.view import LockInfo
+from tandem_tui.domain.models import RunStatus
+from tandem_tui.domain.view import LockInfo
 from tandem_tui.safe_text import sanitize
 from tandem_tui.ui.widgets.status_style import STATUS_COLOR_VARIABLE
 

@@ -16,7 +16,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tandem_tui.core.snapshot import Freshness
+from tandem_tui.domain.snapshot import Freshness
 from tandem_tui.humanize import format_duration_ms
 from tandem_tui.safe_text import sanitize
 

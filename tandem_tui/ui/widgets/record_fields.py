@@ -19,8 +19,8 @@ from rich.text import Text
 from textual.color import Color
 from textual.widgets import Static
 
-from tandem_tui.core.lifecycle import in_progress_node_ids
-from tandem_tui.core.models import Run, RunStatus
+from tandem_tui.domain.lifecycle import in_progress_node_ids
+from tandem_tui.domain.models import Run, RunStatus
 from tandem_tui.humanize import format_age, format_duration_ms, format_timestamp
 from tandem_tui.safe_text import literal
 from tandem_tui.ui.widgets.status_style import status_text

@@ -25,9 +25,9 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist, RowKey
 from textual.widgets._data_table import Row
 
-from tandem_tui.core.gc_pause import gc_paused
-from tandem_tui.core.models import QueueReason, Run, RunStatus
-from tandem_tui.core.view import QueueInfo, RunsView, format_countdown
+from tandem_tui.domain.gc_pause import gc_paused
+from tandem_tui.domain.models import QueueReason, Run, RunStatus
+from tandem_tui.domain.view import QueueInfo, RunsView, format_countdown
 from tandem_tui.humanize import format_duration_ms
 from tandem_tui.safe_text import sanitize
 from tandem_tui.ui.widgets.status_style import status_text

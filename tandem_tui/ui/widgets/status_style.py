@@ -15,7 +15,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.color import Color
 
-from tandem_tui.core.models import RunStatus
+from tandem_tui.domain.models import RunStatus
 
 #: The theme variable that colours each status.
 STATUS_COLOR_VARIABLE: Mapping[RunStatus, str] = {

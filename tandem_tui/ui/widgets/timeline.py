@@ -18,8 +18,8 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from tandem_tui.core.lifecycle import is_bookkeeping_event
-from tandem_tui.core.models import LifecycleRecord, Run
+from tandem_tui.domain.lifecycle import is_bookkeeping_event
+from tandem_tui.domain.models import LifecycleRecord, Run
 from tandem_tui.humanize import format_duration_ms
 from tandem_tui.safe_text import literal, sanitize
 from tandem_tui.ui.widgets.record_fields import theme_style

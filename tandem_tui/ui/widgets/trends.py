@@ -11,7 +11,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Sparkline, Static
 
-from tandem_tui.core.snapshot import MetricsSeries
+from tandem_tui.domain.snapshot import MetricsSeries
 from tandem_tui.humanize import format_duration_ms
 
 

@@ -1,0 +1,404 @@
+"""Operator actions, the pure half: what pause, resume, requeue and release-lock do.
+
+:func:`preview` says what an action would do to a run now, or why not (the console's
+confirmation), :func:`decide` adds the stale-view guard, and :func:`apply_action` carries
+an allowed transition out in place through the lifecycle update rule, with events whose
+metadata names the operator. Persisting and auditing belong to a source
+(``tandem_tui.source.file.perform`` for the runs file). No I/O here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from tandem_tui.domain import events
+from tandem_tui.domain.clock import Clock
+from tandem_tui.domain.lifecycle import apply_run_update, record_lifecycle_event
+from tandem_tui.domain.models import (
+    QueueReason,
+    Run,
+    RunStatus,
+    StopKind,
+    dump_model,
+    dump_run,
+)
+from tandem_tui.domain.retry import retry_backoff_is_due
+from tandem_tui.domain.scheduler import AutomationScheduler
+
+
+class ActionKind(StrEnum):
+    PAUSE = "pause"
+    RESUME = "resume"
+    REQUEUE = "requeue"
+    RELEASE_LOCK = "release_lock"
+
+    @property
+    def verb(self) -> str:
+        return self.value.replace("_", " ")
+
+
+DEFAULT_REASONS: Mapping[ActionKind, str] = {
+    ActionKind.PAUSE: "paused by operator",
+    ActionKind.RESUME: "resumed by operator",
+    ActionKind.REQUEUE: "recovered by operator",
+    ActionKind.RELEASE_LOCK: "lock released by operator",
+}
+
+EVENT_PAUSE_REQUESTED = events.RUN_PAUSE_REQUESTED
+EVENT_PAUSED = events.RUN_PAUSED
+EVENT_RESUMED = events.RUN_RESUMED
+EVENT_RECOVERED = events.RUN_RECOVERED
+EVENT_RECOVERED_FROM_PAUSE = events.RUN_RECOVERED_FROM_PAUSE
+EVENT_BACKOFF_SKIPPED = events.RUN_RETRY_BACKOFF_SKIPPED_BY_OPERATOR
+EVENT_LOCK_RELEASED = events.RUN_LOCK_RELEASED_BY_OPERATOR
+
+_REQUEUEABLE = frozenset({RunStatus.FAILED, RunStatus.BLOCKED, RunStatus.CANCELLED})
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    kind: ActionKind
+    run_id: str
+    reason: str | None = None
+    actor: str | None = None
+    #: The ``updated_at_ms`` the operator saw; the action is refused if the run moved on
+    #: at all (strict: for scripts that read a run and act on exactly that version).
+    expect_updated_at_ms: int | None = None
+    #: The :func:`decision_state` the operator saw; the action is refused if what the
+    #: decision rests on moved on (the console's guard: see :func:`decision_state`).
+    expect_state: DecisionState | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What an allowed action will do to a run."""
+
+    kind: ActionKind
+    run_id: str
+    from_status: RunStatus
+    to_status: RunStatus
+    events: tuple[str, ...]
+
+    @property
+    def summary(self) -> str:
+        """``running -> paused`` (or what changes when the status does not)."""
+        if self.kind == ActionKind.REQUEUE and self.events == (EVENT_BACKOFF_SKIPPED,):
+            return "queued: retry backoff skipped, due now"
+        if self.from_status == self.to_status:
+            return f"{self.from_status.value}: execution claim released"
+        return f"{self.from_status.value} -> {self.to_status.value}"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an action is not allowed, in one line."""
+
+    kind: ActionKind
+    run_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    ok: bool
+    kind: ActionKind
+    run_id: str
+    previous_status: RunStatus | None
+    new_status: RunStatus | None
+    message: str
+    run: Run | None = field(default=None, compare=False)
+    archived: bool = False
+
+
+# --- the pure rules ----------------------------------------------------------------
+
+
+def preview(kind: ActionKind, run: Run, now_ms: int) -> Transition | Refusal:
+    """What ``kind`` would do to ``run`` now, or why it is refused. Changes nothing."""
+    rule = _RULES[ActionKind(kind)]
+    outcome = rule(run, now_ms)
+    if isinstance(outcome, str):
+        return Refusal(kind=ActionKind(kind), run_id=run.run_id, message=f"cannot {ActionKind(kind).verb} run {run.run_id}: {outcome}")
+    to_status, events = outcome
+    return Transition(
+        kind=ActionKind(kind), run_id=run.run_id, from_status=run.status, to_status=to_status, events=events
+    )
+
+
+_Rule = Callable[[Run, int], "tuple[RunStatus, tuple[str, ...]] | str"]
+
+
+def _pause_rule(run: Run, now_ms: int) -> tuple[RunStatus, tuple[str, ...]] | str:
+    if run.status in (RunStatus.RUNNING, RunStatus.QUEUED):
+        return RunStatus.PAUSED, (EVENT_PAUSE_REQUESTED, EVENT_PAUSED)
+    return f"it is {run.status.value}; only a running or queued run can be paused"
+
+
+def _resume_rule(run: Run, now_ms: int) -> tuple[RunStatus, tuple[str, ...]] | str:
+    if run.status == RunStatus.PAUSED:
+        return RunStatus.QUEUED, (EVENT_RESUMED,)
+    return f"it is {run.status.value}; only a paused run can be resumed"
+
+
+def _requeue_rule(run: Run, now_ms: int) -> tuple[RunStatus, tuple[str, ...]] | str:
+    status = run.status
+    if status in _REQUEUEABLE:
+        return RunStatus.QUEUED, (EVENT_RECOVERED,)
+    if status == RunStatus.PAUSED:
+        return RunStatus.QUEUED, (EVENT_RECOVERED_FROM_PAUSE,)
+    if status == RunStatus.RUNNING:
+        claim = run.execution_claim
+        if claim is None:
+            return "it is running without an execution claim; release its lock to stop it"
+        if not claim.is_expired(now_ms):
+            remaining_s = -(-(claim.lease_expires_at_ms - now_ms) // 1000)
+            return f"it is running and its execution claim lease is live for another {remaining_s} s"
+        return RunStatus.QUEUED, (EVENT_RECOVERED,)
+    if status == RunStatus.QUEUED:
+        if not retry_backoff_is_due(run, now_ms):
+            return RunStatus.QUEUED, (EVENT_BACKOFF_SKIPPED,)
+        return "it is already queued and due"
+    return f"it is {status.value}; requeue needs a failed, blocked, cancelled or paused run, or a running one whose claim expired"
+
+
+def _release_lock_rule(run: Run, now_ms: int) -> tuple[RunStatus, tuple[str, ...]] | str:
+    if run.status in (RunStatus.RUNNING, RunStatus.PAUSING):
+        return RunStatus.PAUSED, (EVENT_LOCK_RELEASED,)
+    if run.execution_claim is not None:
+        return run.status, (EVENT_LOCK_RELEASED,)
+    return f"it is {run.status.value} and holds no workspace lock or execution claim"
+
+
+_RULES: Mapping[ActionKind, _Rule] = {
+    ActionKind.PAUSE: _pause_rule,
+    ActionKind.RESUME: _resume_rule,
+    ActionKind.REQUEUE: _requeue_rule,
+    ActionKind.RELEASE_LOCK: _release_lock_rule,
+}
+
+
+@dataclass(frozen=True)
+class DecisionState:
+    """What an operator's decision about a run rests on: its status and who holds it.
+
+    A running run's ``updated_at_ms`` moves with every token and node event (several
+    times a second on a busy host), so guarding a console action on it would refuse
+    almost every pause of a running run. The status (the transition the confirmation
+    showed) and the execution claim (whose lease a release-lock judged) are what make a
+    decision outdated; node progress is not.
+    """
+
+    status: RunStatus
+    claim_id: str | None
+    lease_expires_at_ms: int | None
+
+    @classmethod
+    def of(cls, run: Run) -> DecisionState:
+        claim = run.execution_claim
+        return cls(
+            status=run.status,
+            claim_id=claim.claim_id if claim is not None else None,
+            lease_expires_at_ms=claim.lease_expires_at_ms if claim is not None else None,
+        )
+
+    def describe_change(self, now: DecisionState) -> str:
+        if self.status != now.status:
+            return f"status {self.status.value} -> {now.status.value}"
+        if self.claim_id != now.claim_id:
+            return "its execution claim changed hands"
+        return "its execution claim lease was renewed"
+
+
+def stale_view_refusal(request: ActionRequest, run: Run) -> Refusal | None:
+    """Refuse when the operator decided on an older version of the run than the file holds."""
+    seen = request.expect_state
+    if seen is not None and seen != DecisionState.of(run):
+        return Refusal(
+            kind=request.kind,
+            run_id=run.run_id,
+            message=(
+                f"run {run.run_id} changed since you looked "
+                f"({seen.describe_change(DecisionState.of(run))})"
+            ),
+        )
+    expected = request.expect_updated_at_ms
+    if expected is None or expected == run.updated_at_ms:
+        return None
+    return Refusal(
+        kind=request.kind,
+        run_id=run.run_id,
+        message=(
+            f"run {run.run_id} changed since you looked (updated_at_ms {expected} -> "
+            f"{run.updated_at_ms}, status now {run.status.value})"
+        ),
+    )
+
+
+def decide(request: ActionRequest, run: Run, now_ms: int) -> Transition | Refusal:
+    """The stale-view guard, then the action's own rule."""
+    return stale_view_refusal(request, run) or preview(request.kind, run, now_ms)
+
+
+# --- applying an allowed action to a run -------------------------------------------
+
+
+def apply_action(
+    run: Run,
+    transition: Transition,
+    *,
+    reason: str | None,
+    actor: str,
+    now_ms: int,
+    scheduler: AutomationScheduler | None = None,
+) -> None:
+    """Carry out ``transition`` on ``run`` in place, through the lifecycle update rule."""
+    reason = normalized_reason(reason) or DEFAULT_REASONS[transition.kind]
+    operator = {"actor": actor, "source": events.OPERATOR_SOURCE, "reason": reason}
+    mutate = _MUTATIONS[transition.kind](transition, reason, operator, now_ms)
+    apply_run_update(run, mutate, now_ms=now_ms, scheduler=scheduler)
+
+
+_Mutation = Callable[[Run], None]
+
+
+def _event(run: Run, event: str, reason: str, metadata: dict[str, Any], now_ms: int, stop_kind: StopKind | None = None) -> None:
+    record_lifecycle_event(run, event, reason, stop_kind, metadata, now_ms=now_ms)
+
+
+def _pause(transition: Transition, reason: str, operator: dict[str, Any], now_ms: int) -> _Mutation:
+    def mutate(run: Run) -> None:
+        metadata = {**operator, "previous_status": run.status.value}
+        _event(run, EVENT_PAUSE_REQUESTED, reason, metadata, now_ms)
+        run.status = RunStatus.PAUSED
+        run.pause_reason = reason
+        run.active_session_ids.clear()
+        run.active_instance_ids.clear()
+        _event(run, EVENT_PAUSED, reason, metadata, now_ms)
+
+    return mutate
+
+
+def _resume(transition: Transition, reason: str, operator: dict[str, Any], now_ms: int) -> _Mutation:
+    def mutate(run: Run) -> None:
+        run.status = RunStatus.QUEUED
+        run.resume_reason = reason
+        run.pause_reason = None
+        run.stop_kind = None
+        run.stop_reason = None
+        _event(run, EVENT_RESUMED, reason, {**operator, "previous_status": "paused"}, now_ms)
+
+    return mutate
+
+
+def _requeue(transition: Transition, reason: str, operator: dict[str, Any], now_ms: int) -> _Mutation:
+    if transition.events == (EVENT_BACKOFF_SKIPPED,):
+        return _skip_backoff(reason, operator, now_ms)
+
+    def mutate(run: Run) -> None:
+        metadata = {**operator, "previous_status": run.status.value}
+        if run.execution_claim is not None:
+            metadata["claim"] = dump_model(run.execution_claim)
+        run.status = RunStatus.QUEUED
+        run.finished_at_ms = None
+        run.stop_kind = None
+        run.stop_reason = None
+        run.pause_reason = None
+        run.checkpoint.awaiting_gate = None
+        run.active_session_ids.clear()
+        run.latest_session_id = None
+        run.active_instance_ids.clear()
+        run.execution_claim = None
+        run.detail = reason
+        run.resume_reason = reason
+        _event(run, transition.events[0], reason, metadata, now_ms)
+
+    return mutate
+
+
+def _skip_backoff(reason: str, operator: dict[str, Any], now_ms: int) -> _Mutation:
+    def mutate(run: Run) -> None:
+        scheduler = run.scheduler
+        assert scheduler is not None and scheduler.queue_reason == QueueReason.RETRY_BACKOFF
+        metadata = {
+            **operator,
+            "retry_node_id": scheduler.retry_node_id,
+            "previous_retry_after_ms": scheduler.retry_after_ms,
+        }
+        scheduler.retry_after_ms = now_ms
+        _event(run, EVENT_BACKOFF_SKIPPED, reason, metadata, now_ms)
+
+    return mutate
+
+
+def _release_lock(transition: Transition, reason: str, operator: dict[str, Any], now_ms: int) -> _Mutation:
+    def mutate(run: Run) -> None:
+        previous = run.status
+        claim = run.execution_claim
+        metadata = {
+            **operator,
+            "workspace_root": run.workspace_root,
+            "claim": dump_model(claim) if claim is not None else None,
+            "previous_status": previous.value,
+        }
+        stop_kind = None
+        if previous == RunStatus.RUNNING:
+            stop_kind = StopKind.OPERATOR_STOPPED
+            run.stop_kind = stop_kind
+            run.stop_reason = reason
+            run.pause_reason = reason
+        elif previous == RunStatus.PAUSING:
+            run.pause_reason = run.pause_reason or reason
+        if previous in (RunStatus.RUNNING, RunStatus.PAUSING):
+            run.status = RunStatus.PAUSED
+            run.active_session_ids.clear()
+            run.active_instance_ids.clear()
+        run.execution_claim = None
+        _event(run, EVENT_LOCK_RELEASED, reason, metadata, now_ms, stop_kind)
+
+    return mutate
+
+
+_MUTATIONS: Mapping[ActionKind, Callable[[Transition, str, dict[str, Any], int], _Mutation]] = {
+    ActionKind.PAUSE: _pause,
+    ActionKind.RESUME: _resume,
+    ActionKind.REQUEUE: _requeue,
+    ActionKind.RELEASE_LOCK: _release_lock,
+}
+
+
+def normalized_reason(reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    reason = " ".join(reason.split())
+    return reason or None
+
+
+# --- the scheduler a transition is synced with -------------------------------------
+
+
+def _raw_workspace_root(record: Any) -> str | None:
+    snapshot = record.get("automation_snapshot") if isinstance(record, dict) else None
+    root = snapshot.get("workspace_root") if isinstance(snapshot, dict) else None
+    if not isinstance(root, str) or not root.strip():
+        return None
+    return root.strip()
+
+
+def scheduler_from_entries(
+    entries: Mapping[str, Any], *, max_concurrent_runs: int, clock: Clock
+) -> AutomationScheduler:
+    """The slots and locks the file's runs hold, read from raw entries without validating them."""
+    scheduler = AutomationScheduler(max_concurrent_runs, clock)
+    for key, record in entries.items():
+        if not isinstance(record, dict):
+            continue
+        run_id = record.get("run_id") if isinstance(record.get("run_id"), str) else key
+        status = record.get("status")
+        if status == RunStatus.RUNNING:
+            scheduler.admit_run(run_id, _raw_workspace_root(record))
+        elif status == RunStatus.PAUSING:
+            scheduler.reserve_workspace(run_id, _raw_workspace_root(record))
+    return scheduler

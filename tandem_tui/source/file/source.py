@@ -1,0 +1,191 @@
+"""``FileSource``: the runs file and its history shards behind the ``RunsSource`` seam."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from tandem_tui.domain.actions import ActionRequest, ActionResult
+from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
+from tandem_tui.domain.gc_pause import gc_paused
+from tandem_tui.domain.scheduler import max_concurrent_runs_from_env
+from tandem_tui.domain.snapshot import Freshness, Snapshot
+from tandem_tui.domain.view import RunsView
+from tandem_tui.source.base import (
+    ArchivedRead,
+    ArchiveEntry,
+    FoundRun,
+    Month,
+    Route,
+    SourceDescription,
+    SourceError,
+)
+from tandem_tui.source.file.shards import (
+    SHARD_SUFFIX,
+    ShardIndex,
+    is_nonterminal_recovered_context_run,
+    read_shard,
+)
+from tandem_tui.source.file.store import RunsFileError, read_runs_file
+
+#: How often (ms) a console re-reads a file that is rewritten many times a second.
+CONSOLE_MIN_RELOAD_INTERVAL_MS = 1_000
+
+
+class FileSource:
+    """The runs file (≤ 0.6.8 layout): one-shot reads, following, shards, actions.
+
+    ``env`` supplies the scheduler's global cap and the action defaults (actor, cap),
+    read once here so the domain never reads the environment. ``poll`` follows by
+    polling (network filesystems); ``console=True`` paces re-reads of a busy file and
+    parses in a helper process, so a big file's parse never holds the console's GIL.
+    """
+
+    kind = "file"
+
+    def __init__(
+        self,
+        runs_file: str | os.PathLike[str],
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        env: Mapping[str, str] = os.environ,
+        poll: bool = False,
+        console: bool = False,
+    ) -> None:
+        self.runs_file = Path(runs_file)
+        self.clock = clock
+        self.env = env
+        self.poll = poll
+        self.console = console
+        self.max_concurrent_runs = max_concurrent_runs_from_env(env)
+        self._watchers: list[object] = []
+
+    # -- what it is -------------------------------------------------------------------
+
+    def describe(self) -> SourceDescription:
+        return SourceDescription(
+            kind=self.kind,
+            location=str(self.runs_file),
+            route=Route.FILE,
+            summary="engine stopped · actions write the runs file",
+            engine_live=None,
+        )
+
+    # -- reading ----------------------------------------------------------------------
+
+    def read(self) -> Snapshot:
+        """One read for a one-shot command; an unusable file raises :class:`SourceError`."""
+        now_ms = self.clock.now_ms()
+        try:
+            # The runs live until this one-shot command exits: freeze them so the
+            # collections that the view's allocations trigger don't walk them again.
+            with gc_paused(freeze=True):
+                runs = read_runs_file(self.runs_file, now_ms=now_ms)
+                view = RunsView.build(runs, now_ms=now_ms, max_concurrent_runs=self.max_concurrent_runs)
+        except RunsFileError as error:
+            raise SourceError(_one_line(error)) from None
+        return Snapshot(
+            location=str(self.runs_file),
+            runs=runs,
+            view=view,
+            freshness=Freshness(read_at_ms=now_ms),
+            changed=frozenset(runs),
+        )
+
+    def _watcher(self):
+        # Imported here: one-shot commands never load watchfiles.
+        from tandem_tui.source.file.watcher import RunsWatcher
+
+        return RunsWatcher(
+            self.runs_file,
+            clock=self.clock,
+            poll=self.poll,
+            max_concurrent_runs=self.max_concurrent_runs,
+            min_reload_interval_ms=CONSOLE_MIN_RELOAD_INTERVAL_MS if self.console else 0,
+            parse_in_helper=self.console,
+        )
+
+    def load(self) -> Snapshot:
+        """One read that never raises: a stale snapshot says why the file is unusable."""
+        return self._watcher().load()
+
+    def follow(self, stop: threading.Event) -> Iterator[Snapshot]:
+        watcher = self._watcher()
+        try:
+            yield from watcher.iterate(stop)
+        finally:
+            watcher.close()
+
+    # -- the archive ------------------------------------------------------------------
+
+    def archive_months(self) -> dict[Month, list[ArchiveEntry]]:
+        """Each archived run's shard (the latest month's when filed twice), newest month
+        first, from directory listings alone."""
+        months: dict[Month, list[ArchiveEntry]] = {}
+        for path in ShardIndex.scan(self.runs_file).values():
+            month = _month_of(path)
+            if month is not None:
+                name = path.name[: -len(SHARD_SUFFIX)]
+                months.setdefault(month, []).append(ArchiveEntry(key=str(path), name=name, month=month))
+        return {
+            month: sorted(months[month], key=lambda entry: entry.key)
+            for month in sorted(months, reverse=True)
+        }
+
+    def read_archived(self, entries: Sequence[ArchiveEntry]) -> list[ArchivedRead]:
+        return [_read_entry(entry) for entry in entries]
+
+    def find_run(self, run_id: str) -> FoundRun | None:
+        """The run in the hot file, else in its shard; an unusable hot file raises."""
+        snapshot = self.read()
+        run = snapshot.runs.get(run_id)
+        if run is not None:
+            return FoundRun(run, archived=False)
+        shard = ShardIndex.scan(self.runs_file).path_for(run_id)
+        if shard is None:
+            return None
+        try:
+            archived = read_shard(shard)
+        except RunsFileError as error:
+            raise SourceError(_one_line(error)) from None
+        if archived.run_id != run_id or is_nonterminal_recovered_context_run(archived):
+            return None
+        return FoundRun(archived, archived=True)
+
+    # -- acting -----------------------------------------------------------------------
+
+    def perform(self, request: ActionRequest) -> ActionResult:
+        from tandem_tui.source.file.perform import perform
+
+        try:
+            return perform(self.runs_file, request, clock=self.clock, env=self.env)
+        except RunsFileError as error:
+            raise SourceError(_one_line(error)) from None
+
+    def close(self) -> None:
+        """Nothing to release: watchers end with their ``follow`` generator."""
+
+
+def _month_of(shard: Path) -> Month | None:
+    """The (year, month) a shard is filed under, from its ``YYYY/MM`` directories."""
+    year, month = shard.parent.parent.name, shard.parent.name
+    if year.isdigit() and month.isdigit():
+        return (int(year), int(month))
+    return None
+
+
+def _read_entry(entry: ArchiveEntry) -> ArchivedRead:
+    """Read one shard; a bad one becomes a one-line error, never an exception."""
+    try:
+        run = read_shard(entry.key)
+    except RunsFileError as error:
+        return ArchivedRead(entry, error=str(error).removeprefix(f"{entry.key}: "))
+    except Exception as error:  # noqa: BLE001 - a reader thread must not take the console down
+        return ArchivedRead(entry, error=f"cannot read shard ({type(error).__name__}: {error})")
+    return ArchivedRead(entry, run=run, hidden=is_nonterminal_recovered_context_run(run))
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())

@@ -1,0 +1,530 @@
+"""Turns the runs file and its history shards into a stream of :class:`Snapshot` objects.
+
+The watcher reads the hot runs file incrementally: it keeps the raw JSON of every entry
+from the last good read and re-validates only the entries whose raw value changed, so
+a write that touches three runs out of ten thousand costs one ``json.loads`` plus three
+pydantic validations. A file that cannot be read (half-written, truncated, invalid, a
+newer schema, missing) never raises and never replaces the last good runs: the snapshot
+keeps them and says, in one line, why it is stale. The next good write recovers.
+
+Watching uses ``watchfiles`` on directories, never on the runs file itself (a watch on a
+file goes blind after the first atomic rename replaces its inode). Every directory of the
+shard tree is watched non-recursively, so nothing else under the data directory costs a
+watch; when a directory appears the watch is rebuilt and the new directory is rescanned,
+because a shard can land in a new month directory before the watch on it exists.
+
+No UI here: the console runs :meth:`RunsWatcher.iterate` in a worker thread, and parsing
+happens in whichever thread calls it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchfiles import Change
+from watchfiles._rust_notify import RustNotify  # the public watch() cannot rebuild its path list
+
+from tandem_tui.domain.clock import Clock
+from tandem_tui.domain.models import Run
+from tandem_tui.domain.gc_pause import gc_paused
+from tandem_tui.source.file.shards import ShardIndex, history_root
+from tandem_tui.domain.snapshot import Freshness, MetricsSample, MetricsSeries, Snapshot
+from tandem_tui.source.file.store import RunsFileError, parse_run_entry
+from tandem_tui.source.file.raw_diff import Differ, HelperDiffer, LocalDiffer
+from tandem_tui.domain.view import RunsView
+
+#: How often (ms) the watch wakes without events to re-check a stale file and the stop flag.
+IDLE_RECHECK_MS = 1_000
+#: How long (ms) the watch waits for a burst to settle before a snapshot is taken.
+STEP_MS = 10
+#: How often (ms) ``--poll`` scans the watched directories.
+POLL_DELAY_MS = 250
+
+
+class RunsWatcher:
+    """Reads the runs file into snapshots and follows it (and the shard tree) for changes.
+
+    ``validations`` counts pydantic validations of run entries (a test asserts that only
+    changed entries are re-validated); ``shard_generation`` goes up each time the shard
+    index changes.
+    """
+
+    def __init__(
+        self,
+        runs_file: Path | str,
+        *,
+        clock: Clock,
+        poll: bool = False,
+        debounce_ms: int = 50,
+        max_concurrent_runs: int | None = None,
+        min_reload_interval_ms: int = 0,
+        parse_in_helper: bool = False,
+    ) -> None:
+        self.runs_file = Path(runs_file).absolute()
+        self.clock = clock
+        self.poll = poll
+        self.debounce_ms = max(int(debounce_ms), STEP_MS)
+        #: A file rewritten several times a second is re-read at most this often (the
+        #: first change after a quiet spell is read at once): each read of a large file
+        #: holds the GIL for its whole parse, and a console shows one state a second.
+        self.min_reload_interval_ms = max(int(min_reload_interval_ms), 0)
+        self.reloads = 0
+        self._last_reload_at: float | None = None
+        self.max_concurrent_runs = (
+            max_concurrent_runs if max_concurrent_runs is not None else _max_concurrent_from_env()
+        )
+        self.validations = 0
+        self.shard_generation = 0
+        self.series = MetricsSeries()
+        #: Finds the entries whose raw JSON changed. With ``parse_in_helper`` a helper
+        #: process parses every read after the first change, so a big file's parse never
+        #: holds this process' GIL; it is started (and primed with the file as read
+        #: here) only then, so that it does not compete with building the first screen.
+        self._local = LocalDiffer()
+        self._parse_in_helper = parse_in_helper
+        self._helper: HelperDiffer | None = None
+        self._helper_primed = False
+        self._runs_by_key: dict[str, Run] = {}
+        self._runs: dict[str, Run] = {}
+        self._last_bytes: bytes | None = None
+        self._view: RunsView | None = None
+        self._generation = 0
+        self._read_at_ms: int | None = None
+        self._mtime_ns: int | None = None
+        self._error: str | None = None
+        self._missing = False
+        self._shard_index: ShardIndex | None = None
+        self._dir_mtimes: dict[Path, int | None] = {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    # -- reading --------------------------------------------------------------------
+
+    @property
+    def shard_index(self) -> ShardIndex:
+        """The shard index, scanned on first use (directory listings only)."""
+        if self._shard_index is None:
+            root = self.shard_root
+            # Directory mtimes first: a shard added during the scan moves them past this.
+            self._remember_mtimes(root)
+            self._shard_index = ShardIndex.scan(self.runs_file)
+            self.shard_generation += 1
+        return self._shard_index
+
+    @property
+    def shard_root(self) -> Path:
+        return history_root(self.runs_file)
+
+    def load(self) -> Snapshot:
+        """Read the runs file now and return a snapshot (stale on failure, never raising)."""
+        with self._lock:
+            changed, _ = self._reload()
+            return self._snapshot(changed)
+
+    def _reload(self) -> tuple[frozenset[str], bool]:
+        """One read: the run ids it changed, and whether it says anything new."""
+        now_ms = self.clock.now_ms()
+        try:
+            raw, mtime_ns = _read_bytes(self.runs_file)
+        except OSError as error:
+            self._missing = isinstance(error, FileNotFoundError)
+            return self._stale(_one_line_os_error(self.runs_file, error), now_ms)
+        self._missing = False
+        if raw == self._last_bytes and self._error is None:
+            return frozenset(), False
+        # Parsing, validating and (on a first read) rebuilding the view allocate millions
+        # of acyclic objects; collections they trigger walk them all in vain (on 10k runs
+        # the view's rebuild took 1.5 s with the collector on, most of it collections).
+        with gc_paused():
+            return self._apply(raw, mtime_ns, now_ms)
+
+    def _apply(self, raw: bytes, mtime_ns: int, now_ms: int) -> tuple[frozenset[str], bool]:
+        try:
+            runs_by_key, changed_keys = self._revalidate(raw, now_ms)
+        except (RunsFileError, ValueError) as error:
+            message = str(error)
+            # Envelope errors already name the file, in the server's own words.
+            if self.runs_file.name not in message:
+                message = f"{self.runs_file.name}: {message}"
+            return self._stale(_one_line(message), now_ms)
+        previous = self._runs
+        current = {run.run_id: run for run in runs_by_key.values()}
+        changed = self._changed_run_ids(changed_keys, runs_by_key)
+        # Until a first good read, the view knows nothing worth keeping.
+        first = self._read_at_ms is None
+        if first or self._view is None:
+            self._view = RunsView.build(
+                current, now_ms=now_ms, max_concurrent_runs=self.max_concurrent_runs
+            )
+            changed = frozenset(current) | changed
+        elif changed:
+            self._view.observe(previous, current, now_ms=now_ms, changed=changed)
+        was_stale = self._error is not None
+        self._runs_by_key = runs_by_key
+        self._runs = current
+        self._last_bytes = raw
+        self._mtime_ns = mtime_ns
+        self._read_at_ms = now_ms
+        self._error = None
+        self._record_sample(now_ms)
+        return changed, bool(changed) or was_stale or first
+
+    def _revalidate(self, raw: bytes, now_ms: int) -> tuple[dict[str, Run], set[str]]:
+        """Validate only the entries whose raw value differs from the last good read."""
+        differ: Differ = self._helper if self._helper is not None and self._helper_primed else self._local
+        diff = differ.diff(raw)
+        previous_runs = self._runs_by_key
+        runs_by_key: dict[str, Run] = {}
+        changed: set[str] = set()
+        try:
+            for key in diff.keys:
+                old = previous_runs.get(key)
+                if old is not None and key not in diff.changed:
+                    runs_by_key[key] = old
+                    continue
+                if key not in diff.changed:
+                    # The differ's baseline and our runs disagree: start over from a full
+                    # parse here rather than guess.
+                    differ.rollback()
+                    self._reset_baseline()
+                    return self._revalidate(raw, now_ms)
+                runs_by_key[key] = parse_run_entry(key, diff.changed[key], now_ms=now_ms)
+                self.validations += 1
+                changed.add(key)
+        except BaseException:
+            differ.rollback()
+            raise
+        differ.commit()
+        changed.update(key for key in previous_runs if key not in runs_by_key)
+        if self._parse_in_helper and previous_runs and not self._helper_primed:
+            if self._helper is None:
+                self._helper = HelperDiffer()
+            self._helper.prime(raw)
+            self._helper_primed = True
+            self._local.close()  # the helper holds the baseline now; free ours
+        return runs_by_key, changed
+
+    def _reset_baseline(self) -> None:
+        self._runs_by_key = {}
+        self._local = LocalDiffer()
+        self._helper_primed = False
+
+    def close(self) -> None:
+        """Stop the helper process, if any (``iterate`` does this when it returns)."""
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
+        self._parse_in_helper = False
+        if self._helper_primed:
+            # Our own baseline was freed when the helper took over: start afresh.
+            self._helper_primed = False
+            self._local = LocalDiffer()
+            self._runs_by_key = {}
+
+    def _changed_run_ids(self, changed_keys: set[str], runs_by_key: Mapping[str, Run]) -> frozenset[str]:
+        ids: set[str] = set()
+        for key in changed_keys:
+            for run in (self._runs_by_key.get(key), runs_by_key.get(key)):
+                if run is not None:
+                    ids.add(run.run_id)
+        return frozenset(ids)
+
+    def _stale(self, error: str, now_ms: int) -> tuple[frozenset[str], bool]:
+        news = error != self._error or self._view is None
+        self._error = error
+        # A later good read must not be skipped as "same bytes as last time".
+        self._last_bytes = None
+        if self._view is None:
+            self._view = RunsView.build(
+                {}, now_ms=now_ms, max_concurrent_runs=self.max_concurrent_runs
+            )
+        return frozenset(), news
+
+    def _record_sample(self, now_ms: int) -> None:
+        assert self._view is not None
+        metrics = self._view.metrics()
+        self.series.add(
+            MetricsSample(
+                at_ms=now_ms,
+                active_runs=metrics.active_runs,
+                queued_by_reason=dict(metrics.queued_runs_by_reason),
+                p95_wait_ms=metrics.p95_wait_ms,
+            )
+        )
+
+    def _snapshot(self, changed: frozenset[str] = frozenset()) -> Snapshot:
+        assert self._view is not None
+        self._generation += 1
+        freshness = Freshness(
+            read_at_ms=self._read_at_ms if self._read_at_ms is not None else self.clock.now_ms(),
+            stale=self._error is not None,
+            error=self._error,
+            source_mtime_ns=self._mtime_ns,
+            missing=self._missing,
+        )
+        return ShardAwareSnapshot(
+            location=str(self.runs_file),
+            runs=self._runs,
+            view=self._view,
+            freshness=freshness,
+            changed=changed,
+            generation=self._generation,
+            series=self.series,
+            shard_generation=self.shard_generation,
+        )
+
+    # -- watching -------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Make a running :meth:`iterate` return at its next wake-up (within ~a step)."""
+        self._stop.set()
+
+    def iterate(self, stop_event: threading.Event | None = None) -> Iterator[Snapshot]:
+        """Yield a snapshot after each change to the runs file or the shard tree.
+
+        Blocks between changes; returns when ``stop_event`` (or :meth:`stop`) is set.
+        The watch is set up before anything is read, so a change that happened since
+        :meth:`load` (or the shard scan) is caught by the read and rescan right after.
+        """
+        stop = _AnyEvent(self._stop, stop_event)
+        idle_ms = POLL_DELAY_MS if self.poll else IDLE_RECHECK_MS
+        watched = self._watch_paths()
+        notify = self._notify(watched)
+        try:
+            with self._lock:
+                shard_news = self._catch_up_shards(watched)
+                changed, news = self._reload()
+                snapshot = self._snapshot(changed) if news or shard_news else None
+            if snapshot is not None:
+                yield snapshot
+            while not stop.is_set():
+                raw = notify.watch(self.debounce_ms, STEP_MS, idle_ms, stop)
+                if raw == "stop" or stop.is_set():
+                    return
+                if raw == "signal":
+                    raise KeyboardInterrupt
+                events: set[tuple[int, str]] = set() if raw == "timeout" else raw
+                runs_touched, shard_files, new_dirs, rewatch = self._classify(events, watched)
+                if raw == "timeout" and self.poll:
+                    # A poller misses what changed before its first scan: check by hand.
+                    runs_touched = True
+                    new_dirs |= self._dirs_changed_since_listed(watched)
+                if rewatch:
+                    new_watched = self._watch_paths()
+                    if new_watched != watched:
+                        notify.close()
+                        notify = self._notify(new_watched)
+                        # Anything that landed in a new directory before its watch existed.
+                        new_dirs |= self._shard_dirs_among(new_watched - watched)
+                        watched = new_watched
+                # An idle wake-up re-reads only a stale file: a writer may have
+                # finished without an event we could see.
+                reload = runs_touched or self._error is not None
+                if reload and self._hold_off(stop):
+                    return
+                with self._lock:
+                    shard_news = self._refresh_shards(shard_files, new_dirs)
+                    changed, news = frozenset(), False
+                    if reload:
+                        changed, news = self._reload()
+                    snapshot = self._snapshot(changed) if news or shard_news else None
+                if snapshot is not None:
+                    yield snapshot
+        finally:
+            notify.close()
+            self.close()
+
+    def _hold_off(self, stop: _AnyEvent) -> bool:
+        """Wait out what is left of ``min_reload_interval_ms``; True if told to stop meanwhile.
+
+        Pacing, not domain time, so it uses the monotonic clock and not ``self.clock``.
+        Writes landing while it waits are read by the one reload that follows.
+        """
+        if self.min_reload_interval_ms and self._last_reload_at is not None:
+            due = self._last_reload_at + self.min_reload_interval_ms / 1000
+            while (remaining := due - time.monotonic()) > 0:
+                if stop.is_set():
+                    return True
+                time.sleep(min(remaining, STEP_MS / 1000))
+        self._last_reload_at = time.monotonic()
+        self.reloads += 1
+        return False
+
+    def _notify(self, watched: set[Path]) -> RustNotify:
+        return RustNotify(
+            sorted(str(path) for path in watched),
+            False,  # debug
+            self.poll,  # force_polling
+            POLL_DELAY_MS,
+            False,  # recursive: every directory we care about is listed explicitly
+            True,  # ignore_permission_denied
+        )
+
+    def _watch_paths(self) -> set[Path]:
+        """The runs file's directory, and every directory of the shard tree that exists.
+
+        A missing directory is stood in for by its nearest existing ancestor, whose
+        events say when to rebuild the watch.
+        """
+        paths = {_nearest_existing(self.runs_file.parent)}
+        root = self.shard_root
+        if not root.is_dir():
+            paths.add(_nearest_existing(root))
+            return paths
+        paths.add(root)
+        for year in _subdirs(root):
+            paths.add(year)
+            paths.update(_subdirs(year))
+        return paths
+
+    def _classify(
+        self, events: set[tuple[int, str]], watched: set[Path]
+    ) -> tuple[bool, set[Path], set[Path], bool]:
+        """(runs file touched, shard files touched, shard dirs to rescan, watch needs rebuilding)."""
+        runs_touched = False
+        shard_files: set[Path] = set()
+        dirs: set[Path] = set()
+        rewatch = False
+        runs_file = str(self.runs_file)
+        # Polling may report an atomic rename only as a change of the directory.
+        runs_dir = str(self.runs_file.parent)
+        root = self.shard_root
+        for change, raw_path in events:
+            if raw_path == runs_file or raw_path == runs_dir and change == Change.modified:
+                runs_touched = True
+                continue
+            path = Path(raw_path)
+            if path in watched and change == Change.deleted:
+                rewatch = True
+            if change == Change.modified and path in watched and _is_within(path, root):
+                dirs.add(path)  # polling again: entries came or went, names unknown
+                continue
+            # Temp files of atomic writes (".name.tmp-...") are not shards.
+            if path.name.startswith(".") or not (_is_within(path, root) or _is_within(root, path)):
+                continue
+            if path.suffix == ".json":
+                shard_files.add(path)
+            elif change == Change.added and path.is_dir() or change == Change.deleted:
+                rewatch = True
+                if _is_within(path, root):
+                    dirs.add(path)
+        return runs_touched, shard_files, dirs, rewatch
+
+    def _shard_dirs_among(self, paths: set[Path]) -> set[Path]:
+        root = self.shard_root
+        return {path for path in paths if _is_within(path, root)}
+
+    def _catch_up_shards(self, watched: set[Path]) -> bool:
+        """Scan the shard tree, or rescan directories that changed since the last scan.
+
+        A directory's mtime moves whenever an entry is added or removed in it, so only
+        the directories that really changed are listed again.
+        """
+        if self._shard_index is None:
+            self.shard_index  # noqa: B018 - scans
+            return True
+        return self._refresh_shards(set(), self._dirs_changed_since_listed(watched))
+
+    def _dirs_changed_since_listed(self, watched: set[Path]) -> set[Path]:
+        return {
+            path
+            for path in self._shard_dirs_among(watched)
+            if _mtime_ns(path) != self._dir_mtimes.get(path)
+        }
+
+    def _refresh_shards(self, files: set[Path], dirs: set[Path]) -> bool:
+        if not files and not dirs:
+            return False
+        index = self.shard_index
+        before = len(index)
+        # Refreshing a directory refreshes everything below it: the outermost suffice.
+        outermost = {d for d in dirs if not any(o != d and _is_within(d, o) for o in dirs)}
+        for directory in sorted(outermost):
+            self._remember_mtimes(directory)
+            index.refresh_dir(directory)
+        for path in sorted(files):
+            if not any(_is_within(path, d) for d in outermost):
+                index.refresh_file(path)
+        self.shard_generation += 1
+        return bool(outermost) or bool(files) or len(index) != before
+
+    def _remember_mtimes(self, directory: Path) -> None:
+        for path in [directory, *_subdirs(directory)]:
+            self._dir_mtimes[path] = _mtime_ns(path)
+            if path != directory:
+                for sub in _subdirs(path):
+                    self._dir_mtimes[sub] = _mtime_ns(sub)
+
+
+@dataclass(frozen=True)
+class ShardAwareSnapshot(Snapshot):
+    """A :class:`Snapshot` that also says which shard-index generation it saw.
+
+    ``shard_generation`` goes up each time the watcher's shard index changed, so a
+    consumer knows when archived runs appeared or disappeared.
+    """
+
+    shard_generation: int = 0
+
+
+class _AnyEvent:
+    """Set when any of the given events is set (what ``RustNotify.watch`` polls)."""
+
+    def __init__(self, *events: threading.Event | None) -> None:
+        self._events = [event for event in events if event is not None]
+
+    def is_set(self) -> bool:
+        return any(event.is_set() for event in self._events)
+
+
+def _read_bytes(path: Path) -> tuple[bytes, int]:
+    with open(path, "rb") as handle:
+        mtime_ns = os.fstat(handle.fileno()).st_mtime_ns
+        return handle.read(), mtime_ns
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _one_line_os_error(path: Path, error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return f"{path.name}: file not found"
+    return _one_line(f"{path.name}: {error.strerror or error}")
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.is_dir() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _mtime_ns(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        with os.scandir(path) as entries:
+            return [Path(entry.path) for entry in entries if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _max_concurrent_from_env() -> int:
+    from tandem_tui.domain.scheduler import max_concurrent_runs_from_env
+
+    return max_concurrent_runs_from_env(os.environ)
+

@@ -1,0 +1,282 @@
+"""Transactions on the runs file: locked, compare-and-swap, never writing what they cannot parse."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tandem_tui.source.file.atomic import temp_prefix
+from tandem_tui.source.file.store import RunsFileError, serialize_runs_file
+from tandem_tui.source.file.transaction import (
+    RunsFileBusy,
+    lock_path,
+    transact,
+    transact_outcome,
+    writer_lock,
+)
+
+
+def _record(run_id: str, **extra) -> dict:
+    return {
+        "run_id": run_id,
+        "automation_id": "auto",
+        "status": "queued",
+        "created_at_ms": 1,
+        "updated_at_ms": 1,
+        **extra,
+    }
+
+
+@pytest.fixture
+def runs_file(tmp_path):
+    path = tmp_path / "automation_v2_runs.json"
+    path.write_text(serialize_runs_file({"a": _record("a", mystery={"keep": [1, 2]}), "b": _record("b")}))
+    return path
+
+
+def _foreign_replace(path, text: str) -> None:
+    """Replace the file the way a writer that ignores our lock does: own temp + rename."""
+    temp = path.with_name("foreign.tmp")
+    temp.write_text(text)
+    os.replace(temp, path)
+
+
+def test_a_change_is_persisted_and_its_value_returned(runs_file):
+    def change(doc):
+        doc.entries["a"]["status"] = "paused"
+        return "done"
+
+    outcome = transact_outcome(runs_file, change)
+    assert (outcome.value, outcome.written, outcome.attempts) == ("done", True, 1)
+    runs = json.loads(runs_file.read_text())["runs"]
+    assert runs["a"]["status"] == "paused"
+    assert runs["a"]["mystery"] == {"keep": [1, 2]}
+    assert runs["b"] == _record("b")
+
+
+def test_a_change_that_changes_nothing_writes_nothing(runs_file):
+    before = runs_file.stat()
+    outcome = transact_outcome(runs_file, lambda doc: len(doc.entries))
+    assert (outcome.value, outcome.written) == (2, False)
+    after = runs_file.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_an_unchanged_legacy_file_is_not_rewritten_into_the_new_layout(tmp_path):
+    path = tmp_path / "automation_v2_runs.json"
+    legacy = json.dumps({"a": _record("a")})  # v0 bare map, compact layout
+    path.write_text(legacy)
+    assert transact_outcome(path, lambda doc: doc.schema_version).written is False
+    assert path.read_text() == legacy
+
+
+def test_a_change_to_a_legacy_file_writes_the_v1_envelope(tmp_path):
+    path = tmp_path / "automation_v2_runs.json"
+    path.write_text(json.dumps({"a": _record("a")}))
+    transact(path, lambda doc: doc.entries["a"].update(status="paused"))
+    written = json.loads(path.read_text())
+    assert written["schema_version"] == 1
+    assert written["runs"]["a"]["status"] == "paused"
+
+
+def test_a_change_that_raises_writes_nothing(runs_file):
+    before = runs_file.read_bytes()
+
+    def change(doc):
+        doc.entries["a"]["status"] = "paused"
+        raise RuntimeError("changed my mind")
+
+    with pytest.raises(RuntimeError):
+        transact(runs_file, change)
+    assert runs_file.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        ('{"schema_version": 1, "runs": {', "failed to parse"),
+        ('{"schema_version": 2, "runs": {}}', "newer than supported"),
+        ('{"schema_version": 1}', "missing runs"),
+    ],
+)
+def test_a_file_that_cannot_be_parsed_is_never_written_and_change_never_runs(tmp_path, content, expected):
+    path = tmp_path / "automation_v2_runs.json"
+    path.write_text(content)
+    calls = []
+    with pytest.raises(RunsFileError, match=expected) as error:
+        transact(path, calls.append)
+    assert calls == []
+    assert path.read_text() == content
+    assert "\n" not in str(error.value)
+
+
+def test_a_missing_runs_file_is_an_error_for_actions(tmp_path):
+    path = tmp_path / "automation_v2_runs.json"
+    with pytest.raises(RunsFileError, match="no runs file"):
+        transact(path, lambda doc: None)
+    assert not path.exists()
+
+
+def test_a_runs_file_in_a_missing_directory_leaves_no_trace(tmp_path):
+    path = tmp_path / "nowhere" / "automation_v2_runs.json"
+    with pytest.raises(RunsFileError, match="no runs file"):
+        transact(path, lambda doc: None)
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_create_starts_a_missing_file_from_an_empty_document(tmp_path):
+    path = tmp_path / "state" / "data" / "automation_v2_runs.json"
+    seen = []
+
+    def change(doc):
+        seen.append(dict(doc.entries))
+        doc.entries["a"] = _record("a")
+
+    assert transact_outcome(path, change, create=True).written is True
+    assert seen == [{}]
+    assert json.loads(path.read_text()) == {"schema_version": 1, "runs": {"a": _record("a")}}
+
+
+def test_create_with_nothing_to_add_leaves_the_file_absent(tmp_path):
+    path = tmp_path / "automation_v2_runs.json"
+    assert transact_outcome(path, lambda doc: None, create=True).written is False
+    assert not path.exists()
+
+
+def test_a_foreign_write_between_read_and_rename_is_redone_from_the_fresh_file(runs_file):
+    calls = []
+
+    def change(doc):
+        calls.append(doc.entries["b"].get("counter"))
+        if len(calls) == 1:
+            # The server rewrites the file while we are mid-change.
+            _foreign_replace(runs_file, serialize_runs_file({**doc.entries, "b": _record("b", counter=1)}))
+        doc.entries["a"]["status"] = "paused"
+
+    outcome = transact_outcome(runs_file, change)
+    assert outcome.attempts == 2
+    assert calls == [None, 1]
+    runs = json.loads(runs_file.read_text())["runs"]
+    assert runs["b"]["counter"] == 1
+    assert runs["a"]["status"] == "paused"
+
+
+def test_a_foreign_writer_that_always_wins_exhausts_the_attempts_and_nothing_is_written(runs_file):
+    count = 0
+
+    def change(doc):
+        nonlocal count
+        count += 1
+        _foreign_replace(runs_file, serialize_runs_file({**doc.entries, "b": _record("b", counter=count)}))
+        doc.entries["a"]["status"] = "paused"
+
+    with pytest.raises(RunsFileBusy, match="each of 5 attempts"):
+        transact(runs_file, change, max_attempts=5)
+    runs = json.loads(runs_file.read_text())["runs"]
+    assert runs["b"]["counter"] == 5
+    assert runs["a"]["status"] == "queued"
+
+
+def test_a_file_created_by_someone_else_meanwhile_is_not_overwritten(tmp_path):
+    path = tmp_path / "automation_v2_runs.json"
+    calls = []
+
+    def change(doc):
+        calls.append(dict(doc.entries))
+        if len(calls) == 1:
+            _foreign_replace(path, serialize_runs_file({"b": _record("b")}))
+        doc.entries["a"] = _record("a")
+
+    transact(path, change, create=True)
+    assert calls[1] == {"b": _record("b")}
+    assert set(json.loads(path.read_text())["runs"]) == {"a", "b"}
+
+
+def test_a_rewritten_file_keeps_its_permissions(runs_file):
+    runs_file.chmod(0o600)
+    transact(runs_file, lambda doc: doc.entries["a"].update(status="paused"))
+    assert runs_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_file_deleted_after_the_read_is_a_conflict_not_a_resurrection(runs_file):
+    calls = []
+
+    def change(doc):
+        calls.append(1)
+        if len(calls) == 1:
+            runs_file.unlink()
+        doc.entries["a"] = _record("a", status="paused")
+
+    with pytest.raises(RunsFileError, match="no runs file"):
+        transact(runs_file, change)
+    assert not runs_file.exists()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_temp_files_of_dead_writers_are_removed_by_the_next_transaction(runs_file):
+    dead = runs_file.with_name(f"{temp_prefix(runs_file)}{_dead_pid()}-abc123")
+    dead.write_text("half a fi")
+    alive = runs_file.with_name(f"{temp_prefix(runs_file)}{os.getpid()}-def456")
+    alive.write_text("mid-write")
+    transact(runs_file, lambda doc: None)
+    assert not dead.exists()
+    assert alive.exists()
+
+
+def test_writer_lock_is_reentrant_within_one_thread(runs_file):
+    with writer_lock(runs_file):
+        transact(runs_file, lambda doc: doc.entries["a"].update(status="paused"))
+    assert json.loads(runs_file.read_text())["runs"]["a"]["status"] == "paused"
+
+
+def test_a_lock_held_by_another_process_times_out_with_one_clear_line(runs_file):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from filelock import FileLock\n"
+            "lock = FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); sys.stdin.read()",
+            str(lock_path(runs_file)),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = runs_file.read_bytes()
+        with pytest.raises(RunsFileBusy, match="held automation_v2_runs.json.lock"):
+            transact(runs_file, lambda doc: doc.entries.clear(), lock_timeout_s=0.2)
+        assert runs_file.read_bytes() == before
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    transact(runs_file, lambda doc: doc.entries.clear())
+    assert json.loads(runs_file.read_text())["runs"] == {}
+
+
+@pytest.fixture
+def without_atomic_swap(monkeypatch):
+    """The portable path: as on a kernel or file system without renameat2."""
+    from tandem_tui.source.file import transaction
+
+    monkeypatch.setattr(transaction, "_renameat2", None)
+
+
+def test_without_an_atomic_swap_a_foreign_write_is_still_redone(runs_file, without_atomic_swap):
+    test_a_foreign_write_between_read_and_rename_is_redone_from_the_fresh_file(runs_file)
+
+
+def test_without_an_atomic_swap_a_file_created_meanwhile_is_still_kept(tmp_path, without_atomic_swap):
+    test_a_file_created_by_someone_else_meanwhile_is_not_overwritten(tmp_path)
+
+
+def test_without_an_atomic_swap_a_plain_change_is_written(runs_file, without_atomic_swap):
+    test_a_change_is_persisted_and_its_value_returned(runs_file)
