@@ -40,13 +40,6 @@ class ActionKind(StrEnum):
         return self.value.replace("_", " ")
 
 
-DEFAULT_REASONS: Mapping[ActionKind, str] = {
-    ActionKind.PAUSE: "paused by operator",
-    ActionKind.RESUME: "resumed by operator",
-    ActionKind.REQUEUE: "recovered by operator",
-    ActionKind.RELEASE_LOCK: "lock released by operator",
-}
-
 EVENT_PAUSE_REQUESTED = events.RUN_PAUSE_REQUESTED
 EVENT_PAUSED = events.RUN_PAUSED
 EVENT_RESUMED = events.RUN_RESUMED
@@ -118,7 +111,7 @@ class ActionResult:
 
 def preview(kind: ActionKind, run: Run, now_ms: int) -> Transition | Refusal:
     """What ``kind`` would do to ``run`` now, or why it is refused. Changes nothing."""
-    rule = _RULES[ActionKind(kind)]
+    rule = ACTIONS[ActionKind(kind)].rule
     outcome = rule(run, now_ms)
     if isinstance(outcome, str):
         return Refusal(kind=ActionKind(kind), run_id=run.run_id, message=f"cannot {ActionKind(kind).verb} run {run.run_id}: {outcome}")
@@ -170,14 +163,6 @@ def _release_lock_rule(run: Run, now_ms: int) -> tuple[RunStatus, tuple[str, ...
     if run.execution_claim is not None:
         return run.status, (EVENT_LOCK_RELEASED,)
     return f"it is {run.status.value} and holds no workspace lock or execution claim"
-
-
-_RULES: Mapping[ActionKind, _Rule] = {
-    ActionKind.PAUSE: _pause_rule,
-    ActionKind.RESUME: _resume_rule,
-    ActionKind.REQUEUE: _requeue_rule,
-    ActionKind.RELEASE_LOCK: _release_lock_rule,
-}
 
 
 @dataclass(frozen=True)
@@ -257,7 +242,7 @@ def apply_action(
     """Carry out ``transition`` on ``run`` in place, through the lifecycle update rule."""
     reason = normalized_reason(reason) or DEFAULT_REASONS[transition.kind]
     operator = {"actor": actor, "source": events.OPERATOR_SOURCE, "reason": reason}
-    mutate = _MUTATIONS[transition.kind](transition, reason, operator, now_ms)
+    mutate = ACTIONS[transition.kind].change(transition, reason, operator, now_ms)
     apply_run_update(run, mutate, now_ms=now_ms, scheduler=scheduler)
 
 
@@ -361,12 +346,97 @@ def _release_lock(transition: Transition, reason: str, operator: dict[str, Any],
     return mutate
 
 
-_MUTATIONS: Mapping[ActionKind, Callable[[Transition, str, dict[str, Any], int], _Mutation]] = {
-    ActionKind.PAUSE: _pause,
-    ActionKind.RESUME: _resume,
-    ActionKind.REQUEUE: _requeue,
-    ActionKind.RELEASE_LOCK: _release_lock,
+_Change = Callable[[Transition, str, dict[str, Any], int], _Mutation]
+
+
+# --- the registry: one declaration per action ----------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """Everything about one action, declared once.
+
+    The CLI sub-commands, the key bindings of every screen that acts on runs, the
+    command palette, the confirmation screen and the footer are all built from
+    :data:`ACTIONS`; adding an action is one entry here plus its rule, change and tests.
+
+    ``rule(run, now_ms)`` says what the action would do (the new status and the events)
+    or why not (a string); ``change(transition, reason, operator, now_ms)`` returns the
+    in-place mutation that :func:`apply_action` runs through the lifecycle update rule.
+    """
+
+    kind: ActionKind
+    #: The sub-command (``tandem-tui release-lock RUN``).
+    cli_name: str
+    #: The key on the dashboard and the run detail screen.
+    key: str
+    #: The footer's word for it.
+    label: str
+    #: The palette's entry (it acts on the marked or selected runs).
+    palette_label: str
+    #: One line: what it does, from which statuses (CLI help, palette help).
+    help: str
+    #: The reason recorded when the operator gives none.
+    default_reason: str
+    rule: _Rule
+    change: _Change
+
+
+ACTIONS: Mapping[ActionKind, ActionSpec] = {
+    spec.kind: spec
+    for spec in (
+        ActionSpec(
+            kind=ActionKind.PAUSE,
+            cli_name="pause",
+            key="p",
+            label="Pause",
+            palette_label="Pause selected runs",
+            help="pause a running or queued run",
+            default_reason="paused by operator",
+            rule=_pause_rule,
+            change=_pause,
+        ),
+        ActionSpec(
+            kind=ActionKind.RESUME,
+            cli_name="resume",
+            key="r",
+            label="Resume",
+            palette_label="Resume selected runs",
+            help="resume a paused run (back to the queue)",
+            default_reason="resumed by operator",
+            rule=_resume_rule,
+            change=_resume,
+        ),
+        ActionSpec(
+            kind=ActionKind.REQUEUE,
+            cli_name="requeue",
+            key="e",
+            label="Requeue",
+            palette_label="Requeue selected runs",
+            help=(
+                "requeue a failed/blocked/cancelled/paused run, a running one whose claim "
+                "expired, or skip a retry backoff"
+            ),
+            default_reason="recovered by operator",
+            rule=_requeue_rule,
+            change=_requeue,
+        ),
+        ActionSpec(
+            kind=ActionKind.RELEASE_LOCK,
+            cli_name="release-lock",
+            key="l",
+            label="Release",
+            palette_label="Release lock of selected runs",
+            help="release the workspace lock or execution claim a run holds (running/pausing -> paused)",
+            default_reason="lock released by operator",
+            rule=_release_lock_rule,
+            change=_release_lock,
+        ),
+    )
 }
+
+#: The reason recorded when the operator gives none, per action.
+DEFAULT_REASONS: Mapping[ActionKind, str] = {kind: spec.default_reason for kind, spec in ACTIONS.items()}
 
 
 def normalized_reason(reason: str | None) -> str | None:
