@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from tandem_tui import __version__
 from tandem_tui.commands.options import CommandError
+from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
 
 #: Each module has ``register(subparsers)``; the console module also adds the top-level options.
 COMMAND_MODULES = ("runs", "history", "status", "act", "simulate")
@@ -33,9 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: Clock = SYSTEM_CLOCK) -> int:
+    """Run one command. ``clock`` is the one "now" every command reads (tests pass a
+    ``ManualClock``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.clock = clock
     try:
         return int(args.handler(args) or 0)
     except CommandError as error:

@@ -1,7 +1,9 @@
 """`tandem-tui pause|resume|requeue|release-lock RUN_ID`: operator actions from the shell.
 
-Each goes through the same core as the console (:func:`tandem_tui.domain.actions.perform`):
-locked compare-and-swap write, lifecycle events naming the operator, one audit line.
+The sub-commands are the entries of :data:`tandem_tui.domain.actions.ACTIONS` (name,
+help, kind). Each goes to the source's :meth:`~tandem_tui.source.base.RunsSource.perform`,
+like the console's: by the route the source names, with lifecycle events naming the
+operator and one audit line.
 Exit 0 with the updated run (a short summary, or ``--json``: ``{"ok": true, "action",
 "run_id", "previous_status", "new_status", "archived", "message", "run"}``); exit 1 when
 the action is refused or the run is not found (one line on stderr; with ``--json`` the
@@ -17,36 +19,24 @@ from typing import Any
 
 from rich.text import Text
 
-from tandem_tui.commands.options import EXIT_REFUSED, CommandError, add_runs_file_option, resolve_runs_file
-from tandem_tui.commands.runs import output_console
-from tandem_tui.safe_text import literal
-from tandem_tui.domain.actions import ActionKind, ActionRequest, ActionResult
-from tandem_tui.source.file.perform import perform
-from tandem_tui.domain.clock import SYSTEM_CLOCK
+from tandem_tui.commands.options import EXIT_REFUSED, CommandError, add_source_options, source_of
+from tandem_tui.commands.output import output_console
+from tandem_tui.domain.actions import ACTIONS, ActionRequest, ActionResult
 from tandem_tui.domain.models import dump_run
-from tandem_tui.source.file.store import RunsFileError
-
-#: Command name -> (action, help).
-COMMANDS: dict[str, tuple[ActionKind, str]] = {
-    "pause": (ActionKind.PAUSE, "pause a running or queued run"),
-    "resume": (ActionKind.RESUME, "resume a paused run (back to the queue)"),
-    "requeue": (
-        ActionKind.REQUEUE,
-        "requeue a failed/blocked/cancelled/paused run, a running one whose claim expired, "
-        "or skip a retry backoff",
-    ),
-    "release-lock": (
-        ActionKind.RELEASE_LOCK,
-        "release the workspace lock or execution claim a run holds (running/pausing -> paused)",
-    ),
-}
+from tandem_tui.present import one_line
+from tandem_tui.safe_text import literal
+from tandem_tui.source.base import SourceError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    for name, (kind, summary) in COMMANDS.items():
-        parser = subparsers.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+    """One sub-command per entry of the action registry (``domain.actions.ACTIONS``)."""
+    for spec in ACTIONS.values():
+        summary = spec.help
+        parser = subparsers.add_parser(
+            spec.cli_name, help=summary, description=summary[0].upper() + summary[1:] + "."
+        )
         parser.add_argument("run_id", metavar="RUN_ID", help="the run to act on")
-        add_runs_file_option(parser)
+        add_source_options(parser)
         parser.add_argument("--reason", metavar="TEXT", help="why (recorded in the run's events and the audit log)")
         parser.add_argument("--actor", metavar="NAME", help="who acts (default: $USER@hostname)")
         parser.add_argument(
@@ -57,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             help="refuse if the run's updated_at_ms is no longer MS (it changed since you looked)",
         )
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
-        parser.set_defaults(handler=run, action_kind=kind)
+        parser.set_defaults(handler=run, action_kind=spec.kind)
 
 
 def _non_negative_int(value: str) -> int:
@@ -71,7 +61,7 @@ def _non_negative_int(value: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = resolve_runs_file(args)
+    source = source_of(args)
     request = ActionRequest(
         kind=args.action_kind,
         run_id=args.run_id,
@@ -80,13 +70,13 @@ def run(args: argparse.Namespace) -> int:
         expect_updated_at_ms=args.expect_updated_at_ms,
     )
     try:
-        result = perform(path, request, clock=SYSTEM_CLOCK)
-    except RunsFileError as error:
-        raise CommandError(" ".join(str(error).split())) from None
+        result = source.perform(request)
+    except SourceError as error:
+        raise CommandError(str(error)) from None
     if args.json:
         print(json.dumps(as_json(result), indent=2, ensure_ascii=False))
     if not result.ok:
-        raise CommandError(" ".join(result.message.split()), EXIT_REFUSED)
+        raise CommandError(one_line(result.message), EXIT_REFUSED)
     if not args.json:
         print_summary(result)
     return 0

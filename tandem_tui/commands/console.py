@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tandem_tui.commands.options import CommandError, add_runs_file_option, resolve_runs_file
+from tandem_tui.commands.options import CommandError, add_source_options, source_of
+from tandem_tui.source.base import RunsSource
 
 DEMO_SEED = 7
 #: The demo's engine: a run takes about half a minute and a new one comes every few
@@ -32,7 +33,7 @@ DEMO_START_TIMEOUT = 15.0
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the console's options to the top-level parser and make it the default command."""
-    add_runs_file_option(parser)
+    add_source_options(parser)
     parser.add_argument(
         "--read-only", action="store_true", help="watch only: no pause/resume/requeue/release"
     )
@@ -49,17 +50,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.demo:
-        if getattr(args, "runs_file", None) is not None:
-            raise CommandError("--demo makes its own runs file; drop --runs-file")
+        for option in ("runs_file", "state_dir"):
+            if getattr(args, option, None) is not None:
+                flag = "--" + option.replace("_", "-")
+                raise CommandError(f"--demo makes its own runs file; drop {flag}")
         with demo_runs_file() as runs_file:
-            return open_console(runs_file, read_only=args.read_only, poll=args.poll)
-    return open_console(resolve_runs_file(args), read_only=args.read_only, poll=args.poll)
+            args.runs_file = runs_file
+            return open_console(source_of(args, console=True), read_only=args.read_only, poll=args.poll)
+    return open_console(source_of(args, console=True), read_only=args.read_only, poll=args.poll)
 
 
-def open_console(runs_file: Path, *, read_only: bool, poll: bool) -> int:
+def open_console(source: RunsSource, *, read_only: bool, poll: bool) -> int:
     from tandem_tui.ui.app import make_app
 
-    make_app(runs_file, read_only=read_only, poll=poll).run()
+    # The app still opens its store by location; it takes the source itself once the
+    # console is ported to the seam (issue 9, the UI half).
+    make_app(source.describe().location, read_only=read_only, poll=poll).run()
     return 0
 
 

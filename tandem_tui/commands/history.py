@@ -1,30 +1,28 @@
 """`tandem-tui history RUN_ID`: the lifecycle history of one run, hot or archived.
 
-The run is looked up in the hot runs file first, then in its history shards. Each event
-is shown with its UTC time, its offset from the first event, the event name, reason,
-stop kind and metadata, as a table or (``--json``) as
-``{"run_id", "archived", "status", "lifecycle_history"}``. Text from the file is shown
-literally, never as markup.
+The source looks the run up (``RunsSource.find_run``: the hot set first, then the
+archive). Each event is shown as the console's timeline shows it
+(``tandem_tui.present.timeline_rows``): time order, UTC time, offset from the first
+event, ``◆`` before an operator's action, then reason, stop kind and metadata; or
+(``--json``) ``{"run_id", "archived", "status", "lifecycle_history"}`` in stored order.
+Text from the store is shown literally, never as markup.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
-from tandem_tui.commands.options import EXIT_REFUSED, CommandError, add_runs_file_option, resolve_runs_file
-from tandem_tui.commands.runs import output_console
-from tandem_tui.safe_text import literal
-from tandem_tui.domain.clock import SYSTEM_CLOCK
+from tandem_tui.commands.options import EXIT_REFUSED, CommandError, add_source_options, source_of
+from tandem_tui.commands.output import output_console
 from tandem_tui.domain.models import LifecycleRecord, Run, dump_model
-from tandem_tui.source.file.shards import ShardIndex, is_nonterminal_recovered_context_run, read_shard
-from tandem_tui.source.file.store import RunsFileError, read_runs_file
-from tandem_tui.humanize import format_duration_ms, format_timestamp
+from tandem_tui.present import OPERATOR_MARKER, format_timestamp, timeline_rows
+from tandem_tui.safe_text import literal
+from tandem_tui.source.base import FoundRun, SourceError
 
 #: Present on every event (the server adds it); shown once in the header instead.
 _PROFILE_KEY = "effective_execution_profile"
@@ -37,42 +35,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Show the lifecycle history of one run, from the runs file or its history shards.",
     )
     parser.add_argument("run_id", metavar="RUN_ID", help="the run to show")
-    add_runs_file_option(parser)
+    add_source_options(parser)
     parser.add_argument("--json", action="store_true", help="print the history as JSON")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    path = resolve_runs_file(args)
-    found, archived = find_run(path, args.run_id, now_ms=SYSTEM_CLOCK.now_ms())
+    found = find_run(args, args.run_id)
     if args.json:
-        print(json.dumps(as_json(found, archived), indent=2, ensure_ascii=False))
+        print(json.dumps(as_json(found.run, found.archived), indent=2, ensure_ascii=False))
     else:
-        print_history(found, archived)
+        print_history(found.run, found.archived)
     return 0
 
 
-def find_run(path: Path, run_id: str, *, now_ms: int) -> tuple[Run, bool]:
-    """The run and whether it came from history; unusable files and absent runs are errors."""
+def find_run(args: argparse.Namespace, run_id: str) -> FoundRun:
+    """The run, hot or archived; an unusable store (2) and an absent run (1) are errors."""
+    source = source_of(args)
     try:
-        hot = read_runs_file(path, now_ms=now_ms)
-    except RunsFileError as error:
-        raise CommandError(_one_line(error)) from None
-    if run_id in hot:
-        return hot[run_id], False
-    shard = ShardIndex.scan(path).path_for(run_id)
-    if shard is not None:
-        try:
-            archived = read_shard(shard)
-        except RunsFileError as error:
-            raise CommandError(_one_line(error)) from None
-        if archived.run_id == run_id and not is_nonterminal_recovered_context_run(archived):
-            return archived, True
-    raise CommandError(f"run {run_id} not found in {path} or its history", EXIT_REFUSED)
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())
+        found = source.find_run(run_id)
+    except SourceError as error:
+        raise CommandError(str(error)) from None
+    if found is None:
+        where = source.describe().location
+        raise CommandError(f"run {run_id} not found in {where} or its history", EXIT_REFUSED)
+    return found
 
 
 def as_json(found: Run, archived: bool) -> dict[str, Any]:
@@ -97,22 +84,23 @@ def metadata_text(record: LifecycleRecord) -> str:
 
 
 def history_rows(found: Run) -> list[tuple[Text, ...]]:
-    """One row of cells per lifecycle event, every file-borne value literal."""
-    history = found.checkpoint.lifecycle_history
-    if not history:
-        return []
-    first = history[0].recorded_at_ms
-    return [
-        (
-            Text(format_timestamp(record.recorded_at_ms)),
-            Text("+" + format_duration_ms(record.recorded_at_ms - first)),
-            literal(record.event, "bold"),
-            literal(record.reason or ""),
-            Text(record.stop_kind.value if record.stop_kind is not None else ""),
-            literal(metadata_text(record), "dim"),
+    """One row of cells per lifecycle event (``tandem_tui.present.timeline_rows``: time
+    order, offset from the first event, operator actions marked), every value literal."""
+    cells = []
+    for row in timeline_rows(found):
+        event = Text(f"{OPERATOR_MARKER} " if row.operator else "  ", style="bold")
+        event.append_text(literal(row.event, "bold" if not row.bookkeeping else "dim"))
+        cells.append(
+            (
+                Text(format_timestamp(row.record.recorded_at_ms)),
+                Text(row.offset_text, justify="right"),
+                event,
+                literal(row.reason),
+                Text(row.stop_kind),
+                literal(metadata_text(row.record), "dim"),
+            )
         )
-        for record in history
-    ]
+    return cells
 
 
 def header(found: Run, archived: bool) -> Text:
@@ -138,7 +126,7 @@ def print_history(found: Run, archived: bool) -> None:
     # Times, offsets and event names stay whole; reason and metadata wrap to fit.
     for index, name in enumerate(("time (UTC)", "offset", "event")):
         widest = max(len(name), *(row[index].cell_len for row in rows))
-        table.add_column(name, no_wrap=True, min_width=widest)
+        table.add_column(name, no_wrap=True, min_width=widest, justify="right" if name == "offset" else "left")
     table.add_column("reason", overflow="fold", ratio=1)
     table.add_column("stop kind", no_wrap=True)
     table.add_column("metadata", overflow="fold", ratio=2)

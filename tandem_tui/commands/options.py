@@ -1,10 +1,22 @@
-"""Options and errors shared by every sub-command."""
+"""What every sub-command shares: exit codes, the one-line error, and its source.
+
+A command never names a file: :func:`source_of` turns the parsed options
+(``--runs-file``, ``--state-dir``; :func:`tandem_tui.source.open.add_source_options`)
+into a :class:`~tandem_tui.source.base.RunsSource`, with the clock ``cli.main`` was
+given, and :func:`read` takes one snapshot of it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
+
+from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
+from tandem_tui.domain.snapshot import Snapshot
+from tandem_tui.present import one_line
+from tandem_tui.source.base import RunsSource, SourceError
+from tandem_tui.source.open import SourceOptionError, add_source_options, open_source
+
+__all__ = ["EXIT_OK", "EXIT_REFUSED", "EXIT_UNUSABLE", "CommandError", "add_source_options", "clock_of", "read", "source_of"]
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -15,25 +27,26 @@ class CommandError(Exception):
     """A one-line failure the CLI prints to stderr and turns into an exit code."""
 
     def __init__(self, message: str, exit_code: int = EXIT_UNUSABLE) -> None:
-        super().__init__(message)
+        super().__init__(one_line(message))
         self.exit_code = exit_code
 
 
-def add_runs_file_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--runs-file",
-        metavar="PATH",
-        type=Path,
-        # SUPPRESS: a sub-command's own --runs-file must not reset the top-level one.
-        default=argparse.SUPPRESS,
-        help="the runs file (default: as the Tandem server resolves it from TANDEM_STATE_DIR)",
-    )
+def clock_of(args: argparse.Namespace) -> Clock:
+    """The one clock of this invocation (``cli.main(..., clock=)``; the system's otherwise)."""
+    return getattr(args, "clock", None) or SYSTEM_CLOCK
 
 
-def resolve_runs_file(args: argparse.Namespace) -> Path:
-    """The runs file named by ``--runs-file``, else the server's default location."""
-    from tandem_tui.source.file.store import default_runs_file_path
+def source_of(args: argparse.Namespace, *, console: bool = False) -> RunsSource:
+    """The source the options name; options that name none are a usage error (exit 2)."""
+    try:
+        return open_source(args, clock=clock_of(args), console=console)
+    except SourceOptionError as error:
+        raise CommandError(str(error)) from None
 
-    if getattr(args, "runs_file", None) is not None:
-        return Path(args.runs_file).expanduser()
-    return default_runs_file_path(os.environ)
+
+def read(source: RunsSource) -> Snapshot:
+    """One snapshot for a one-shot command; an unusable store is one line and exit 2."""
+    try:
+        return source.read()
+    except SourceError as error:
+        raise CommandError(str(error)) from None

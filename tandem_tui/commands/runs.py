@@ -1,51 +1,43 @@
 """`tandem-tui runs`: the run list, with why each queued run waits.
 
-Every run in the runs file, oldest first, as a table or (``--json``) a stable list of
+Every run of the source, oldest first, as a table or (``--json``) a stable list of
 objects. ``--status`` keeps one status; ``--reason`` keeps queued runs waiting for one
-reason (``ready``: queued runs that nothing holds back). Text that comes from the file
-is shown literally: never read as markup, control characters and escape sequences made
-visible instead of acted on.
+reason (``ready``: queued runs that nothing holds back). The table's columns are the
+console's (``tandem_tui.present``): ``why waiting``, ``in status`` (time since the run
+entered its current status) and ``updated``. It is printed as fixed-width lines (widths
+from the rows shown, cut to the terminal's width): laying out 10k rows with a Rich table
+took seconds. Text that comes from the store is shown literally: never read as markup,
+control characters and escape sequences made visible instead of acted on.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
-from tandem_tui.commands.options import CommandError, add_runs_file_option, resolve_runs_file
-from tandem_tui.domain.clock import SYSTEM_CLOCK
-from tandem_tui.domain.gc_pause import gc_paused
+from tandem_tui.commands.options import add_source_options, read, source_of
+from tandem_tui.commands.output import table_lines, terminal_width, write_lines
 from tandem_tui.domain.models import QueueReason, Run, RunStatus
-from tandem_tui.source.file.store import RunsFileError, read_runs_file
-from tandem_tui.domain.scheduler import max_concurrent_runs_from_env
 from tandem_tui.domain.view import READY, QueueInfo, RunsView
-from tandem_tui.humanize import format_age, format_duration_ms
-from tandem_tui.safe_text import literal
+from tandem_tui.present import (
+    IN_STATUS,
+    detail_text,
+    format_age,
+    in_status_text,
+    reason_key,
+    status_since_ms,
+    why_text,
+)
+from tandem_tui.safe_text import sanitize
 
 REASON_CHOICES = (*(reason.value for reason in QueueReason), READY)
 STATUS_CHOICES = tuple(status.value for status in RunStatus)
-#: Line width for output that goes to a pipe or a file rather than a terminal.
-PIPED_WIDTH = 1000
-
-
-def load_runs(args: argparse.Namespace, now_ms: int) -> dict[str, Run]:
-    """The runs in the file the arguments name; an unusable file is a one-line error."""
-    path = resolve_runs_file(args)
-    try:
-        # The runs live until this one-shot command exits: freeze them so the
-        # collections that the view's allocations trigger don't walk them again.
-        with gc_paused(freeze=True):
-            return read_runs_file(path, now_ms=now_ms)
-    except RunsFileError as error:
-        raise CommandError(" ".join(str(error).splitlines())) from None
+HEADERS = ("id", "automation", "status", "why waiting", IN_STATUS, "updated", "detail")
+#: The automation name gives way first on a narrow terminal.
+AUTOMATION_WIDTH = 28
+_IN_STATUS_COLUMN = HEADERS.index(IN_STATUS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="list runs with why queued runs wait",
         description="List runs, oldest first, with the reason each queued run waits.",
     )
-    add_runs_file_option(parser)
+    add_source_options(parser)
     parser.add_argument("--status", choices=STATUS_CHOICES, help="only runs with this status")
     parser.add_argument(
         "--reason",
@@ -66,10 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    now_ms = SYSTEM_CLOCK.now_ms()
-    runs = load_runs(args, now_ms)
-    view = RunsView.build(runs, now_ms=now_ms, max_concurrent_runs=max_concurrent_runs_from_env(os.environ))
-    rows = select(runs, view, now_ms, status=args.status, reason=args.reason)
+    snapshot = read(source_of(args))
+    now_ms = snapshot.freshness.read_at_ms
+    rows = select(snapshot.runs, snapshot.view, now_ms, status=args.status, reason=args.reason)
     if args.json:
         print(json.dumps([as_json(run, info) for run, info in rows], indent=2))
     else:
@@ -91,12 +82,8 @@ def select(
         if status is not None and run.status != status:
             continue
         info = view.queue_info(run, now_ms)
-        if reason is not None:
-            if info is None:
-                continue
-            actual = info.reason.value if info.reason is not None else READY
-            if actual != reason:
-                continue
+        if reason is not None and (info is None or reason_key(info) != reason):
+            continue
         rows.append((run, info))
     return rows
 
@@ -115,45 +102,30 @@ def as_json(run: Run, info: QueueInfo | None) -> dict[str, Any]:
     }
 
 
-def wait_or_age(run: Run, info: QueueInfo | None, now_ms: int) -> str:
-    """Time in the queue for a queued run, else the run's age."""
-    since = info.queued_at_ms if info is not None and info.queued_at_ms is not None else run.created_at_ms
-    return format_duration_ms(max(now_ms - since, 0))
-
-
-def output_console() -> Console:
-    """A console on stdout; piped output is not cut to 80 columns (grep wants whole lines)."""
-    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(file=sys.stdout, highlight=False, width=PIPED_WIDTH if wide else None)
+def table_row(run: Run, info: QueueInfo | None, now_ms: int) -> tuple[str, ...]:
+    """The table's cells for one run, every value from the store made literal."""
+    return (
+        sanitize(run.run_id),
+        sanitize(run.automation_id),
+        RunStatus(run.status).value,
+        sanitize(why_text(info)),
+        in_status_text(status_since_ms(run, info), now_ms),
+        format_age(run.updated_at_ms, now_ms),
+        sanitize(detail_text(run)),
+    )
 
 
 def print_table(rows: Iterable[tuple[Run, QueueInfo | None]], now_ms: int) -> None:
-    cells = [
-        (
-            literal(run.run_id),
-            literal(run.automation_id),
-            Text(RunStatus(run.status).value),
-            literal(info.text) if info is not None else Text(""),
-            Text(wait_or_age(run, info, now_ms)),
-            Text(format_age(run.updated_at_ms, now_ms)),
-            literal(run.detail or ""),
-        )
-        for run, info in rows
-    ]
-    console = output_console()
+    cells = [table_row(run, info, now_ms) for run, info in rows]
     if not cells:
-        console.print(Text("no runs"))
+        print("no runs")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    headers = ("id", "automation", "status", "why waiting", "wait/age", "updated")
-    for index, header in enumerate(headers):
-        # On a narrow terminal the automation name and the detail give way first.
-        widest = max(len(header), *(row[index].cell_len for row in cells))
-        if header == "automation":
-            table.add_column(header, no_wrap=True, overflow="ellipsis", max_width=28)
-        else:
-            table.add_column(header, no_wrap=True, min_width=widest)
-    table.add_column("detail", overflow="fold", ratio=1)
-    for row in cells:
-        table.add_row(*row)
-    console.print(table)
+    write_lines(
+        table_lines(
+            HEADERS,
+            cells,
+            width=terminal_width(),
+            max_widths={1: AUTOMATION_WIDTH},
+            right=frozenset({_IN_STATUS_COLUMN}),
+        )
+    )

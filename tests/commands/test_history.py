@@ -31,7 +31,7 @@ def test_the_history_of_a_hot_run_is_a_table_of_events_with_offsets(runs_file, c
     lines = out.splitlines()
     assert lines[0] == "run run-ir-0086 · automation auto-invoice-reconcile · paused · hot · profile strict"
     assert lines[1].split()[:4] == ["time", "(UTC)", "offset", "event"]
-    assert lines[2].split()[:4] == ["2026-11-23", "13:40:00", "+0ms", "run_created"]
+    assert lines[2].split()[:4] == ["2026-11-23", "13:40:00", "+0s", "run_created"]
     last = lines[-1]
     assert last.split()[:4] == ["2026-11-23", "14:50:00", "+1h10m", "run_paused_stale_no_provider_activity"]
     assert "no provider activity for 15m" in last and "stale_reaped" in last

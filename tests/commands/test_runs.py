@@ -113,9 +113,9 @@ def test_the_table_shows_why_each_queued_run_waits(busy_file, capsys, monkeypatc
     assert cli(["runs", "--runs-file", str(busy_file)]) == 0
     out = capsys.readouterr().out
     header = out.splitlines()[0].split()
-    assert header == ["id", "automation", "status", "why", "waiting", "wait/age", "updated", "detail"]
+    assert header == ["id", "automation", "status", "why", "waiting", "in", "status", "updated", "detail"]
     lines = {line.split()[0]: line for line in out.splitlines()[1:] if line.strip()}
-    assert "workspace lock · holder" in lines["behind"]
+    assert "lock · holder" in lines["behind"]
     assert "rate limit · openai" in lines["limited"]
     assert "retry due" in lines["backoff"]
     assert "ready" in lines["free"]

@@ -66,6 +66,8 @@ def test_status_json_reports_the_hand_computed_metrics(metrics_file, capsys, mon
         "avg_wait_ms": 3720,
         "p95_wait_ms": 9000,
         "max_concurrent_runs": 4,
+        "queued_ready": 0,
+        "queued_total": 2,
         "runs_by_status": {
             "queued": 2,
             "running": 2,
@@ -87,7 +89,8 @@ def test_status_summary_shows_active_queued_and_wait_times(metrics_file, capsys,
     # Two columns, at least two spaces apart.
     rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in capsys.readouterr().out.splitlines())
     assert rows["active"] == "2 / 4"
-    assert rows["queued"] == "rate_limit 1, workspace_lock 1"
+    # In the order the scheduler checks reasons; queued runs nothing holds back would be "ready".
+    assert rows["queued"] == "2: workspace_lock 1, rate_limit 1"
     assert rows["admitted"] == "5"
     assert rows["completed"] == "3"
     assert rows["avg wait"] == "3s"
@@ -107,7 +110,8 @@ def test_status_json_on_the_fixture_file_equals_the_hand_computed_report(fixture
     # 17 admissions, sum 424700 -> avg 24982; p95 index min(round(16.15), 16) = 16 -> 300000.
     # Running: ir-0088, etl-0311, rn-0142 -> completed 17 - 3 = 14.
     # Queued with metadata: cl-0033 retry_backoff, ir-0089 rate_limit, da-0019
-    # workspace_lock, ib-0007 capacity; ib-0008 has none and nothing holds it back.
+    # workspace_lock, ib-0007 capacity; ib-0008 has none and nothing holds it back:
+    # ready, counted in queued_total but not among the server's reasons.
     ws = "/srv/tandem/workspaces"
     assert report == {
         "active_runs": 3,
@@ -117,6 +121,8 @@ def test_status_json_on_the_fixture_file_equals_the_hand_computed_report(fixture
         "avg_wait_ms": 24982,
         "p95_wait_ms": 300000,
         "max_concurrent_runs": 8,
+        "queued_ready": 1,
+        "queued_total": 5,
         "runs_by_status": {
             "queued": 5,
             "running": 3,

@@ -1,0 +1,104 @@
+"""How commands write to the terminal: fixed-width tables of literal text, and a Rich
+console for the short summaries.
+
+:func:`table_lines` is what ``tandem-tui runs`` prints for thousands of rows: widths are
+computed from the rows shown, every line is cut to the terminal's width, and no line
+ends in spaces. Cells must already be literal (``safe_text.sanitize``): this module
+measures and pads them, it never interprets them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+
+#: Line width for output that goes to a pipe or a file rather than a terminal (grep
+#: wants whole lines).
+PIPED_WIDTH = 1000
+#: Between two columns.
+GAP = "  "
+ELLIPSIS = "…"
+
+
+def terminal_width() -> int:
+    """``$COLUMNS``, else the terminal's width, else :data:`PIPED_WIDTH` for a pipe."""
+    if "COLUMNS" not in os.environ and not sys.stdout.isatty():
+        return PIPED_WIDTH
+    return max(shutil.get_terminal_size((80, 24)).columns, 20)
+
+
+def cell_width(text: str) -> int:
+    """Terminal cells ``text`` takes (wide characters count two)."""
+    if text.isascii():
+        return len(text)
+    from rich.cells import cell_len
+
+    return cell_len(text)
+
+
+def cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, ending in ``…`` when it had to be cut."""
+    if cell_width(text) <= width:
+        return text
+    if width <= 0:
+        return ""
+    if text.isascii():
+        return text[: width - 1] + ELLIPSIS
+    from rich.cells import set_cell_size
+
+    return set_cell_size(text, width - 1).rstrip() + ELLIPSIS
+
+
+def table_lines(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    width: int,
+    max_widths: Mapping[int, int] | None = None,
+    right: frozenset[int] = frozenset(),
+) -> list[str]:
+    """A header line and one line per row, columns two spaces apart.
+
+    Each column is as wide as its widest cell (``max_widths`` caps some, cutting their
+    cells with ``…``); ``right`` columns are right-aligned; the last column is not
+    padded. Every line is cut to ``width`` cells and has no trailing spaces.
+    """
+    caps = max_widths or {}
+    if caps:
+        rows = [[cut(cell, caps[i]) if i in caps else cell for i, cell in enumerate(row)] for row in rows]
+    last = len(headers) - 1
+    widths = [cell_width(header) for header in headers]
+    for row in rows:
+        for index in range(last):
+            w = cell_width(row[index])
+            if w > widths[index]:
+                widths[index] = w
+    lines = []
+    for row in (headers, *rows):
+        parts = []
+        for index in range(last):
+            cell = row[index]
+            pad = " " * (widths[index] - cell_width(cell))
+            parts.append(pad + cell if index in right else cell + pad)
+        parts.append(row[last])
+        line = GAP.join(parts).rstrip()
+        if len(line) > width or not line.isascii():
+            line = cut(line, width).rstrip()
+        lines.append(line)
+    return lines
+
+
+def write_lines(lines: Sequence[str]) -> None:
+    """All lines at once (one write for 10k rows)."""
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+def output_console():  # noqa: ANN201 - a rich Console, imported only when used
+    """A Rich console on stdout for the short summaries; a pipe is not cut to 80 columns."""
+    from rich.console import Console
+
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(file=sys.stdout, highlight=False, width=PIPED_WIDTH if wide else None)
