@@ -155,10 +155,15 @@ def test_operator_actions_and_claim_bookkeeping_are_told_apart():
     assert bookkeeping == ["run_execution_claimed"] * 3
 
 
-def test_events_named_for_the_operator_are_operator_actions_without_metadata():
-    history = [{"event": "run_lock_released_by_operator", "recorded_at_ms": at(1)}]
+def test_only_the_operator_marker_makes_an_operator_action_never_the_event_name():
+    history = [
+        {"event": "run_lock_released_by_operator", "recorded_at_ms": at(3)},
+        # An engine guardrail pauses runs too: not an operator's action.
+        {"event": "run_pause_requested", "recorded_at_ms": at(2), "metadata": {"source": "guardrail"}},
+        {"event": "run_paused", "recorded_at_ms": at(1), "metadata": {"source": "tandem-tui", "actor": "ops"}},
+    ]
     run = parse_run(rich_run(checkpoint={"lifecycle_history": history}))
-    assert [e.operator for e in timeline_entries(run)] == [True]
+    assert [e.operator for e in timeline_entries(run)] == [False, False, True]
 
 
 def test_out_of_order_events_are_shown_in_time_order():

@@ -16,22 +16,18 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tandem_tui.domain.snapshot import Freshness
-from tandem_tui.humanize import format_duration_ms
+from tandem_tui.domain.snapshot import Freshness, Snapshot
+from tandem_tui.present import READY, REASON_ORDER, Figures, figures, format_duration_ms
 from tandem_tui.safe_text import sanitize
 
-#: Queue reasons in the order the scheduler checks them, with their short labels.
-REASON_LABELS: tuple[tuple[str, str], ...] = (
-    ("capacity", "capacity"),
-    ("workspace_lock", "lock"),
-    ("rate_limit", "rate limit"),
-    ("retry_backoff", "retry"),
-)
+#: The header's short label for each queue reason (``present.REASON_ORDER``).
+SHORT_LABELS = {"workspace_lock": "lock", "rate_limit": "rate limit", "retry_backoff": "retry"}
+REASON_LABELS: tuple[tuple[str, str], ...] = tuple((key, SHORT_LABELS.get(key, key)) for key in REASON_ORDER)
 
 
 @dataclass(frozen=True)
 class Metrics:
-    """The figures in the header, from ``RunsView.status_report``."""
+    """The figures in the header (``present.Figures``); ``queued_by_reason`` includes ``ready``."""
 
     active: int = 0
     capacity: int = 0
@@ -48,14 +44,34 @@ class Metrics:
         return sum(self.queued_by_reason.values())
 
 
+def metrics_from_figures(shown: Figures) -> Metrics:
+    return Metrics(
+        active=shown.active,
+        capacity=shown.capacity,
+        queued_by_reason=dict(shown.queued_by_reason),
+        admitted=shown.admitted,
+        completed=shown.completed,
+        avg_wait_ms=shown.avg_wait_ms,
+        p95_wait_ms=shown.p95_wait_ms,
+        runs_total=shown.runs_total,
+        locked_workspaces=len(shown.locked_workspaces),
+    )
+
+
+def metrics_from_snapshot(snapshot: Snapshot, now_ms: int) -> Metrics:
+    """The header's figures for a snapshot: ``tandem-tui status``'s, on the same runs."""
+    return metrics_from_figures(figures(snapshot.runs, snapshot.view, now_ms))
+
+
 def metrics_from_report(report: Mapping[str, Any]) -> Metrics:
+    """The figures of a ``status --json``-shaped object (``Figures.status_json`` or the
+    view's ``status_report``): queued runs no reason holds back count as ``ready``."""
     by_status = report.get("runs_by_status", {})
     queued_by_reason = dict(report.get("queued_runs_by_reason", {}))
-    # Queued runs nothing holds back are queued too: count them as "ready".
     queued = int(by_status.get("queued", 0))
     held = sum(queued_by_reason.values())
     if queued > held:
-        queued_by_reason["ready"] = queued - held
+        queued_by_reason[READY] = queued - held
     return Metrics(
         active=int(report.get("active_runs", 0)),
         capacity=int(report.get("max_concurrent_runs", 0)),
@@ -80,10 +96,7 @@ def metrics_content(metrics: Metrics) -> Content:
         (f"queued{nb}", "$text-muted"),
         (str(metrics.queued_total), "bold $text-primary"),
     ]
-    reasons = [
-        (label, metrics.queued_by_reason.get(key, 0))
-        for key, label in (*REASON_LABELS, ("ready", "ready"))
-    ]
+    reasons = [(label, metrics.queued_by_reason.get(key, 0)) for key, label in REASON_LABELS]
     shown = [f"{label} {count}".replace(" ", nb) for label, count in reasons if count]
     if shown:
         parts.append((":" + nb + f"{nb}·{nb}".join(shown), "$text-primary"))

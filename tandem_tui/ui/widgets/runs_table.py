@@ -2,8 +2,9 @@
 
 :func:`run_row` turns a run (and the view's queue info for it) into a :class:`RunRow`,
 plain data taken at snapshot time, so it can be built off the UI thread. The table
-renders rows into cells with the current clock: waits, ages and retry countdowns move
-on without a new snapshot.
+renders rows into cells with the current clock: times in status and retry countdowns
+move on without a new snapshot. What a cell says (why waiting, in status, detail) comes
+from :mod:`tandem_tui.present`, as in ``tandem-tui runs``.
 
 Live updates never rebuild the table unless the set of visible rows changed a lot: a
 changed run updates only the cells that differ (``update_cell``), rows that appear or
@@ -27,8 +28,9 @@ from textual.widgets._data_table import Row
 
 from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.domain.models import QueueReason, Run, RunStatus
-from tandem_tui.domain.view import QueueInfo, RunsView, format_countdown
-from tandem_tui.humanize import format_duration_ms
+from tandem_tui.domain.view import QueueInfo, RunsView
+from tandem_tui.present import IN_STATUS, detail_text, in_status_text, retry_text, status_since_ms
+from tandem_tui.present import why_text as queue_why_text
 from tandem_tui.safe_text import sanitize
 from tandem_tui.ui.widgets.status_style import status_text
 
@@ -90,7 +92,8 @@ class RunRow:
     why: str
     reason: QueueReason | None
     workspace: str
-    #: Start of the wait (queued), of the run (running/pausing), else last update.
+    #: When the run entered its status (``present.status_since_ms``): the ``in status``
+    #: column counts from here.
     since_ms: int
     retry_due_ms: int | None
     nodes_done: int
@@ -127,25 +130,9 @@ def _node_counts(run: Run) -> tuple[int, int]:
     return done, done + len(checkpoint.pending_nodes) + len(checkpoint.blocked_nodes)
 
 
-def _detail(run: Run) -> str:
-    for text in (run.detail, run.stop_reason, run.pause_reason, run.resume_reason):
-        if text:
-            return text
-    failure = run.checkpoint.last_failure
-    return failure.reason if failure is not None else ""
-
-
 def run_row(run: Run, queue: QueueInfo | None, now_ms: int) -> RunRow:
     """The row for ``run``; ``queue`` is the view's queue info (``None`` unless queued)."""
     status = RunStatus(run.status)
-    if status == RunStatus.QUEUED:
-        since = (queue.queued_at_ms if queue and queue.queued_at_ms is not None else None) or (
-            run.scheduler.queued_at_ms if run.scheduler and run.scheduler.queued_at_ms else None
-        ) or run.updated_at_ms
-    elif status in (RunStatus.RUNNING, RunStatus.PAUSING):
-        since = run.started_at_ms or run.updated_at_ms
-    else:
-        since = run.finished_at_ms or run.updated_at_ms
     retry_due = None
     if queue is not None and queue.retry_remaining_ms:
         retry_due = now_ms + queue.retry_remaining_ms
@@ -154,14 +141,14 @@ def run_row(run: Run, queue: QueueInfo | None, now_ms: int) -> RunRow:
         run_id=run.run_id,
         automation_id=run.automation_id,
         status=status,
-        why=short_why(queue) if queue is not None else "",
+        why=queue_why_text(queue),
         reason=queue.reason if queue is not None else None,
         workspace=run.workspace_root or "",
-        since_ms=since,
+        since_ms=status_since_ms(run, queue),
         retry_due_ms=retry_due,
         nodes_done=done,
         nodes_total=total,
-        detail=_detail(run),
+        detail=detail_text(run),
         updated_at_ms=run.updated_at_ms,
         created_at_ms=run.created_at_ms,
         status_rank=STATUS_ORDER.get(status, 99),
@@ -211,7 +198,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "run"),
     ("status", "status"),
     ("why", "why waiting"),
-    ("wait", "wait/age"),
+    ("wait", IN_STATUS),
     ("nodes", "nodes"),
     ("automation", "automation"),
     ("detail", "detail"),
@@ -219,7 +206,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 SORTABLE = tuple(key for key, _ in COLUMNS if key != "mark")
 
 #: Columns whose width never changes.
-FIXED_WIDTHS: Mapping[str, int] = {"mark": 1, "status": 11, "wait": 8, "nodes": 5}
+FIXED_WIDTHS: Mapping[str, int] = {"mark": 1, "status": 11, "wait": len(IN_STATUS), "nodes": 5}
 #: Upper bounds for columns sized to their content.
 MAX_WIDTHS: Mapping[str, int] = {"id": 24, "automation": 18, "why": 26}
 #: Tighter bounds below 100 columns.
@@ -280,21 +267,13 @@ PENDING = PendingCell()
 
 
 def wait_text(row: RunRow, now_ms: int) -> Text:
-    return _cell(format_duration_ms(max(0, now_ms - row.since_ms)), justify="right")
-
-
-def short_why(queue: QueueInfo) -> str:
-    """The queue reason as the table shows it: the lock holder must survive 80 columns."""
-    if queue.reason == QueueReason.WORKSPACE_LOCK and queue.holder_run_id:
-        return f"lock · {queue.holder_run_id}"
-    return queue.text
+    """The ``in status`` cell, as of ``now_ms``."""
+    return _cell(in_status_text(row.since_ms, now_ms), justify="right")
 
 
 def why_text(row: RunRow, now_ms: int) -> Text:
     if row.retry_due_ms is not None:
-        remaining = row.retry_due_ms - now_ms
-        text = f"retry backoff · {format_countdown(remaining)}" if remaining > 0 else "retry due"
-        return _cell(text)
+        return _cell(retry_text(row.retry_due_ms - now_ms))
     return _cell(sanitize(row.why))
 
 

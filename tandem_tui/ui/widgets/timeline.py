@@ -1,16 +1,15 @@
 """A run's lifecycle history as a timeline: one row per event, oldest first.
 
-:func:`timeline_entries` is the pure part (which events, their offsets from the first
-one, which are operator actions and which are claim bookkeeping); :class:`Timeline` is a
-``DataTable`` that draws them, with operator actions highlighted and bookkeeping dimmed.
+The rows (time order, offsets, which events are operator actions and which are claim
+bookkeeping) are :func:`tandem_tui.present.timeline_rows`, the same as ``tandem-tui
+history``; :class:`Timeline` is a ``DataTable`` that draws them, with operator actions
+highlighted and bookkeeping dimmed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Any
 
 from rich.style import Style
@@ -18,14 +17,34 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from tandem_tui.domain.lifecycle import is_bookkeeping_event
-from tandem_tui.domain.models import LifecycleRecord, Run
-from tandem_tui.humanize import format_duration_ms
+from tandem_tui.domain.models import Run
+from tandem_tui.present import (
+    OPERATOR_MARKER,
+    TimelineRow,
+    format_event_time,
+    format_offset,
+    is_operator_event,
+    spans_days,
+    timeline_rows,
+)
 from tandem_tui.safe_text import literal, sanitize
 from tandem_tui.ui.widgets.record_fields import theme_style
 
-#: ``metadata.source`` of the events tandem-tui records for an operator.
-OPERATOR_SOURCE = "tandem-tui"
+#: The timeline's rows are present's (kept under the names the screens import).
+TimelineEntry = TimelineRow
+timeline_entries = timeline_rows
+
+__all__ = [
+    "Timeline",
+    "TimelineEntry",
+    "format_event_time",
+    "format_offset",
+    "is_operator_event",
+    "metadata_summary",
+    "pretty_metadata",
+    "spans_days",
+    "timeline_entries",
+]
 
 #: Metadata keys left out of the one-line summary: every event carries the profile.
 _SUMMARY_SKIPPED_KEYS = frozenset({"effective_execution_profile", "source"})
@@ -33,66 +52,6 @@ _SUMMARY_SKIPPED_KEYS = frozenset({"effective_execution_profile", "source"})
 SUMMARY_WIDTH = 72
 MIN_SUMMARY_WIDTH = 24
 REASON_WIDTH = 56
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    """One lifecycle event, ready to draw."""
-
-    index: int
-    record: LifecycleRecord
-    offset_ms: int
-    operator: bool
-    bookkeeping: bool
-
-
-def is_operator_event(record: LifecycleRecord) -> bool:
-    """An action an operator took: recorded by tandem-tui, or named for the operator."""
-    metadata = record.metadata
-    if isinstance(metadata, dict) and metadata.get("source") == OPERATOR_SOURCE:
-        return True
-    return record.event.endswith("_by_operator") or record.event == "run_pause_requested"
-
-
-def timeline_entries(run: Run) -> list[TimelineEntry]:
-    """The lifecycle history in time order (ties keep file order), offsets from the first."""
-    records = sorted(
-        enumerate(run.checkpoint.lifecycle_history), key=lambda item: item[1].recorded_at_ms
-    )
-    if not records:
-        return []
-    first = records[0][1].recorded_at_ms
-    return [
-        TimelineEntry(
-            index=index,
-            record=record,
-            offset_ms=record.recorded_at_ms - first,
-            operator=is_operator_event(record),
-            bookkeeping=is_bookkeeping_event(record.event),
-        )
-        for index, record in records
-    ]
-
-
-def format_offset(offset_ms: int) -> str:
-    """``+0s``, ``+850ms``, ``+4m05s``: time since the first event."""
-    if offset_ms == 0:
-        return "+0s"
-    if offset_ms >= 1000:
-        offset_ms -= offset_ms % 1000
-    return "+" + format_duration_ms(offset_ms)
-
-
-def format_event_time(ms: int, *, with_date: bool) -> str:
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return moment.strftime("%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
-
-
-def spans_days(entries: Sequence[TimelineEntry]) -> bool:
-    days = {
-        datetime.fromtimestamp(e.record.recorded_at_ms / 1000, tz=UTC).date() for e in entries
-    }
-    return len(days) > 1
 
 
 def metadata_summary(metadata: Any, width: int = SUMMARY_WIDTH) -> str:
@@ -201,7 +160,7 @@ class Timeline(DataTable):
         record = entry.record
         if entry.operator:
             style = theme_style(theme, "text-accent", bold=True)
-            marker = "◆ "
+            marker = f"{OPERATOR_MARKER} "
         elif entry.bookkeeping:
             style = theme_style(theme, "foreground-muted", dim=True)
             marker = "  "
