@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tandem_tui.domain import events
+from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.domain.lifecycle import is_bookkeeping_event
 from tandem_tui.domain.models import LifecycleRecord, QueueReason, Run, RunStatus
 from tandem_tui.domain.scheduler import WAIT_TIMES_KEPT, wait_time_stats
@@ -294,8 +295,14 @@ def figures(runs: Mapping[str, Run], view: RunsView, now_ms: int) -> Figures:
 
     Queued counts come from the same :meth:`RunsView.queue_info` verdicts the run lists
     show, so a total always equals the rows it counts. Admissions and wait times come
-    from the runs' histories, as :meth:`RunsView.build` backfills them.
+    from the runs' histories, as :meth:`RunsView.build` backfills them. The collector
+    is held off meanwhile: the pass allocates one object per event.
     """
+    with gc_paused():
+        return _figures(runs, view, now_ms)
+
+
+def _figures(runs: Mapping[str, Run], view: RunsView, now_ms: int) -> Figures:
     by_status = {status.value: 0 for status in RunStatus}
     queued: list[QueueInfo] = []
     found = []

@@ -20,6 +20,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def sanitize(value: object) -> str:
     """``value`` as one printable string: escapes become visible, newlines become spaces."""
     text = value if isinstance(value, str) else str(value)
+    # Nothing to replace in printable text (escapes, newlines and control characters
+    # are all unprintable): the common case costs one C-level scan.
+    if text.isprintable():
+        return text
     text = _ESCAPE_SEQUENCE.sub(lambda m: repr(m.group(0))[1:-1], text)
     text = text.replace("\n", " ").replace("\t", " ")
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)

@@ -66,25 +66,30 @@ def table_lines(
     padded. Every line is cut to ``width`` cells and has no trailing spaces.
     """
     caps = max_widths or {}
-    if caps:
-        rows = [[cut(cell, caps[i]) if i in caps else cell for i, cell in enumerate(row)] for row in rows]
     last = len(headers) - 1
-    widths = [cell_width(header) for header in headers]
-    for row in rows:
-        for index in range(last):
-            w = cell_width(row[index])
-            if w > widths[index]:
-                widths[index] = w
-    lines = []
+    # Each cell measured once: (text, cells).
+    measured = []
     for row in (headers, *rows):
+        cells = []
+        for index, cell in enumerate(row):
+            if index in caps:
+                cell = cut(cell, caps[index])
+            cells.append((cell, cell_width(cell)))
+        measured.append(cells)
+    widths = [max(cells[index][1] for cells in measured) for index in range(last)]
+    lines = []
+    for cells in measured:
         parts = []
+        used = 0
         for index in range(last):
-            cell = row[index]
-            pad = " " * (widths[index] - cell_width(cell))
+            cell, cell_cells = cells[index]
+            pad = " " * (widths[index] - cell_cells)
             parts.append(pad + cell if index in right else cell + pad)
-        parts.append(row[last])
+            used += widths[index] + len(GAP)
+        cell, cell_cells = cells[last]
+        parts.append(cell)
         line = GAP.join(parts).rstrip()
-        if len(line) > width or not line.isascii():
+        if used + cell_cells > width:
             line = cut(line, width).rstrip()
         lines.append(line)
     return lines

@@ -19,6 +19,7 @@ from typing import Any
 
 from tandem_tui.commands.options import add_source_options, read, source_of
 from tandem_tui.commands.output import table_lines, terminal_width, write_lines
+from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.domain.models import QueueReason, Run, RunStatus
 from tandem_tui.domain.view import READY, QueueInfo, RunsView
 from tandem_tui.present import (
@@ -60,11 +61,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     snapshot = read(source_of(args))
     now_ms = snapshot.freshness.read_at_ms
-    rows = select(snapshot.runs, snapshot.view, now_ms, status=args.status, reason=args.reason)
-    if args.json:
-        print(json.dumps([as_json(run, info) for run, info in rows], indent=2))
-    else:
-        print_table(rows, now_ms)
+    # One object (or more) per run, none of them cyclic: no collection can free any.
+    with gc_paused():
+        rows = select(snapshot.runs, snapshot.view, now_ms, status=args.status, reason=args.reason)
+        if args.json:
+            print(json.dumps([as_json(run, info) for run, info in rows], indent=2))
+        else:
+            print_table(rows, now_ms)
     return 0
 
 
