@@ -194,7 +194,9 @@ def test_status_watch_prints_one_json_line_per_change(tmp_path):
         lines = LineReader(process)
         first = json.loads(lines.next())
         assert (first["active_runs"], first["queued_runs_by_reason"], first["stale"]) == (0, {}, False)
-        replace_atomically(path, record("a", "running", 1000, workspace=f"{WS}/a"), record("b", "queued", 2000, workspace=f"{WS}/a"))
+        # Admitted as the server records it: a claim event (figures come from the file).
+        admitted = {"checkpoint": {"lifecycle_history": [claimed(1500)]}}
+        replace_atomically(path, record("a", "running", 1000, workspace=f"{WS}/a", **admitted), record("b", "queued", 2000, workspace=f"{WS}/a"))
         second = json.loads(lines.next())
         assert second["active_runs"] == 1
         assert second["queued_runs_by_reason"] == {"workspace_lock": 1}
@@ -204,9 +206,10 @@ def test_status_watch_prints_one_json_line_per_change(tmp_path):
         third = json.loads(lines.next())
         assert third["stale"] is True and third["error"]
         assert third["active_runs"] == 1  # the last good runs
-        replace_atomically(path, record("a", "completed", 1000, workspace=f"{WS}/a"), record("b", "queued", 2000, workspace=f"{WS}/a"))
+        replace_atomically(path, record("a", "completed", 1000, workspace=f"{WS}/a", **admitted), record("b", "queued", 2000, workspace=f"{WS}/a"))
         fourth = json.loads(lines.next())
         assert (fourth["stale"], fourth["active_runs"], fourth["completed_total"]) == (False, 0, 1)
+        assert (fourth["queued_ready"], fourth["queued_total"]) == (1, 1)
         assert fourth["queued_runs_by_reason"] == {}
     finally:
         process.send_signal(signal.SIGINT)
@@ -216,12 +219,13 @@ def test_status_watch_prints_one_json_line_per_change(tmp_path):
 
 
 def test_status_watch_text_lines_summarise_each_change(tmp_path):
-    path = write_runs(tmp_path / "automation_v2_runs.json", record("a", "running", 1000, workspace=f"{WS}/a"))
+    admitted = {"checkpoint": {"lifecycle_history": [claimed(1500)]}}
+    path = write_runs(tmp_path / "automation_v2_runs.json", record("a", "running", 1000, workspace=f"{WS}/a", **admitted))
     process = start_watch(path)
     try:
         lines = LineReader(process)
         assert "active 1/4" in lines.next()
-        replace_atomically(path, record("a", "completed", 1000, workspace=f"{WS}/a"))
+        replace_atomically(path, record("a", "completed", 1000, workspace=f"{WS}/a", **admitted))
         second = lines.next()
         assert "active 0/4" in second and "completed 1" in second and "STALE" not in second
     finally:
