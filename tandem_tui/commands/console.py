@@ -2,8 +2,9 @@
 
 ``--demo`` needs nothing else: it makes a temporary state directory, starts the
 simulate engine on it in a child process (``python -m tandem_tui simulate``), waits for
-the first runs file, opens the console on it, and stops the engine and removes the
-directory when the console closes.
+the engine's first write, opens the console on that state directory (as
+``--state-dir`` would), and stops the engine and removes the directory when the console
+closes.
 
 A runs file that does not exist yet is not an error: the console opens, says where it
 looked and how to point it elsewhere, and shows the runs as soon as the file appears.
@@ -54,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
             if getattr(args, option, None) is not None:
                 flag = "--" + option.replace("_", "-")
                 raise CommandError(f"--demo makes its own runs file; drop {flag}")
-        with demo_runs_file() as runs_file:
-            args.runs_file = runs_file
+        with demo_state_dir() as state_dir:
+            args.state_dir = state_dir
             return open_console(source_of(args, console=True), read_only=args.read_only, poll=args.poll)
     return open_console(source_of(args, console=True), read_only=args.read_only, poll=args.poll)
 
@@ -70,12 +71,13 @@ def open_console(source: RunsSource, *, read_only: bool, poll: bool) -> int:
 
 
 @contextmanager
-def demo_runs_file(*, seed: int = DEMO_SEED, timeout: float = DEMO_START_TIMEOUT) -> Iterator[Path]:
-    """A live runs file driven by the simulate engine in a child process."""
+def demo_state_dir(*, seed: int = DEMO_SEED, timeout: float = DEMO_START_TIMEOUT) -> Iterator[Path]:
+    """A live state directory driven by the simulate engine in a child process."""
     from tandem_tui.simulate import runs_file_for_state_dir
 
     with tempfile.TemporaryDirectory(prefix="tandem-tui-demo-") as state_dir:
-        runs_file = runs_file_for_state_dir(state_dir)
+        # The engine's own store: the first thing it writes.
+        written = runs_file_for_state_dir(state_dir)
         engine = subprocess.Popen(
             [sys.executable, "-m", "tandem_tui", "simulate", "--state-dir", state_dir,
              "--seed", str(seed), *DEMO_ENGINE_ARGS],
@@ -84,16 +86,16 @@ def demo_runs_file(*, seed: int = DEMO_SEED, timeout: float = DEMO_START_TIMEOUT
             stderr=subprocess.PIPE,
         )
         try:
-            _wait_for(runs_file, engine, timeout)
-            yield runs_file
+            _wait_for(written, engine, timeout)
+            yield Path(state_dir)
         finally:
             _stop(engine)
 
 
-def _wait_for(runs_file: Path, engine: subprocess.Popen[bytes], timeout: float) -> None:
+def _wait_for(written: Path, engine: subprocess.Popen[bytes], timeout: float) -> None:
     # Polling a child process' first write: wall time is what is being waited on.
     deadline = time.monotonic() + timeout
-    while not runs_file.exists():
+    while not written.exists():
         if engine.poll() is not None:
             error = (engine.stderr.read() if engine.stderr else b"").decode(errors="replace")
             last = error.strip().splitlines()[-1] if error.strip() else f"exit code {engine.returncode}"

@@ -41,8 +41,8 @@ def test_demo_with_a_runs_file_is_a_usage_error():
 
 
 def test_demo_runs_the_engine_in_a_child_process_and_cleans_up(tmp_path):
-    with console.demo_runs_file(timeout=20) as runs_file:
-        state_dir = runs_file.parent.parent
+    with console.demo_state_dir(timeout=20) as state_dir:
+        runs_file = state_dir / "data" / "automation_v2_runs.json"
         assert runs_file.exists()
         first = runs_file.stat().st_mtime_ns
         deadline = time.monotonic() + 10
