@@ -126,3 +126,16 @@ def test_a_malformed_expectation_is_a_usage_error(runs_file, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli(["pause", "r-run", "--runs-file", str(runs_file), "--expect-updated-at", "soon"])
     assert exit_info.value.code == 2
+
+
+def test_the_action_sub_commands_are_the_registrys_entries_with_its_help():
+    from tandem_tui.cli import build_parser
+    from tandem_tui.domain.actions import ACTIONS
+
+    parser = build_parser()
+    for spec in ACTIONS.values():
+        args = parser.parse_args([spec.cli_name, "r-1"])
+        assert args.action_kind == spec.kind
+    subcommands = next(action for action in parser._actions if action.__class__.__name__ == "_SubParsersAction")
+    helps = {choice.dest: choice.help for choice in subcommands._choices_actions}
+    assert {spec.cli_name: spec.help for spec in ACTIONS.values()}.items() <= helps.items()

@@ -201,3 +201,38 @@ def test_python_m_tandem_tui_on_a_missing_file_says_so_in_one_line_and_exits_2(t
         assert done.returncode == 2
         assert done.stdout == ""
         assert done.stderr.splitlines() == [f"tandem-tui: {tmp_path / 'absent.json'}: no such file"]
+
+
+def test_the_table_is_cut_to_the_terminal_width_without_trailing_spaces(busy_file, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    assert cli(["runs", "--runs-file", str(busy_file)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 7
+    assert all(len(line) <= 60 and line == line.rstrip() for line in lines)
+    assert lines[2].endswith("…")  # the holder's detail did not fit
+
+
+def test_wide_characters_are_measured_in_terminal_cells(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    path = write_runs(
+        tmp_path / "runs.json",
+        record("宽宽", "failed", 1000, detail="x"),
+        record("ab", "failed", 2000, detail="y"),
+    )
+    assert cli(["runs", "--runs-file", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # "宽宽" takes four cells like "ab  ": the next column starts at the same cell.
+    assert lines[1].index("auto-") + 2 == lines[2].index("auto-")
+
+
+def test_a_state_directory_names_the_runs_file_as_the_server_finds_it(busy_file, tmp_path, capsys):
+    state_dir = tmp_path / "state"
+    (state_dir / "data").mkdir(parents=True)
+    busy_file.rename(state_dir / "data" / "automation_v2_runs.json")
+    assert cli(["runs", "--state-dir", str(state_dir), "--reason", "ready", "--json"]) == 0
+    assert [row["run_id"] for row in json.loads(capsys.readouterr().out)] == ["free"]
+
+
+def test_a_runs_file_and_a_state_directory_together_are_one_line_and_exit_2(busy_file, tmp_path, capsys):
+    assert cli(["status", "--runs-file", str(busy_file), "--state-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "tandem-tui: give --runs-file or --state-dir, not both\n"
