@@ -7,6 +7,9 @@ directory when the console closes.
 
 A runs file that does not exist yet is not an error: the console opens, says where it
 looked and how to point it elsewhere, and shows the runs as soon as the file appears.
+
+The console is handed a :class:`~tandem_tui.source.base.RunsSource` built here from the
+options (``open_source(args, console=True)``), never a path.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tandem_tui.commands.options import CommandError, add_runs_file_option, resolve_runs_file
+from tandem_tui.commands.options import CommandError
+from tandem_tui.source.base import RunsSource
+from tandem_tui.source.open import SourceOptionError, add_source_options, file_source, open_source
 
 DEMO_SEED = 7
 #: The demo's engine: a run takes about half a minute and a new one comes every few
@@ -32,12 +37,12 @@ DEMO_START_TIMEOUT = 15.0
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the console's options to the top-level parser and make it the default command."""
-    add_runs_file_option(parser)
+    add_source_options(parser)
     parser.add_argument(
         "--read-only", action="store_true", help="watch only: no pause/resume/requeue/release"
     )
     parser.add_argument(
-        "--poll", action="store_true", help="poll the runs file (for network filesystems)"
+        "--poll", action="store_true", help="poll for changes (runs files on network filesystems)"
     )
     parser.add_argument(
         "--demo",
@@ -49,17 +54,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.demo:
-        if getattr(args, "runs_file", None) is not None:
-            raise CommandError("--demo makes its own runs file; drop --runs-file")
+        for option, dest in (("--runs-file", "runs_file"), ("--state-dir", "state_dir")):
+            if getattr(args, dest, None) is not None:
+                raise CommandError(f"--demo makes its own runs file; drop {option}")
         with demo_runs_file() as runs_file:
-            return open_console(runs_file, read_only=args.read_only, poll=args.poll)
-    return open_console(resolve_runs_file(args), read_only=args.read_only, poll=args.poll)
+            source = file_source(runs_file, poll=args.poll, console=True)
+            return open_console(source, read_only=args.read_only)
+    try:
+        source = open_source(args, console=True)
+    except SourceOptionError as error:
+        raise CommandError(str(error)) from None
+    return open_console(source, read_only=args.read_only)
 
 
-def open_console(runs_file: Path, *, read_only: bool, poll: bool) -> int:
+def open_console(source: RunsSource, *, read_only: bool) -> int:
+    """Run the console on ``source`` until the operator quits; the source is closed after."""
     from tandem_tui.ui.app import make_app
 
-    make_app(runs_file, read_only=read_only, poll=poll).run()
+    try:
+        make_app(source, read_only=read_only).run()
+    finally:
+        source.close()
     return 0
 
 

@@ -13,7 +13,6 @@ from tandem_tui.commands import console
 from tandem_tui.commands.options import CommandError
 from tandem_tui.ui.app import TandemApp, make_app, style_paths, styles_dir
 from tandem_tui.ui.widgets.runs_table import RunsTable
-from tandem_tui.source.file.watcher import RunsWatcher
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,9 +52,10 @@ def test_demo_runs_the_engine_in_a_child_process_and_cleans_up(tmp_path):
 
 
 @pytest.mark.anyio
-async def test_a_given_snapshot_makes_a_static_app_without_a_watcher(runs_file, clock):
-    snapshot = RunsWatcher(runs_file, clock=clock).load()
-    app = make_app(runs_file, clock=clock, snapshot=snapshot)
+async def test_a_given_snapshot_makes_a_static_app_without_a_watcher(runs_file, clock, source_factory):
+    source = source_factory(runs_file)
+    snapshot = source.read()
+    app = make_app(source, clock=clock, snapshot=snapshot)
     assert isinstance(app, TandemApp) and app.static
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
