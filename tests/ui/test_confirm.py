@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from textual.widgets import Button, Input, Static
 
-from tandem_tui.domain.actions import ActionKind, Refusal, Transition, preview
+from tandem_tui.domain.actions import ACTIONS, ActionKind, Refusal, Transition, preview
 from tandem_tui.domain.models import RunStatus, parse_run
 from tandem_tui.ui.screens.confirm import ConfirmActionScreen
+
 from ui.host import Host
 
 pytestmark = pytest.mark.anyio
@@ -135,3 +136,17 @@ def _no_blink(pilot) -> None:
 def test_confirm_snapshot(snap_compare, size):
     app = host(ActionKind.PAUSE, pause_previews())
     assert snap_compare(app, terminal_size=size, run_before=_no_blink)
+
+
+@pytest.mark.parametrize("kind", list(ACTIONS), ids=lambda kind: kind.value)
+async def test_every_action_is_confirmed_with_its_registry_label_and_default_reason(kind):
+    spec = ACTIONS[kind]
+    allowed = Transition(kind, "run-1", RunStatus.RUNNING, RunStatus.PAUSED, ())
+    app = host(kind, [allowed])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.shown.query_one(Input).placeholder == spec.default_reason
+        assert str(app.shown.query_one("#confirm-ok", Button).label) == f"{spec.label} 1 run"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.results == [spec.default_reason]

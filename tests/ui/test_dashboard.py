@@ -26,6 +26,8 @@ from tandem_tui.ui.widgets.runs_table import (
     sort_key,
 )
 
+from ui.host import Host
+
 pytestmark = pytest.mark.anyio
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -308,6 +310,30 @@ async def test_a_big_table_appears_at_once_and_fills_in_the_rest_after_the_first
         every_cell = [table.get_cell(f"run-big-{i:04d}", "id") for i in range(count)]
         assert PENDING not in every_cell
         assert [cell.plain for cell in every_cell] == sorted(runs)
+
+
+async def test_the_dashboard_posts_requests_up_and_calls_nothing_on_the_app(clock):
+    """On the bare test host (no console methods at all) every request is a message."""
+    app = Host(DashboardScreen(location="memory://x", summary="", clock=clock, blink=False))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("h", "p", "l")
+        await pilot.pause()
+        assert [type(m) for m in app.requests] == [
+            DashboardScreen.OpenHistory,
+            DashboardScreen.ActionRequested,
+            DashboardScreen.ActionRequested,
+        ]
+        assert [(m.kind, m.run_ids) for m in app.requests[1:]] == [("pause", []), ("release_lock", [])]
+
+
+async def test_a_read_only_dashboard_posts_no_action_request(clock):
+    app = Host(DashboardScreen(location="memory://x", summary="", clock=clock, read_only=True))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("p", "r", "e", "l")
+        await pilot.pause()
+        assert app.requests == []
 
 
 # -- live app on a real file -------------------------------------------------------------------

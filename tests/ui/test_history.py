@@ -16,6 +16,7 @@ from tandem_tui.source.base import ArchiveEntry
 from tandem_tui.source.file.shards import history_root
 from tandem_tui.source.open import file_source
 from tandem_tui.ui.screens.history import HistoryScreen
+
 from ui.host import Host
 
 pytestmark = pytest.mark.anyio

@@ -23,6 +23,7 @@ from tandem_tui.ui.widgets.timeline import (
     metadata_summary,
     timeline_entries,
 )
+
 from ui.host import Host
 
 pytestmark = pytest.mark.anyio
