@@ -333,3 +333,21 @@ async def test_an_archived_run_opened_from_the_runs_files_history_carries_its_ba
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is history
+
+
+@pytest.mark.anyio
+async def test_an_archive_that_cannot_be_listed_is_one_line_and_an_empty_history(
+    runs_file, clock, fixture_now_ms
+):
+    class NoArchive(MemorySource):
+        def archive_months(self) -> dict:
+            raise SourceError("archive table missing:\n  relation does not exist")
+
+    app = make_app(NoArchive(runs_file, fixture_now_ms), clock=clock, watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("h")
+        await wait_for(pilot, lambda: any("archive" in n.message for n in app._notifications))
+        [message] = [n.message for n in app._notifications]
+        assert message == "cannot list the archive: archive table missing: relation does not exist"
+        assert str(app.screen.query_one("#history-month-label").render()) == "no archived runs"
