@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tandem_tui.source.file.atomic import write_text_atomic  # noqa: E402
 from tandem_tui.domain.clock import ManualClock  # noqa: E402
+from tandem_tui.source.open import file_source  # noqa: E402
 from tandem_tui.ui.app import make_app  # noqa: E402
 from tandem_tui.ui.widgets.runs_table import RunsTable  # noqa: E402
 from tandem_tui.source.file.watcher import RunsWatcher  # noqa: E402
@@ -74,7 +75,9 @@ async def measure(path: Path, rate: float, presses: int) -> dict[str, float]:
     # Counted before the clock starts: parsing 59 MB here would compete with the app.
     expected_rows = count_runs(path)
     started = time.perf_counter()
-    app = make_app(path, clock=ManualClock(NOW_MS))
+    clock = ManualClock(NOW_MS)
+    # As the CLI builds it: paced re-reads, parsing in a helper process.
+    app = make_app(file_source(path, clock=clock, console=True), clock=clock)
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.dashboard.query_one(RunsTable)
         display = app._display

@@ -8,6 +8,9 @@ closes.
 
 A runs file that does not exist yet is not an error: the console opens, says where it
 looked and how to point it elsewhere, and shows the runs as soon as the file appears.
+
+The console is handed a :class:`~tandem_tui.source.base.RunsSource` built here from the
+options (``open_source(args, console=True)``), never a path.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--read-only", action="store_true", help="watch only: no pause/resume/requeue/release"
     )
     parser.add_argument(
-        "--poll", action="store_true", help="poll the runs file (for network filesystems)"
+        "--poll", action="store_true", help="poll for changes (runs files on network filesystems)"
     )
     parser.add_argument(
         "--demo",
@@ -57,16 +60,18 @@ def run(args: argparse.Namespace) -> int:
                 raise CommandError(f"--demo makes its own runs file; drop {flag}")
         with demo_state_dir() as state_dir:
             args.state_dir = state_dir
-            return open_console(source_of(args, console=True), read_only=args.read_only, poll=args.poll)
-    return open_console(source_of(args, console=True), read_only=args.read_only, poll=args.poll)
+            return open_console(source_of(args, console=True), read_only=args.read_only)
+    return open_console(source_of(args, console=True), read_only=args.read_only)
 
 
-def open_console(source: RunsSource, *, read_only: bool, poll: bool) -> int:
+def open_console(source: RunsSource, *, read_only: bool) -> int:
+    """Run the console on ``source`` until the operator quits; the source is closed after."""
     from tandem_tui.ui.app import make_app
 
-    # The app still opens its store by location; it takes the source itself once the
-    # console is ported to the seam (issue 9, the UI half).
-    make_app(source.describe().location, read_only=read_only, poll=poll).run()
+    try:
+        make_app(source, read_only=read_only).run()
+    finally:
+        source.close()
     return 0
 
 

@@ -12,6 +12,9 @@ What a source promises:
   location, whether an engine is live, and the route an action would take.
 - :meth:`RunsSource.read` is one consistent read for a one-shot command; an unusable
   store raises :class:`SourceError` with a one-line message.
+- :meth:`RunsSource.load` is one read that never raises, for a console that opens
+  once without following: what cannot be read comes back as a *stale* snapshot saying
+  why (``Snapshot.freshness``), like :meth:`follow`'s.
 - :meth:`RunsSource.follow` yields a first snapshot, then one per change, until ``stop``
   is set; it never raises for bad data: a snapshot that cannot be taken is *stale* and
   keeps the last good runs (``Snapshot.freshness``).
@@ -117,6 +120,8 @@ class RunsSource(Protocol):
     def describe(self) -> SourceDescription: ...
 
     def read(self) -> Snapshot: ...
+
+    def load(self) -> Snapshot: ...
 
     def follow(self, stop: threading.Event) -> Iterator[Snapshot]: ...
 

@@ -1,14 +1,22 @@
 """The Textual app: one factory (:func:`make_app`) for the command line and the tests.
 
-Live mode runs the :class:`~tandem_tui.source.file.watcher.RunsWatcher` in an exclusive thread worker.
-For each snapshot the worker also builds the dashboard's data (off the UI thread, while
-the watcher is not touching its view) and leaves it for the UI, which takes the newest
-on a one-second heartbeat (the first at once): intermediate snapshots are skipped,
-never queued up. Static mode (``watch=False``)
-reads the file once, or shows a given snapshot — what snapshot tests use.
+The console talks to a :class:`~tandem_tui.source.base.RunsSource` and to nothing else:
+it never learns whether runs live in a file, a database or an engine's API. Live mode
+iterates ``source.follow(stop)`` in an exclusive thread worker. For each snapshot the
+worker also builds the dashboard's data (off the UI thread, while the source is not
+touching its view) and leaves it for the UI, which takes the newest on a one-second
+heartbeat (the first at once): intermediate snapshots are skipped, never queued up.
+Static mode (``watch=False``) reads once (``source.load()``, which never raises), or
+shows a given snapshot — what snapshot tests use.
 
-Actions go through :mod:`tandem_tui.domain.actions` in a thread worker; the change then
-reaches the screen the same way every other write does, through the watcher.
+Messages up, attributes down: screens post what the operator asks for
+(``DashboardScreen.ActionRequested``/``OpenRun``/``OpenHistory``,
+``RunDetailScreen.ActionRequested``, ``HistoryScreen.OpenRun``); the app handles them
+here and sets state down (``DashboardScreen.show_state``, ``RunDetailScreen.update_run``).
+
+Actions are previewed with :mod:`tandem_tui.domain.actions`, confirmed, then carried out
+by ``source.perform`` in a thread worker; the change reaches the screen the same way
+every other write does, through ``follow``.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,14 +36,16 @@ from textual.widgets import HelpPanel
 
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
 from tandem_tui.domain.gc_pause import gc_paused
-from tandem_tui.domain.snapshot import Snapshot
+from tandem_tui.domain.snapshot import Freshness, Snapshot
+from tandem_tui.safe_text import sanitize
+from tandem_tui.source.base import Route, RunsSource, SourceError
 from tandem_tui.ui.commands import RunCommands
 from tandem_tui.ui.screens.dashboard import DashboardScreen, DashboardState, build_state
-from tandem_tui.safe_text import sanitize
+from tandem_tui.ui.screens.history import HistoryScreen
+from tandem_tui.ui.screens.run_detail import RunDetailScreen
 
 if TYPE_CHECKING:
-    from tandem_tui.domain.actions import DecisionState
-    from tandem_tui.domain.actions import ActionKind
+    from tandem_tui.domain.actions import ActionKind, DecisionState
 
 #: The app's own styles; pushed screens (detail, history, confirmation) load theirs.
 STYLE_FILES = ("app.tcss", "dashboard.tcss")
@@ -75,19 +86,19 @@ class TandemApp(App[None]):
 
     def __init__(
         self,
-        runs_file: Path,
+        source: RunsSource,
         *,
         clock: Clock,
         read_only: bool = False,
-        poll: bool = False,
         watch: bool = True,
         snapshot: Snapshot | None = None,
     ) -> None:
         super().__init__()
-        self.runs_file = runs_file
+        self.source = source
+        self.description = source.describe()
         self.clock = clock
-        self.read_only = read_only
-        self.poll = poll
+        #: No action is offered when the operator asked so or the source can take none.
+        self.read_only = read_only or self.description.route == Route.NONE
         self.live = watch and snapshot is None
         self.static = not self.live
         self._initial_snapshot = snapshot
@@ -96,18 +107,30 @@ class TandemApp(App[None]):
         self.watching = threading.Event()
         self._pending: DashboardState | None = None
         self._pending_lock = threading.Lock()
+        self._state: DashboardState | None = None
         self._shown_count = 0
         self._actor: str | None = None
-        self.sub_title = str(runs_file)
+        self.sub_title = self.description.location
 
     # -- start and stop -----------------------------------------------------------------
 
     async def on_mount(self) -> None:
-        await self.push_screen(DashboardScreen())
+        await self.push_screen(
+            DashboardScreen(
+                location=self.description.location,
+                summary=self.description.summary,
+                clock=self.clock,
+                read_only=self.read_only,
+                # A blinking cursor would make snapshots of a static app differ run to run.
+                blink=self.live,
+            )
+        )
+        if self.read_only and self.description.why_read_only:
+            self.notify(sanitize(self.description.why_read_only), title="Read-only", severity="warning")
         if self._initial_snapshot is not None:
             self._show(build_state(self._initial_snapshot, None, now_ms=self.clock.now_ms()))
         elif not self.live:
-            self._show(build_state(self._watcher().load(), None, now_ms=self.clock.now_ms()))
+            self._show(build_state(self._load_once(), None, now_ms=self.clock.now_ms()))
         else:
             self._watch_runs()
             self.set_interval(TICK_SECONDS, self._tick)
@@ -121,28 +144,26 @@ class TandemApp(App[None]):
         # What this app froze (see _settle_heap) is the collector's again once it ends.
         gc.unfreeze()
 
-    def _watcher(self):
-        from tandem_tui.source.file.watcher import RunsWatcher
-
-        # The screen takes one state per tick; reading a big file more often than that
-        # only holds the GIL against key presses.
-        return RunsWatcher(
-            self.runs_file,
-            clock=self.clock,
-            poll=self.poll,
-            min_reload_interval_ms=int(TICK_SECONDS * 1000),
-            # A big file's parse in this process would hold the GIL against key presses.
-            parse_in_helper=True,
-        )
+    def _load_once(self) -> Snapshot:
+        """One read that never raises: ``source.load()`` if the source has it, else
+        ``source.read()`` with a failure shown as a stale, empty snapshot."""
+        load = getattr(self.source, "load", None)
+        if callable(load):
+            return load()
+        try:
+            return self.source.read()
+        except SourceError as error:
+            return _unreadable(self.description.location, str(error), self.clock.now_ms())
 
     # -- snapshots in (worker thread) -> state out (UI thread) -----------------------------
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
     def _watch_runs(self) -> None:
         self.watching.set()
+        snapshots: Iterator[Snapshot] = iter(())
         try:
-            snapshots = self._watcher().iterate(self._stop_watching)
-            # The first read builds every run at once (see core.gc_pause); freezing
+            snapshots = iter(self.source.follow(self._stop_watching))
+            # The first read builds every run at once (see domain.gc_pause); freezing
             # before the collector resumes spares it a pass over all of them.
             with gc_paused():
                 first = next(snapshots, None)
@@ -150,7 +171,19 @@ class TandemApp(App[None]):
                 gc.freeze()
             for snapshot in snapshots:
                 state = self._hand_over(snapshot, state)
+        except Exception as error:  # noqa: BLE001 - follow() should not raise; if it does, say so
+            if not self._stop_watching.is_set():
+                self.call_from_thread(
+                    self.notify,
+                    sanitize(" ".join(f"stopped following runs: {error}".split())),
+                    title="Source",
+                    severity="error",
+                )
         finally:
+            # Ends the source's watch (a generator's finally) in this thread, now.
+            close = getattr(snapshots, "close", None)
+            if callable(close):
+                close()
             self.watching.clear()
 
     def _hand_over(self, snapshot: Snapshot, previous: DashboardState | None) -> DashboardState:
@@ -177,15 +210,15 @@ class TandemApp(App[None]):
     def _show(self, state: DashboardState) -> None:
         dashboard = self._live_dashboard()
         if dashboard is not None:
+            self._state = state
             dashboard.show_state(state)
             self._follow_open_runs(state)
             self._shown_count += 1
             _settle_heap(self._shown_count)
 
     def _follow_open_runs(self, state: DashboardState) -> None:
-        """Run detail screens over the dashboard show the newest version of their run."""
-        from tandem_tui.ui.screens.run_detail import RunDetailScreen
-
+        """Run detail screens over the dashboard get the newest version of their run
+        (the one way a detail screen learns of it)."""
         for screen in self.screen_stack:
             if isinstance(screen, RunDetailScreen) and not screen.archived:
                 latest = state.snapshot.runs.get(screen.run.run_id)
@@ -220,32 +253,41 @@ class TandemApp(App[None]):
 
     @property
     def state(self) -> DashboardState | None:
-        """The dashboard's latest data (``None`` before the first read or while closing)."""
-        for screen in self.screen_stack:
-            if isinstance(screen, DashboardScreen):
-                return screen.state
-        return None
+        """The latest data shown (``None`` before the first read)."""
+        return self._state
 
     def run_ids(self) -> list[str]:
         state = self.state
         return sorted(state.snapshot.runs) if state is not None else []
 
+    # -- what the screens ask for (messages up) ------------------------------------------
+
+    def on_dashboard_screen_open_run(self, message: DashboardScreen.OpenRun) -> None:
+        self.open_run(message.run_id)
+
+    def on_dashboard_screen_open_history(self, _message: DashboardScreen.OpenHistory) -> None:
+        self.push_screen(HistoryScreen(self.source, clock=self.clock))
+
+    def on_history_screen_open_run(self, message: HistoryScreen.OpenRun) -> None:
+        self.push_screen(RunDetailScreen(message.run, clock=self.clock, archived=True))
+
+    def on_dashboard_screen_action_requested(self, message: DashboardScreen.ActionRequested) -> None:
+        self.request_action(message.kind, message.run_ids)
+
+    def on_run_detail_screen_action_requested(self, message: RunDetailScreen.ActionRequested) -> None:
+        self.request_action(message.kind, message.run_ids)
+
     # -- navigation ---------------------------------------------------------------------
 
     def open_run(self, run_id: str) -> None:
-        from tandem_tui.ui.screens.run_detail import RunDetailScreen
-
         state = self.state
         run = state.snapshot.runs.get(run_id) if state is not None else None
         if run is None:
-            self.notify(f"Run {sanitize(run_id)} is no longer in the runs file.", severity="warning")
+            self.notify(f"Run {sanitize(run_id)} is no longer among the hot runs.", severity="warning")
             return
-        self.push_screen(RunDetailScreen(run, clock=self.clock, archived=False))
-
-    def open_history(self) -> None:
-        from tandem_tui.ui.screens.history import HistoryScreen
-
-        self.push_screen(HistoryScreen(self.runs_file, clock=self.clock))
+        self.push_screen(
+            RunDetailScreen(run, clock=self.clock, archived=False, actions=not self.read_only)
+        )
 
     def go_to_run(self, run_id: str) -> None:
         self.go_to_dashboard()
@@ -317,7 +359,6 @@ class TandemApp(App[None]):
     @work(thread=True, group="actions", exit_on_error=False)
     def _perform(self, action: ActionKind, targets: list[tuple[str, DecisionState]], reason: str) -> None:
         from tandem_tui.domain.actions import ActionRequest
-        from tandem_tui.source.file.perform import perform
 
         # Guarded on what the operator's decision rested on (status, claim), not on
         # updated_at_ms, which a running run moves several times a second.
@@ -330,10 +371,18 @@ class TandemApp(App[None]):
                 expect_state=seen,
             )
             try:
-                result = perform(self.runs_file, request, clock=self.clock)
-            except Exception as error:  # the file may be unreadable: say so, in one line
+                result = self.source.perform(request)
+            except SourceError as error:  # the store is unusable: say so, in one line
                 self.call_from_thread(
                     self.notify, _one_line(error, run_id), title="Failed", severity="error"
+                )
+                continue
+            except Exception as error:  # noqa: BLE001 - never a traceback in the console
+                self.call_from_thread(
+                    self.notify,
+                    _one_line(f"{type(error).__name__}: {error}", run_id),
+                    title="Failed",
+                    severity="error",
                 )
                 continue
             if result.ok:
@@ -367,25 +416,35 @@ def _settle_heap(shown: int) -> None:
 
 def _one_line(value: object, run_id: str) -> str:
     message = getattr(value, "message", None) or str(value)
-    return sanitize(f"{run_id}: {message}")
+    return sanitize(" ".join(f"{run_id}: {message}".split()))
+
+
+def _unreadable(location: str, error: str, now_ms: int) -> Snapshot:
+    """A stale snapshot with no runs, saying why the source could not be read."""
+    from tandem_tui.domain.view import RunsView
+
+    return Snapshot(
+        location=location,
+        runs={},
+        view=RunsView.build({}, now_ms=now_ms),
+        freshness=Freshness(read_at_ms=now_ms, stale=True, error=" ".join(error.split())),
+    )
 
 
 def make_app(
-    runs_file: Path | str,
+    source: RunsSource,
     *,
     clock: Clock | None = None,
     read_only: bool = False,
-    poll: bool = False,
     watch: bool = True,
     snapshot: Snapshot | None = None,
 ) -> TandemApp:
-    """The console on ``runs_file``: live (watching), or static with ``watch=False`` or a
-    given ``snapshot``."""
+    """The console on ``source``: live (following it), or static with ``watch=False``
+    (one ``load()``) or a given ``snapshot``. The caller owns ``source`` and closes it."""
     return TandemApp(
-        Path(runs_file),
+        source,
         clock=clock or SYSTEM_CLOCK,
         read_only=read_only,
-        poll=poll,
         watch=watch,
         snapshot=snapshot,
     )

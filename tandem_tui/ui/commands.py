@@ -1,31 +1,37 @@
 """The command palette (ctrl+p): the operator actions and "Go to run …" for every run.
 
-Run ids come from the runs file, so hits are built as literal ``Content`` (Textual's
+Run ids come from wherever runs live, so hits are built as literal ``Content`` (Textual's
 ``Matcher.highlight`` would parse them as markup) and highlighted by offset.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Matcher, Provider
 from textual.content import Content
 
+from tandem_tui.domain.actions import ACTIONS, ActionKind, ActionSpec
 from tandem_tui.safe_text import sanitize
 
 if TYPE_CHECKING:
     from tandem_tui.ui.app import TandemApp
 
-ACTIONS: tuple[tuple[str, str, str], ...] = (
-    ("pause", "Pause selected runs", "running or queued → paused"),
-    ("resume", "Resume selected runs", "paused → queued"),
-    ("requeue", "Requeue selected runs", "failed, blocked, cancelled, paused → queued"),
-    ("release_lock", "Release lock of selected runs", "free the workspace lock / execution claim"),
-)
+
+def palette_actions(
+    registry: Mapping[ActionKind, ActionSpec] = ACTIONS,
+) -> tuple[tuple[str, str, str], ...]:
+    """``(kind, palette label, help)`` per action in the registry: an action added to
+    :data:`~tandem_tui.domain.actions.ACTIONS` is in the palette without a UI edit."""
+    return tuple((spec.kind.value, spec.palette_label, spec.help) for spec in registry.values())
+
+
+#: The palette's operator actions (on the marked or selected runs).
+PALETTE_ACTIONS = palette_actions()
 NAVIGATION: tuple[tuple[str, str, str], ...] = (
-    ("history", "Open history", "archived runs from the history shards"),
+    ("history", "Open history", "archived runs, month by month"),
     ("filter", "Filter runs", "type to narrow the runs table"),
 )
 
@@ -54,7 +60,7 @@ class RunCommands(Provider):
         app = self.tandem
         commands: list[tuple[str, str, Callable[[], object]]] = []
         if not app.read_only:
-            for kind, label, help_text in ACTIONS:
+            for kind, label, help_text in PALETTE_ACTIONS:
                 commands.append((label, help_text, partial(app.run_action_on_selection, kind)))
         for action, label, help_text in NAVIGATION:
             commands.append((label, help_text, partial(app.run_dashboard_action, action)))

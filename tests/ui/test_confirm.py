@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.app import App
 from textual.widgets import Button, Input, Static
 
-from tandem_tui.domain.actions import ActionKind, Refusal, Transition, preview
+from tandem_tui.domain.actions import ACTIONS, ActionKind, Refusal, Transition, preview
 from tandem_tui.domain.models import RunStatus, parse_run
 from tandem_tui.ui.screens.confirm import ConfirmActionScreen
 
+from ui.host import Host
+
 pytestmark = pytest.mark.anyio
 
-STYLES = Path(__file__).resolve().parents[2] / "styles"
 NOW_MS = 1_773_489_600_000
 
 
@@ -39,18 +38,9 @@ def pause_previews() -> list[Transition | Refusal]:
     return [preview(ActionKind.PAUSE, run, NOW_MS) for run in runs]
 
 
-class Host(App[None]):
-    """A bare app that opens the dialog and keeps what it dismissed with."""
-
-    CSS_PATH = [STYLES / "app.tcss"]
-
-    def __init__(self, kind: ActionKind, previews: list[Transition | Refusal]) -> None:
-        super().__init__()
-        self.dialog = ConfirmActionScreen(kind, previews, actor="ops@console-01")
-        self.results: list[str | None] = []
-
-    def on_mount(self) -> None:
-        self.push_screen(self.dialog, self.results.append)
+def host(kind: ActionKind, previews: list[Transition | Refusal]) -> Host:
+    """The dialog on the test host, which keeps what it dismissed with."""
+    return Host(ConfirmActionScreen(kind, previews, actor="ops@console-01"))
 
 
 def shown(widget: Static) -> str:
@@ -65,7 +55,7 @@ def test_the_previews_really_contain_a_refusal():
 
 
 async def test_escape_cancels_with_none():
-    app = Host(ActionKind.PAUSE, pause_previews())
+    app = host(ActionKind.PAUSE, pause_previews())
     async with app.run_test() as pilot:
         await pilot.pause()
         await pilot.press("m", "x", "escape")
@@ -74,7 +64,7 @@ async def test_escape_cancels_with_none():
 
 
 async def test_enter_confirms_with_the_typed_reason():
-    app = Host(ActionKind.PAUSE, pause_previews())
+    app = host(ActionKind.PAUSE, pause_previews())
     async with app.run_test() as pilot:
         await pilot.pause()
         await pilot.press(*"db up", "enter")
@@ -83,11 +73,11 @@ async def test_enter_confirms_with_the_typed_reason():
 
 
 async def test_an_empty_reason_confirms_with_the_action_default():
-    app = Host(ActionKind.REQUEUE, [preview(ActionKind.REQUEUE,
+    app = host(ActionKind.REQUEUE, [preview(ActionKind.REQUEUE,
                                             parse_run(run_record("run-1", "failed")), NOW_MS)])
     async with app.run_test() as pilot:
         await pilot.pause()
-        assert app.dialog.query_one(Input).placeholder == "recovered by operator"
+        assert app.shown.query_one(Input).placeholder == "recovered by operator"
         await pilot.press("space", "enter")
         await pilot.pause()
         assert app.results == ["recovered by operator"]
@@ -95,7 +85,7 @@ async def test_an_empty_reason_confirms_with_the_action_default():
 
 async def test_the_buttons_work_with_the_mouse():
     for button, expected in (("#confirm-ok", "paused by operator"), ("#confirm-cancel", None)):
-        app = Host(ActionKind.PAUSE, pause_previews())
+        app = host(ActionKind.PAUSE, pause_previews())
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.pause()
             await pilot.click(button)
@@ -104,11 +94,11 @@ async def test_the_buttons_work_with_the_mouse():
 
 
 async def test_transitions_and_refusals_are_both_listed():
-    app = Host(ActionKind.PAUSE, pause_previews())
+    app = host(ActionKind.PAUSE, pause_previews())
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        transitions = [shown(w) for w in app.dialog.query(".transition").results(Static)]
-        refusals = [shown(w) for w in app.dialog.query(".refusal").results(Static)]
+        transitions = [shown(w) for w in app.shown.query(".transition").results(Static)]
+        refusals = [shown(w) for w in app.shown.query(".refusal").results(Static)]
         assert [t.split()[:4] for t in transitions] == [
             ["run-7f3a9c2e", "running", "->", "paused"],
             ["run-19b0d4aa", "queued", "->", "paused"],
@@ -119,10 +109,10 @@ async def test_transitions_and_refusals_are_both_listed():
 
 async def test_nothing_to_confirm_when_every_run_is_refused():
     refused = [Refusal(ActionKind.RESUME, "run-1", "cannot resume run run-1: it is running")]
-    app = Host(ActionKind.RESUME, refused)
+    app = host(ActionKind.RESUME, refused)
     async with app.run_test() as pilot:
         await pilot.pause()
-        assert app.dialog.query_one("#confirm-ok", Button).disabled
+        assert app.shown.query_one("#confirm-ok", Button).disabled
         await pilot.press("enter")
         await pilot.pause()
         assert app.results == [None]
@@ -131,10 +121,10 @@ async def test_nothing_to_confirm_when_every_run_is_refused():
 async def test_run_ids_with_markup_are_shown_literally():
     hostile = Transition(ActionKind.PAUSE, "[b]run[/b]\x1b[2J", RunStatus.RUNNING,
                          RunStatus.PAUSED, ("run_paused",))
-    app = Host(ActionKind.PAUSE, [hostile])
+    app = host(ActionKind.PAUSE, [hostile])
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        line = shown(app.dialog.query_one(".transition", Static))
+        line = shown(app.shown.query_one(".transition", Static))
         assert line.startswith("[b]run[/b]\\x1b[2J")
 
 
@@ -144,5 +134,19 @@ def _no_blink(pilot) -> None:
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 def test_confirm_snapshot(snap_compare, size):
-    app = Host(ActionKind.PAUSE, pause_previews())
+    app = host(ActionKind.PAUSE, pause_previews())
     assert snap_compare(app, terminal_size=size, run_before=_no_blink)
+
+
+@pytest.mark.parametrize("kind", list(ACTIONS), ids=lambda kind: kind.value)
+async def test_every_action_is_confirmed_with_its_registry_label_and_default_reason(kind):
+    spec = ACTIONS[kind]
+    allowed = Transition(kind, "run-1", RunStatus.RUNNING, RunStatus.PAUSED, ())
+    app = host(kind, [allowed])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.shown.query_one(Input).placeholder == spec.default_reason
+        assert str(app.shown.query_one("#confirm-ok", Button).label) == f"{spec.label} 1 run"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.results == [spec.default_reason]

@@ -26,6 +26,8 @@ from tandem_tui.ui.widgets.runs_table import (
     sort_key,
 )
 
+from ui.host import Host
+
 pytestmark = pytest.mark.anyio
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -271,11 +273,9 @@ async def test_the_command_palette_goes_to_a_run(app_factory):
         assert table_of(app).cursor_run_id == "run-sd-0054"
 
 
-async def test_a_missing_runs_file_opens_an_empty_state_that_says_where_it_looked(tmp_path, clock):
-    from tandem_tui.ui.app import make_app
-
+async def test_a_missing_runs_file_opens_an_empty_state_that_says_where_it_looked(tmp_path, app_factory):
     missing = tmp_path / "nowhere" / "automation_v2_runs.json"
-    app = make_app(missing, clock=clock, watch=False)
+    app = app_factory(missing, watch=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         message = str(app.screen.query_one("#empty").render())
@@ -283,12 +283,10 @@ async def test_a_missing_runs_file_opens_an_empty_state_that_says_where_it_looke
         assert not app.screen.query_one(StaleBanner).has_class("-stale")
 
 
-async def test_a_newer_schema_at_start_shows_the_stale_banner(tmp_path, clock):
-    from tandem_tui.ui.app import make_app
-
+async def test_a_newer_schema_at_start_shows_the_stale_banner(tmp_path, app_factory):
     path = tmp_path / "automation_v2_runs.json"
     shutil.copyfile(FIXTURES / "runs_newer_schema.json", path)
-    app = make_app(path, clock=clock, watch=False)
+    app = app_factory(path, watch=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         banner = app.screen.query_one(StaleBanner)
@@ -296,8 +294,7 @@ async def test_a_newer_schema_at_start_shows_the_stale_banner(tmp_path, clock):
         assert "schema" in str(banner.render()).lower()
 
 
-async def test_a_big_table_appears_at_once_and_fills_in_the_rest_after_the_first_frame(tmp_path, clock):
-    from tandem_tui.ui.app import make_app
+async def test_a_big_table_appears_at_once_and_fills_in_the_rest_after_the_first_frame(tmp_path, app_factory):
     from tandem_tui.ui.widgets.runs_table import EAGER_ROWS, PENDING
 
     template = json.loads((FIXTURES / "runs_v1.json").read_text())["runs"]["run-rn-0139"]
@@ -305,7 +302,7 @@ async def test_a_big_table_appears_at_once_and_fills_in_the_rest_after_the_first
     runs = {f"run-big-{i:04d}": {**template, "run_id": f"run-big-{i:04d}"} for i in range(count)}
     path = tmp_path / "automation_v2_runs.json"
     path.write_text(json.dumps({"schema_version": 1, "runs": runs}))
-    app = make_app(path, clock=clock, watch=False)
+    app = app_factory(path, watch=False)
     async with app.run_test(size=(120, 40)) as pilot:
         table = table_of(app)
         assert table.row_count == count
@@ -313,6 +310,30 @@ async def test_a_big_table_appears_at_once_and_fills_in_the_rest_after_the_first
         every_cell = [table.get_cell(f"run-big-{i:04d}", "id") for i in range(count)]
         assert PENDING not in every_cell
         assert [cell.plain for cell in every_cell] == sorted(runs)
+
+
+async def test_the_dashboard_posts_requests_up_and_calls_nothing_on_the_app(clock):
+    """On the bare test host (no console methods at all) every request is a message."""
+    app = Host(DashboardScreen(location="memory://x", summary="", clock=clock, blink=False))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("h", "p", "l")
+        await pilot.pause()
+        assert [type(m) for m in app.requests] == [
+            DashboardScreen.OpenHistory,
+            DashboardScreen.ActionRequested,
+            DashboardScreen.ActionRequested,
+        ]
+        assert [(m.kind, m.run_ids) for m in app.requests[1:]] == [("pause", []), ("release_lock", [])]
+
+
+async def test_a_read_only_dashboard_posts_no_action_request(clock):
+    app = Host(DashboardScreen(location="memory://x", summary="", clock=clock, read_only=True))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("p", "r", "e", "l")
+        await pilot.pause()
+        assert app.requests == []
 
 
 # -- live app on a real file -------------------------------------------------------------------
@@ -451,11 +472,9 @@ async def test_an_open_run_detail_follows_external_writes(app_factory, runs_file
         await wait_until(pilot, lambda: detail.run.status == RunStatus.PAUSED)
 
 
-async def test_a_runs_file_that_appears_later_replaces_the_empty_state(tmp_path, clock):
-    from tandem_tui.ui.app import make_app
-
+async def test_a_runs_file_that_appears_later_replaces_the_empty_state(tmp_path, app_factory):
     path = tmp_path / "automation_v2_runs.json"
-    app = make_app(path, clock=clock)
+    app = app_factory(path)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.screen.query_one("#runs-pane")
         await wait_until(pilot, lambda: pane.has_class("-empty") and app.state is not None)

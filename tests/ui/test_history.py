@@ -1,4 +1,5 @@
-"""The history browser: months from listings, shards read only when a month is opened."""
+"""The history browser: months from the source's listing, runs read only when a month is
+opened, and a chosen run posted up for the app to open."""
 
 from __future__ import annotations
 
@@ -7,18 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, ProgressBar
 
 from tandem_tui.domain.clock import ManualClock
+from tandem_tui.source.base import ArchiveEntry
 from tandem_tui.source.file.shards import history_root
-from tandem_tui.ui.screens.history import HistoryScreen, month_of
-from tandem_tui.ui.screens.run_detail import RunDetailScreen
+from tandem_tui.source.open import file_source
+from tandem_tui.ui.screens.history import HistoryScreen
+
+from ui.host import Host
 
 pytestmark = pytest.mark.anyio
 
-STYLES = Path(__file__).resolve().parents[2] / "styles"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FIXTURE_NOW_MS = 1_795_446_000_000  # 2026-11-23 15:00:00 UTC, see tests/fixtures/README.md
 
@@ -56,17 +58,17 @@ class RecordingHistory(HistoryScreen):
         super().on_history_screen_shards_read(message)
 
 
-class Host(App[None]):
-    """A bare app that shows the history browser (the real app lives in ui/app.py)."""
+def host(runs_file: Path) -> Host:
+    """The history browser over the archive of ``runs_file``, on the test host."""
+    return Host(RecordingHistory(file_source(runs_file, env={}), clock=ManualClock(FIXTURE_NOW_MS)))
 
-    CSS_PATH = [STYLES / "app.tcss"]
 
-    def __init__(self, runs_file: Path) -> None:
-        super().__init__()
-        self.history = RecordingHistory(runs_file, clock=ManualClock(FIXTURE_NOW_MS))
+def months_read(screen: HistoryScreen) -> set[tuple[int, int]]:
+    return {entry.month for entry in screen.shards_read}
 
-    def on_mount(self) -> None:
-        self.push_screen(self.history)
+
+def entry_named(screen: HistoryScreen, name: str) -> ArchiveEntry:
+    return next(e for entries in screen.months.values() for e in entries if e.name == name)
 
 
 async def settle(pilot: Pilot) -> None:
@@ -82,10 +84,10 @@ def shown_ids(screen: HistoryScreen) -> list[str]:
 
 
 async def test_the_newest_month_opens_with_its_archived_runs(runs_file):
-    app = Host(runs_file)
+    app = host(runs_file)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = app.history
+        screen = app.shown
         assert screen.month == NOVEMBER
         ids = sorted(shown_ids(screen))
         # run-ctx-0004 is a recovered-context run still in flight: readers skip it.
@@ -95,27 +97,27 @@ async def test_the_newest_month_opens_with_its_archived_runs(runs_file):
 async def test_months_that_are_not_opened_are_never_read(runs_file):
     trap = month_dir(runs_file, OCTOBER) / "run-broken-0001.json"
     trap.write_text("{ this is not json")
-    app = Host(runs_file)
+    app = host(runs_file)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = app.history
-        assert screen.shards_read and {month_of(p) for p in screen.shards_read} == {NOVEMBER}
+        screen = app.shown
+        assert screen.shards_read and months_read(screen) == {NOVEMBER}
         assert all(r.error is None for r in screen.results.values())
         # The trap is live: opening October reads it and shows it as unreadable.
         screen.open_month(OCTOBER)
         await settle(pilot)
-        assert trap in screen.shards_read
-        assert screen.results[trap].error is not None
+        assert "run-broken-0001" in [e.name for e in screen.shards_read]
+        assert screen.results[entry_named(screen, "run-broken-0001").key].error is not None
         table = screen.query_one("#history-table", DataTable)
         row = table.get_row_at(shown_ids(screen).index("run-broken-0001"))
         assert row[2].plain == "unreadable"
 
 
 async def test_opening_a_month_from_the_month_list_reads_it(runs_file):
-    app = Host(runs_file)
+    app = host(runs_file)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = app.history
+        screen = app.shown
         screen.query_one("#history-months").focus()
         await pilot.press("down", "down", "down", "enter")  # 2026 > November, October
         await settle(pilot)
@@ -133,10 +135,10 @@ async def test_a_big_month_is_read_in_batches_behind_a_progress_bar(tmp_path):
     month.mkdir(parents=True)
     for n in range(120):
         (month / f"run-bulk-{n:04d}.json").write_text(shard(f"run-bulk-{n:04d}", FIXTURE_NOW_MS - n * 1000))
-    app = Host(runs_file)
+    app = host(runs_file)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = app.history
+        screen = app.shown
         assert screen.batches == [(50, 120), (100, 120), (120, 120)]
         assert len(shown_ids(screen)) == 120
         assert shown_ids(screen)[0] == "run-bulk-0000"  # newest first
@@ -151,27 +153,27 @@ async def test_a_search_matching_too_many_runs_draws_only_the_first_ones(tmp_pat
     month.mkdir(parents=True)
     for n in range(80):
         (month / f"run-bulk-{n:04d}.json").write_text(shard(f"run-bulk-{n:04d}", FIXTURE_NOW_MS - n))
-    app = Host(runs_file)
+    app = host(runs_file)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("slash", *"bulk")
         await pilot.pause()
-        screen = app.history
+        screen = app.shown
         assert len(shown_ids(screen)) == 50
         label = str(screen.query_one("#history-month-label").render())
         assert label.startswith("80 matches (first 50 shown) for bulk")
 
 
 async def test_search_narrows_by_run_id_or_automation_id(runs_file):
-    app = Host(runs_file)
+    app = host(runs_file)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = app.history
+        screen = app.shown
         await pilot.press("slash", *"l/h")
         await pilot.pause()
         assert screen.query_one("#history-search", Input).value == "l/h"
         assert shown_ids(screen) == ["run:manual/hotfix#7"]
-        automation = screen.results[next(p for p in screen.months[NOVEMBER] if "rn-0138" in p.name)].run
+        automation = screen.results[entry_named(screen, "run-rn-0138").key].run
         assert automation is not None
         screen.query_one("#history-search", Input).value = automation.automation_id
         await pilot.pause()
@@ -179,44 +181,41 @@ async def test_search_narrows_by_run_id_or_automation_id(runs_file):
 
 
 async def test_search_finds_runs_in_unread_months_by_file_name_without_reading_them(runs_file):
-    app = Host(runs_file)
+    app = host(runs_file)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = app.history
+        screen = app.shown
         await pilot.press("slash", *"0120")
         await pilot.pause()
         assert shown_ids(screen) == ["run-rn-0120"]
-        assert all(month_of(p) == NOVEMBER for p in screen.shards_read)
+        assert months_read(screen) == {NOVEMBER}
         await pilot.press("enter", "enter")  # leave the search box, open the run
         await settle(pilot)
-        assert isinstance(app.screen, RunDetailScreen)
-        assert app.screen.run.run_id == "run-rn-0120"
-        october_read = [p for p in screen.shards_read if month_of(p) == OCTOBER]
-        assert [p.name for p in october_read] == ["run-rn-0120.json"]
+        [request] = app.requests
+        assert isinstance(request, HistoryScreen.OpenRun)
+        assert request.run.run_id == "run-rn-0120"
+        october_read = [e for e in screen.shards_read if e.month == OCTOBER]
+        assert [e.name for e in october_read] == ["run-rn-0120"]
 
 
-async def test_an_archived_run_opens_in_detail_with_its_badge(runs_file):
-    app = Host(runs_file)
+async def test_enter_posts_the_highlighted_archived_run_up_to_the_app(runs_file):
+    app = host(runs_file)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        first = app.history.visible_runs()[0]
+        first = app.shown.visible_runs()[0]
         await pilot.press("enter")
         await pilot.pause()
-        detail = app.screen
-        assert isinstance(detail, RunDetailScreen)
-        assert detail.archived and detail.run.run_id == first.run_id
-        assert len(detail.query("#archived-badge")) == 1
-        await pilot.press("escape")
-        await pilot.pause()
-        assert app.screen is app.history
+        assert [type(m) for m in app.requests] == [HistoryScreen.OpenRun]
+        assert app.requests[0].run is first
+        assert app.screen is app.shown
 
 
 async def test_opening_an_unreadable_shard_says_why_in_one_line(runs_file):
     (month_dir(runs_file, NOVEMBER) / "run-broken-0002.json").write_text('{"schema_version": 1}')
-    app = Host(runs_file)
+    app = host(runs_file)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = app.history
+        screen = app.shown
         table = screen.query_one("#history-table", DataTable)
         table.move_cursor(row=shown_ids(screen).index("run-broken-0002"))
         await pilot.press("enter")
@@ -228,10 +227,10 @@ async def test_opening_an_unreadable_shard_says_why_in_one_line(runs_file):
 
 
 async def test_escape_clears_the_search_before_leaving(runs_file):
-    app = Host(runs_file)
+    app = host(runs_file)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = app.history
+        screen = app.shown
         await pilot.press("slash", *"etl", "escape")
         await pilot.pause()
         assert app.screen is screen and screen.query_text == ""
@@ -244,10 +243,10 @@ async def test_escape_clears_the_search_before_leaving(runs_file):
 async def test_no_history_at_all_is_said_plainly(tmp_path):
     runs_file = tmp_path / "automation_v2_runs.json"
     runs_file.write_text('{"schema_version": 1, "runs": {}}')
-    app = Host(runs_file)
+    app = host(runs_file)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        screen = app.history
+        screen = app.shown
         assert screen.month is None and shown_ids(screen) == []
         assert str(screen.query_one("#history-month-label").render()) == "no archived runs"
 
@@ -258,4 +257,4 @@ def _settled(pilot: Pilot):
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 def test_history_snapshot(snap_compare, runs_file, size):
-    assert snap_compare(Host(runs_file), terminal_size=size, run_before=_settled)
+    assert snap_compare(host(runs_file), terminal_size=size, run_before=_settled)

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from textual.app import App
 from textual.widgets import Static, TextArea
 
 from tandem_tui.domain.clock import ManualClock
@@ -27,9 +24,9 @@ from tandem_tui.ui.widgets.timeline import (
     timeline_entries,
 )
 
-pytestmark = pytest.mark.anyio
+from ui.host import Host
 
-STYLES = Path(__file__).resolve().parents[2] / "styles"
+pytestmark = pytest.mark.anyio
 
 #: 2026-03-14 12:00:00 UTC.
 NOW_MS = 1_773_489_600_000
@@ -126,17 +123,9 @@ def rich_run(**overrides: Any) -> dict[str, Any]:
     return record
 
 
-class Host(App[None]):
-    """A bare app that shows one run detail screen (the real app lives in ui/app.py)."""
-
-    CSS_PATH = [STYLES / "app.tcss"]
-
-    def __init__(self, run: Run, *, archived: bool = False, now_ms: int = NOW_MS) -> None:
-        super().__init__()
-        self.detail = RunDetailScreen(run, clock=ManualClock(now_ms), archived=archived)
-
-    def on_mount(self) -> None:
-        self.push_screen(self.detail)
+def host(run: Run, *, archived: bool = False, actions: bool = False, now_ms: int = NOW_MS) -> Host:
+    """One run detail screen on the test host, at a clock standing still at ``now_ms``."""
+    return Host(RunDetailScreen(run, clock=ManualClock(now_ms), archived=archived, actions=actions))
 
 
 # --- the pure parts -----------------------------------------------------------------
@@ -251,10 +240,10 @@ async def test_markup_and_ansi_from_the_runs_file_render_literally():
     history = [{"event": "run_paused", "recorded_at_ms": at(2), "reason": hostile,
                 "metadata": {"note": hostile, "source": "tandem-tui"}}]
     run = parse_run(rich_run(detail=hostile, checkpoint={"lifecycle_history": history}))
-    app = Host(run)
+    app = host(run)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
-        screen = app.detail
+        screen = app.shown
         run_panel = screen.query_one("#panel-run", FieldsPanel)
         shown = "".join(
             str(strip.text) for strip in run_panel.render_lines(run_panel.content_region.reset_offset)
@@ -275,7 +264,7 @@ async def test_markup_and_ansi_from_the_runs_file_render_literally():
 
 
 async def test_enter_on_an_event_shows_its_full_metadata_and_escape_closes_it():
-    app = Host(parse_run(rich_run()))
+    app = host(parse_run(rich_run()))
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
         await pilot.press("j", "j", "j", "enter")
@@ -287,120 +276,98 @@ async def test_enter_on_an_event_shows_its_full_metadata_and_escape_closes_it():
         assert shown["actor"] == "ops@console-01"
         await pilot.press("escape")
         await pilot.pause()
-        assert app.screen is app.detail
+        assert app.screen is app.shown
 
 
 async def test_k_moves_back_up_the_timeline():
-    app = Host(parse_run(rich_run()))
+    app = host(parse_run(rich_run()))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         await pilot.press("j", "j", "down", "k")
-        assert app.detail.query_one(Timeline).cursor_row == 2
+        assert app.shown.query_one(Timeline).cursor_row == 2
 
 
 async def test_v_shows_the_raw_record_losslessly_and_v_again_hides_it():
     run = parse_run(rich_run())
-    app = Host(run)
+    app = host(run)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         await pilot.press("v")
         await pilot.pause()
-        raw = app.detail.query_one("#raw-json", TextArea)
+        raw = app.shown.query_one("#raw-json", TextArea)
         assert raw.display and raw.has_focus
         assert json.loads(raw.text) == dump_run(run)
         assert json.loads(raw.text)["x_server_field"] == {"kept": True}
         await pilot.press("v")
         await pilot.pause()
         assert not raw.display
-        assert app.detail.query_one(Timeline).has_focus
+        assert app.shown.query_one(Timeline).has_focus
 
 
 async def test_escape_leaves_raw_json_first_then_the_screen():
-    app = Host(parse_run(rich_run()))
+    app = host(parse_run(rich_run()))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         await pilot.press("v", "escape")
         await pilot.pause()
-        assert app.screen is app.detail and not app.detail.showing_raw
+        assert app.screen is app.shown and not app.shown.showing_raw
         await pilot.press("escape")
         await pilot.pause()
-        assert app.screen is not app.detail
+        assert app.screen is not app.shown
 
 
 async def test_archived_runs_carry_a_badge_and_hot_runs_do_not():
     for archived in (True, False):
-        app = Host(parse_run(rich_run(status="completed")), archived=archived)
+        app = host(parse_run(rich_run(status="completed")), archived=archived)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
-            assert len(app.detail.query("#archived-badge")) == int(archived)
+            assert len(app.shown.query("#archived-badge")) == int(archived)
 
 
 async def test_panels_without_data_are_hidden():
     run = parse_run(rich_run(execution_claim=None, checkpoint={}))
-    app = Host(run)
+    app = host(run)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
-        screen = app.detail
+        screen = app.shown
         assert not screen.query_one("#panel-claim").display
         assert not screen.query_one("#panel-failure").display
         assert not screen.query_one("#panel-scheduler").display
 
 
 async def test_update_run_redraws_status_and_timeline():
-    app = Host(parse_run(rich_run()))
+    app = host(parse_run(rich_run()))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         newer = rich_run(status="paused")
         newer["checkpoint"]["lifecycle_history"].append(
             {"event": "run_paused", "recorded_at_ms": at(0.5), "metadata": operator()}
         )
-        app.detail.update_run(parse_run(newer))
+        app.shown.update_run(parse_run(newer))
         await pilot.pause()
-        assert len(app.detail.query_one(Timeline).entries) == 8
-        assert app.detail.query_one("#title-status").has_class("status-paused")
+        assert len(app.shown.query_one(Timeline).entries) == 8
+        assert app.shown.query_one("#title-status").has_class("status-paused")
 
 
-class ConsoleLike(Host):
-    """A host that, like the console, keeps a snapshot and performs actions."""
-
-    def __init__(self, run: Run, **kwargs: Any) -> None:
-        super().__init__(run, **kwargs)
-        self.state = SimpleNamespace(snapshot=SimpleNamespace(runs={run.run_id: run}))
-        self.read_only = False
-        self.requested: list[tuple[str, list[str]]] = []
-
-    def request_action(self, kind: str, run_ids: list[str]) -> None:
-        self.requested.append((kind, run_ids))
-
-
-async def test_the_screen_follows_the_run_in_the_apps_newer_snapshot():
-    app = ConsoleLike(parse_run(rich_run()))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        newer = parse_run(rich_run(status="paused", pause_reason="quota"))
-        app.state.snapshot.runs = {newer.run_id: newer}
-        app.detail.tick()
-        await pilot.pause()
-        assert app.detail.run is newer
-        assert app.detail.query_one("#title-status").has_class("status-paused")
-
-
-async def test_action_keys_hand_the_run_to_the_app():
-    app = ConsoleLike(parse_run(rich_run()))
+async def test_action_keys_post_the_request_up_for_the_app():
+    app = host(parse_run(rich_run()), actions=True)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         await pilot.press("p", "l")
-        assert app.requested == [("pause", ["run-7f3a9c2e"]), ("release_lock", ["run-7f3a9c2e"])]
+        await pilot.pause()
+        requested = [(m.kind, m.run_ids) for m in app.requests]
+        assert requested == [("pause", ["run-7f3a9c2e"]), ("release_lock", ["run-7f3a9c2e"])]
+        assert all(isinstance(m, RunDetailScreen.ActionRequested) for m in app.requests)
 
 
-async def test_archived_and_read_only_runs_offer_no_actions():
-    for archived, read_only in ((True, False), (False, True)):
-        app = ConsoleLike(parse_run(rich_run()), archived=archived)
-        app.read_only = read_only
+async def test_archived_runs_and_a_console_without_actions_offer_none():
+    for archived, actions in ((True, True), (False, False)):
+        app = host(parse_run(rich_run()), archived=archived, actions=actions)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
             await pilot.press("p", "e")
-            assert app.requested == []
+            await pilot.pause()
+            assert app.requests == []
 
 
 # --- snapshots -----------------------------------------------------------------------
@@ -408,20 +375,20 @@ async def test_archived_and_read_only_runs_offer_no_actions():
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 def test_run_detail_snapshot(snap_compare, size):
-    assert snap_compare(Host(parse_run(rich_run())), terminal_size=size)
+    assert snap_compare(host(parse_run(rich_run())), terminal_size=size)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 def test_raw_json_snapshot(snap_compare, size):
-    assert snap_compare(Host(parse_run(rich_run())), press=["v"], terminal_size=size)
+    assert snap_compare(host(parse_run(rich_run())), press=["v"], terminal_size=size)
 
 
 def test_event_metadata_snapshot(snap_compare):
     assert snap_compare(
-        Host(parse_run(rich_run())), press=["j", "j", "j", "enter"], terminal_size=(80, 24)
+        host(parse_run(rich_run())), press=["j", "j", "j", "enter"], terminal_size=(80, 24)
     )
 
 
 def test_archived_run_snapshot(snap_compare):
     run = parse_run(rich_run(status="completed", finished_at_ms=at(1), execution_claim=None))
-    assert snap_compare(Host(run, archived=True), terminal_size=(80, 24))
+    assert snap_compare(host(run, archived=True), terminal_size=(80, 24))

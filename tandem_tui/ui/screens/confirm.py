@@ -1,10 +1,11 @@
-"""The confirmation dialog shown before an operator action touches the runs file.
+"""The confirmation dialog shown before an operator action changes a run.
 
 It names every selected run with what the action will do to it (``run-abc  running ->
 paused``), lists the runs that will be skipped and why, and asks for a reason. It
 dismisses with the reason to record (the action's default when left empty), or ``None``
 when cancelled. It decides nothing itself: the previews come from
-:func:`tandem_tui.domain.actions.preview`.
+:func:`tandem_tui.domain.actions.preview`, and its words (the action's label, its
+default reason) from the action's entry in :data:`~tandem_tui.domain.actions.ACTIONS`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from tandem_tui.domain.actions import DEFAULT_REASONS, ActionKind, Refusal, Transition
+from tandem_tui.domain.actions import ACTIONS, ActionKind, ActionSpec, Refusal, Transition
 from tandem_tui.ui.screens.run_detail import STYLES_DIR
 from tandem_tui.safe_text import literal
 from tandem_tui.ui.widgets.record_fields import theme_style
@@ -74,6 +75,7 @@ class ConfirmActionScreen(ModalScreen[str | None]):
     def __init__(self, kind: ActionKind | str, previews: Sequence[Preview], *, actor: str) -> None:
         super().__init__()
         self.kind = ActionKind(kind)
+        self.spec: ActionSpec = ACTIONS[self.kind]
         self.previews = list(previews)
         self.actor = actor
         self.transitions = [p for p in self.previews if isinstance(p, Transition)]
@@ -81,7 +83,7 @@ class ConfirmActionScreen(ModalScreen[str | None]):
 
     @property
     def default_reason(self) -> str:
-        return DEFAULT_REASONS[self.kind]
+        return self.spec.default_reason
 
     @property
     def can_confirm(self) -> bool:
@@ -89,11 +91,11 @@ class ConfirmActionScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         theme = self.app.theme_variables
-        verb = self.kind.verb
+        verb, label = self.kind.verb, self.spec.label
         with Vertical(id="confirm-dialog", classes="dialog") as dialog:
             dialog.border_title = f"Confirm {verb}"
             if self.can_confirm:
-                heading = Text(f"{verb.capitalize()} {_plural(len(self.transitions))}")
+                heading = Text(f"{label} {_plural(len(self.transitions))}")
                 heading.append(" as ", style="dim")
                 heading.append_text(literal(self.actor))
                 if self.refusals:
@@ -119,7 +121,7 @@ class ConfirmActionScreen(ModalScreen[str | None]):
             with Horizontal(id="confirm-buttons"):
                 yield Button("Cancel", id="confirm-cancel", variant="default")
                 yield Button(
-                    f"{verb.capitalize()} {_plural(len(self.transitions))}",
+                    f"{label} {_plural(len(self.transitions))}",
                     id="confirm-ok",
                     variant="warning",
                     disabled=not self.can_confirm,

@@ -2,23 +2,28 @@
 
 :func:`build_state` turns a :class:`Snapshot` into a :class:`DashboardState` — plain data
 the widgets show. The app builds it in its watch worker thread (off the UI thread, and
-while the watcher is not touching the view), then hands it to this screen, which sets
-its widgets' reactive attributes.
+while the source is not touching the view), then hands it to this screen
+(:meth:`DashboardScreen.show_state`), which sets its widgets' reactive attributes.
+
+Messages up, attributes down: what the screen is told (where runs live, the clock,
+read-only) comes in through its constructor and :meth:`~DashboardScreen.show_state`;
+what the operator asks for (an action, a run, the history) goes up as a message for the
+app to handle. The screen never calls the app.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.models import RunStatus
 from tandem_tui.domain.snapshot import Freshness, Snapshot
 from tandem_tui.safe_text import sanitize
@@ -32,9 +37,6 @@ from tandem_tui.ui.widgets.runs_table import (
     build_rows,
 )
 from tandem_tui.ui.widgets.trends import TrendData, Trends, trend_data
-
-if TYPE_CHECKING:
-    from tandem_tui.ui.app import TandemApp
 
 
 @dataclass(frozen=True)
@@ -81,15 +83,16 @@ def build_state(
     )
 
 
-def empty_content(runs_file: Path, state: DashboardState | None) -> Content:
-    """What the runs pane says when there is nothing to list."""
+def empty_content(location: str, state: DashboardState | None) -> Content:
+    """What the runs pane says when there is nothing to list; ``location`` is where the
+    source looks (its ``describe().location``)."""
     if state is None:
-        return Content.styled("Reading the runs file…", "$text-muted")
+        return Content.styled("Reading runs…", "$text-muted")
     if state.file_missing:
         return Content.assemble(
-            ("No runs file here yet:\n", "bold"),
-            (sanitize(str(runs_file)), "$text-accent"),
-            "\n\nThe console is watching it and will show runs as soon as it appears.\n"
+            ("No runs here yet:\n", "bold"),
+            (sanitize(location), "$text-accent"),
+            "\n\nThe console is watching it and will show runs as soon as they appear.\n"
             "Point it elsewhere with ",
             ("tandem-tui --runs-file PATH", "bold"),
             ", or try ",
@@ -101,11 +104,11 @@ def empty_content(runs_file: Path, state: DashboardState | None) -> Content:
     if not state.ever_read:
         return Content.assemble(
             ("Nothing to show: ", "bold"),
-            (sanitize(str(runs_file)), "$text-accent"),
+            (sanitize(location), "$text-accent"),
             " could not be read (see the banner above). The console keeps trying.",
         )
     return Content.assemble(
-        ("No runs in ", "$text-muted"), (sanitize(str(runs_file)), "$text-accent"), (".", "$text-muted")
+        ("No runs in ", "$text-muted"), (sanitize(location), "$text-accent"), (".", "$text-muted")
     )
 
 
@@ -129,24 +132,54 @@ class DashboardScreen(Screen[None]):
         Binding("t", "toggle_panel('trends')", "Toggle trends", show=False),
     ]
 
-    def __init__(self) -> None:
+    class ActionRequested(Message):
+        """The operator asked for ``kind`` on ``run_ids`` (the marked runs, else the one
+        under the cursor)."""
+
+        def __init__(self, kind: str, run_ids: list[str]) -> None:
+            super().__init__()
+            self.kind = kind
+            self.run_ids = run_ids
+
+    class OpenRun(Message):
+        """The operator chose a run to open."""
+
+        def __init__(self, run_id: str) -> None:
+            super().__init__()
+            self.run_id = run_id
+
+    class OpenHistory(Message):
+        """The operator asked for the archive."""
+
+    def __init__(
+        self,
+        *,
+        location: str,
+        summary: str,
+        clock: Clock,
+        read_only: bool = False,
+        blink: bool = True,
+    ) -> None:
+        """``location`` and ``summary`` are the source's ``describe()`` (the header shows
+        both); ``blink=False`` keeps the filter's cursor still (snapshot tests)."""
         super().__init__(id="dashboard")
+        self.location = location
+        self.summary = summary
+        self.clock = clock
+        self.read_only = read_only
+        self.blink = blink
         self.state: DashboardState | None = None
 
-    @property
-    def tandem(self) -> TandemApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
-        app = self.tandem
-        now = app.clock.now_ms
-        yield MetricsBar(title=str(app.runs_file), read_only=app.read_only, clock_ms=now, id="metrics")
+        now = self.clock.now_ms
+        title = f"{self.location}  {self.summary}" if self.summary else self.location
+        yield MetricsBar(title=title, read_only=self.read_only, clock_ms=now, id="metrics")
         yield StaleBanner(clock_ms=now, id="stale")
         yield Trends(id="trends")
         with Horizontal(id="main"):
             with Vertical(id="runs-pane"):
                 yield RunsTable(clock_ms=now, id="runs")
-                yield Static(empty_content(app.runs_file, None), id="empty", markup=False)
+                yield Static(empty_content(self.location, None), id="empty", markup=False)
             yield LocksPanel(id="locks")
         yield Input(placeholder="filter: id, automation, status, reason, workspace", id="filter")
         # ctrl+p is listed by "?"; at 80 columns its footer slot is worth more to "?".
@@ -155,7 +188,7 @@ class DashboardScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(RunsTable).focus()
         # A blinking cursor would make snapshots of a static app differ run to run.
-        self.query_one("#filter", Input).cursor_blink = not self.tandem.static
+        self.query_one("#filter", Input).cursor_blink = self.blink
         self._update_caption()
 
     # -- data in ----------------------------------------------------------------------
@@ -185,7 +218,7 @@ class DashboardScreen(Screen[None]):
     def _update_empty(self) -> None:
         table = self.query_one(RunsTable)
         empty = table.visible_count == 0
-        self.query_one("#empty", Static).update(empty_content(self.tandem.runs_file, self.state))
+        self.query_one("#empty", Static).update(empty_content(self.location, self.state))
         self.query_one("#runs-pane").set_class(empty, "-empty")
         if not empty and self.focused is None:
             table.focus()
@@ -216,7 +249,7 @@ class DashboardScreen(Screen[None]):
     # -- keys -------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "act" and self.tandem.read_only:
+        if action == "act" and self.read_only:
             return False
         return True
 
@@ -255,13 +288,14 @@ class DashboardScreen(Screen[None]):
         self.query_one(f"#{name}").toggle_class("-hidden")
 
     def action_history(self) -> None:
-        self.tandem.open_history()
+        self.post_message(self.OpenHistory())
 
     def action_act(self, kind: str) -> None:
-        self.tandem.request_action(kind, self.query_one(RunsTable).target_run_ids())
+        self.post_message(self.ActionRequested(kind, self.query_one(RunsTable).target_run_ids()))
 
     def on_runs_table_run_selected(self, event: RunsTable.RunSelected) -> None:
-        self.tandem.open_run(event.run_id)
+        event.stop()
+        self.post_message(self.OpenRun(event.run_id))
 
     def clear_marks(self) -> None:
         table = self.query_one(RunsTable)

@@ -1,18 +1,20 @@
-"""The history browser: archived runs from the history shards, month by month.
+"""The history browser: archived runs, month by month, from the source's archive.
 
-The month list comes from directory listings alone (:class:`ShardIndex`); a month's
-shards are read only when the operator opens it, in a thread worker that reads them in
-batches and posts each batch back, with a progress bar for big months. ``/`` searches
-by run id or automation id: loaded runs by both, shards not read yet by their file name
-(the sanitized run id), so finding a run never reads a whole archive. Enter opens the
-run's detail, marked ARCHIVED.
+The month list comes from the source's cheap listing (``archive_months()``: directory
+listings for the runs file's history shards); a month's runs are read only when the
+operator opens it, in a thread worker that asks the source for them in batches
+(``read_archived``) and posts each batch back, with a progress bar for big months.
+``/`` searches by run id or automation id: loaded runs by both, entries not read yet by
+their listed name (``ArchiveEntry.name``, compared loosely on punctuation: a shard's
+name is its sanitized run id), so finding a run never reads a whole archive. Enter
+posts :class:`HistoryScreen.OpenRun`; the app opens the run's detail, marked ARCHIVED.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from rich.style import Style
 from rich.table import Table
@@ -29,24 +31,15 @@ from textual.worker import get_current_worker
 
 from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.models import Run
-from tandem_tui.source.file.shards import (
-    SHARD_SUFFIX,
-    ShardIndex,
-    is_nonterminal_recovered_context_run,
-    read_shard,
-    sanitize_path_id,
-)
-from tandem_tui.source.file.store import RunsFileError
 from tandem_tui.humanize import format_duration_ms, format_timestamp
-from tandem_tui.ui.screens.run_detail import STYLES_DIR, RunDetailScreen
+from tandem_tui.source.base import ArchivedRead, ArchiveEntry, Month, RunsSource, SourceError
+from tandem_tui.ui.screens.run_detail import STYLES_DIR
 from tandem_tui.safe_text import literal, sanitize
 from tandem_tui.ui.widgets.record_fields import FieldsPanel, key_field_rows, theme_style
 from tandem_tui.ui.widgets.status_style import status_text
 from tandem_tui.ui.widgets.timeline import format_offset, timeline_entries
 
-Month = tuple[int, int]
-
-#: Shards read per message back to the screen (each moves the progress bar).
+#: Archived runs read per message back to the screen (each moves the progress bar).
 BATCH_SIZE = 50
 #: Search hits drawn at most: typing the first letters of an id can match everything.
 MAX_SEARCH_ROWS = 200
@@ -57,59 +50,23 @@ MONTH_NAMES = (
 )
 
 
-def month_of(shard: Path) -> Month | None:
-    """The (year, month) a shard is filed under, from its ``YYYY/MM`` directories."""
-    year, month = shard.parent.parent.name, shard.parent.name
-    if year.isdigit() and month.isdigit():
-        return (int(year), int(month))
-    return None
+_PUNCTUATION = re.compile(r"[^0-9a-z_-]")
 
 
-def group_by_month(index: ShardIndex) -> dict[Month, list[Path]]:
-    """Each run's shard (the latest month's when filed twice) grouped by month, newest
-    month first."""
-    months: dict[Month, list[Path]] = {}
-    for path in index.values():
-        month = month_of(path)
-        if month is not None:
-            months.setdefault(month, []).append(path)
-    return {month: sorted(months[month]) for month in sorted(months, reverse=True)}
+def _loose(text: str) -> str:
+    """``text`` casefolded, every character outside ``[0-9a-z_-]`` made ``_``: how a
+    listed name (a shard's sanitized run id) and a typed run id are compared."""
+    return _PUNCTUATION.sub("_", text.casefold())
 
 
-def shard_stem(path: Path) -> str:
-    return path.name[: -len(SHARD_SUFFIX)]
-
-
-@dataclass(frozen=True)
-class ShardResult:
-    """What reading one shard gave: the run, or the one-line reason it could not."""
-
-    path: Path
-    run: Run | None = None
-    error: str | None = None
-    hidden: bool = False
-
-
-def read_one(path: Path) -> ShardResult:
-    """Read one shard; a bad one becomes a one-line error, never an exception."""
-    try:
-        run = read_shard(path)
-    except RunsFileError as error:
-        return ShardResult(path, error=str(error).removeprefix(f"{path}: "))
-    except Exception as error:  # noqa: BLE001 - a reader thread must not take the console down
-        return ShardResult(path, error=f"cannot read shard ({type(error).__name__}: {error})")
-    return ShardResult(path, run=run, hidden=is_nonterminal_recovered_context_run(run))
-
-
-def matches(query: str, path: Path, result: ShardResult | None) -> bool:
-    """Does this shard match the search: run id or automation id once read, file name
-    (the sanitized run id) before."""
+def matches(query: str, entry: ArchiveEntry, result: ArchivedRead | None) -> bool:
+    """Does this archive entry match the search: run id or automation id once read, its
+    listed name before."""
     needle = query.casefold()
     if result is not None and result.run is not None:
         run = result.run
         return needle in run.run_id.casefold() or needle in run.automation_id.casefold()
-    stem = shard_stem(path).casefold()
-    return needle in stem or sanitize_path_id(query).casefold() in stem
+    return needle in entry.name.casefold() or _loose(query) in _loose(entry.name)
 
 
 @dataclass(frozen=True)
@@ -121,9 +78,22 @@ class RowStyles:
     error: Style
 
 
-def batches(items: Sequence[Path], size: int) -> Iterable[Sequence[Path]]:
+def batches(items: Sequence[ArchiveEntry], size: int) -> Iterable[Sequence[ArchiveEntry]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def read_batch(source: RunsSource, batch: Sequence[ArchiveEntry]) -> list[ArchivedRead]:
+    """The source's reads of ``batch``; a source that fails outright makes every entry
+    unreadable with its one-line reason (a reader thread must not take the console
+    down)."""
+    try:
+        return list(source.read_archived(batch))
+    except SourceError as error:
+        reason = str(error)
+    except Exception as error:  # noqa: BLE001 - see above
+        reason = f"cannot read the archive ({type(error).__name__}: {error})"
+    return [ArchivedRead(entry, error=reason) for entry in batch]
 
 
 def lifecycle_summary(run: Run, theme: Mapping[str, str], limit: int = 14) -> Table | Text:
@@ -154,7 +124,7 @@ def lifecycle_summary(run: Run, theme: Mapping[str, str], limit: int = 14) -> Ta
 
 
 class HistoryScreen(Screen[None]):
-    """Archived runs, grouped by month, read lazily."""
+    """Archived runs, grouped by month, read lazily from ``source``."""
 
     CSS_PATH = [STYLES_DIR / "history.tcss"]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
@@ -166,16 +136,17 @@ class HistoryScreen(Screen[None]):
     ]
 
     class IndexScanned(Message):
-        """The shard index was (re)built from directory listings."""
+        """The archive was (re)listed."""
 
-        def __init__(self, months: dict[Month, list[Path]]) -> None:
+        def __init__(self, months: dict[Month, list[ArchiveEntry]], error: str | None = None) -> None:
             super().__init__()
             self.months = months
+            self.error = error
 
     class ShardsRead(Message):
-        """One batch of a month's shards was read (``read`` of ``total`` so far)."""
+        """One batch of a month's runs was read (``read`` of ``total`` so far)."""
 
-        def __init__(self, month: Month, results: list[ShardResult], read: int, total: int) -> None:
+        def __init__(self, month: Month, results: list[ArchivedRead], read: int, total: int) -> None:
             super().__init__()
             self.month = month
             self.results = results
@@ -183,28 +154,37 @@ class HistoryScreen(Screen[None]):
             self.total = total
 
     class ShardRead(Message):
-        """One shard read on demand (a search hit in a month not opened)."""
+        """One archived run read on demand (a search hit in a month not opened)."""
 
-        def __init__(self, result: ShardResult) -> None:
+        def __init__(self, result: ArchivedRead) -> None:
             super().__init__()
             self.result = result
 
-    def __init__(self, runs_file: Path, *, clock: Clock) -> None:
+    class OpenRun(Message):
+        """The operator chose an archived run to open (the app shows it, ARCHIVED)."""
+
+        def __init__(self, run: Run) -> None:
+            super().__init__()
+            self.run = run
+
+    def __init__(self, source: RunsSource, *, clock: Clock) -> None:
         super().__init__()
-        self.runs_file = Path(runs_file)
+        self.source = source
         self.clock = clock
-        self.months: dict[Month, list[Path]] = {}
-        self.results: dict[Path, ShardResult] = {}
+        self.months: dict[Month, list[ArchiveEntry]] = {}
+        #: What reading each entry gave, by ``ArchiveEntry.key``.
+        self.results: dict[str, ArchivedRead] = {}
         self.loaded_months: set[Month] = set()
         self.loading: dict[Month, tuple[int, int]] = {}
-        #: Every shard this screen has opened, in order (what laziness is judged by).
-        self.shards_read: list[Path] = []
+        #: Every entry this screen has asked the source to read, in order (what
+        #: laziness is judged by).
+        self.shards_read: list[ArchiveEntry] = []
         self.month: Month | None = None
         self.query_text = ""
-        self._rows: list[Path] = []
+        self._rows: list[ArchiveEntry] = []
         self._matches = 0
-        self._cell_cache: dict[Path, tuple[ShardResult | None, Mapping[str, str], list[Text]]] = {}
-        self._open_after_read: Path | None = None
+        self._cell_cache: dict[str, tuple[ArchivedRead | None, Mapping[str, str], list[Text]]] = {}
+        self._open_after_read: str | None = None
 
     # --- layout ---------------------------------------------------------------------
 
@@ -242,35 +222,39 @@ class HistoryScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="history-index")
     def _scan(self) -> None:
-        index = ShardIndex.scan(self.runs_file)
-        self.post_message(self.IndexScanned(group_by_month(index)))
+        try:
+            months, error = self.source.archive_months(), None
+        except Exception as error_:  # noqa: BLE001 - SourceError or worse: one line, no crash
+            months, error = {}, " ".join(str(error_).split()) or type(error_).__name__
+        self.post_message(self.IndexScanned(months, error))
 
     @work(thread=True, group="history-shards")
-    def _read_month(self, month: Month, paths: list[Path]) -> None:
+    def _read_month(self, month: Month, entries: list[ArchiveEntry]) -> None:
         worker = get_current_worker()
         read = 0
-        for batch in batches(paths, BATCH_SIZE):
+        for batch in batches(entries, BATCH_SIZE):
             if worker.is_cancelled:
                 return
-            results = []
-            for path in batch:
-                self.shards_read.append(path)
-                results.append(read_one(path))
+            self.shards_read.extend(batch)
+            results = read_batch(self.source, batch)
             read += len(batch)
-            self.post_message(self.ShardsRead(month, results, read, len(paths)))
+            self.post_message(self.ShardsRead(month, results, read, len(entries)))
 
     @work(thread=True, group="history-shards")
-    def _read_single(self, path: Path) -> None:
-        self.shards_read.append(path)
-        self.post_message(self.ShardRead(read_one(path)))
+    def _read_single(self, entry: ArchiveEntry) -> None:
+        self.shards_read.append(entry)
+        self.post_message(self.ShardRead(read_batch(self.source, [entry])[0]))
 
     # --- messages back on the UI thread ---------------------------------------------
 
     def on_history_screen_index_scanned(self, message: IndexScanned) -> None:
+        if message.error is not None:
+            self.notify(sanitize(f"cannot list the archive: {message.error}"), severity="error")
         self.months = message.months
-        self.results = {p: r for p, r in self.results.items() if r.path in self._all_paths()}
+        keys = self._all_keys()
+        self.results = {k: r for k, r in self.results.items() if k in keys}
         self._fill_tree()
-        total = sum(len(paths) for paths in self.months.values())
+        total = sum(len(entries) for entries in self.months.values())
         self.query_one("#history-summary", Label).update(
             f"{total} archived run{'s' if total != 1 else ''} in {len(self.months)} "
             f"month{'s' if len(self.months) != 1 else ''}"
@@ -284,7 +268,7 @@ class HistoryScreen(Screen[None]):
 
     def on_history_screen_shards_read(self, message: ShardsRead) -> None:
         for result in message.results:
-            self.results[result.path] = result
+            self.results[result.entry.key] = result
         done = message.read >= message.total
         if done:
             self.loading.pop(message.month, None)
@@ -300,22 +284,22 @@ class HistoryScreen(Screen[None]):
             self._show_rows()
 
     def on_history_screen_shard_read(self, message: ShardRead) -> None:
-        self.results[message.result.path] = message.result
+        self.results[message.result.entry.key] = message.result
         self._show_rows()
-        if self._open_after_read == message.result.path:
+        if self._open_after_read == message.result.entry.key:
             self._open_after_read = None
             self._open_result(message.result)
 
     # --- months ---------------------------------------------------------------------
 
-    def _all_paths(self) -> set[Path]:
-        return {path for paths in self.months.values() for path in paths}
+    def _all_keys(self) -> set[str]:
+        return {entry.key for entries in self.months.values() for entry in entries}
 
     def _fill_tree(self) -> None:
         tree: Tree[Month | None] = self.query_one("#history-months", Tree)
         tree.clear()
         years: dict[int, TreeNode[Month | None]] = {}
-        for (year, month), paths in self.months.items():
+        for year, month in self.months:
             if year not in years:
                 years[year] = tree.root.add(Text(str(year), style="bold"), data=None, expand=True)
             node = years[year].add_leaf(self._month_label((year, month)), data=(year, month))
@@ -324,8 +308,8 @@ class HistoryScreen(Screen[None]):
 
     def _month_label(self, month: Month) -> Text:
         """``Nov    12``: how many runs the month holds (exact once it has been read)."""
-        paths = self.months.get(month, [])
-        count = sum(1 for p in paths if not (p in self.results and self.results[p].hidden))
+        entries = self.months.get(month, [])
+        count = sum(1 for e in entries if not self._hidden(e))
         label = Text(f"{MONTH_NAMES[month[1] - 1][:3]} ")
         label.append(f"{count:>6}", style="dim")
         return label
@@ -338,10 +322,10 @@ class HistoryScreen(Screen[None]):
                     node.set_label(self._month_label(month))
 
     def open_month(self, month: Month) -> None:
-        """Show ``month``; read its shards (in a thread) the first time it is opened."""
+        """Show ``month``; read its runs (in a thread) the first time it is opened."""
         self.month = month
-        paths = self.months.get(month, [])
-        unread = [path for path in paths if path not in self.results]
+        entries = self.months.get(month, [])
+        unread = [entry for entry in entries if entry.key not in self.results]
         if unread and month not in self.loading:
             self.loading[month] = (0, len(unread))
             self._read_month(month, unread)
@@ -356,43 +340,47 @@ class HistoryScreen(Screen[None]):
 
     # --- the table ------------------------------------------------------------------
 
-    def visible_paths(self) -> list[Path]:
-        """The open month's shards, or, while searching, every matching shard."""
+    def _hidden(self, entry: ArchiveEntry) -> bool:
+        result = self.results.get(entry.key)
+        return result is not None and result.hidden
+
+    def visible_entries(self) -> list[ArchiveEntry]:
+        """The open month's entries, or, while searching, every matching entry."""
         if self.query_text:
-            candidates = [p for paths in self.months.values() for p in paths]
-            found = [p for p in candidates if matches(self.query_text, p, self.results.get(p))]
+            candidates = [e for entries in self.months.values() for e in entries]
+            found = [e for e in candidates if matches(self.query_text, e, self.results.get(e.key))]
         else:
             found = list(self.months.get(self.month, [])) if self.month else []
-        shown = [p for p in found if not (p in self.results and self.results[p].hidden)]
+        shown = [e for e in found if not self._hidden(e)]
         return sorted(shown, key=self._sort_key, reverse=True)
 
-    def _sort_key(self, path: Path) -> tuple[int, str]:
-        result = self.results.get(path)
+    def _sort_key(self, entry: ArchiveEntry) -> tuple[int, str]:
+        result = self.results.get(entry.key)
         run = result.run if result is not None else None
         if run is None:
-            month = month_of(path) or (0, 0)
-            return (0, f"{month[0]:04d}{month[1]:02d}{shard_stem(path)}")
+            year, month = entry.month
+            return (0, f"{year:04d}{month:02d}{entry.name}")
         finished = run.finished_at_ms if run.finished_at_ms is not None else run.updated_at_ms
         return (finished, run.run_id)
 
     def visible_runs(self) -> list[Run]:
         """The runs (read so far) the table shows, top to bottom."""
-        return [r.run for p in self._rows if (r := self.results.get(p)) and r.run is not None]
+        return [r.run for e in self._rows if (r := self.results.get(e.key)) and r.run is not None]
 
     def _show_rows(self) -> None:
         table = self.query_one("#history-table", DataTable)
         # Follow the run under the cursor as rows reorder, unless it sits on the top row:
         # then stay on top (the newest run) while a month fills in.
         current = self._rows[table.cursor_row] if 0 < table.cursor_row < len(self._rows) else None
-        rows = self.visible_paths()
+        rows = self.visible_entries()
         self._matches = len(rows)
         if self.query_text and len(rows) > MAX_SEARCH_ROWS:
             rows = rows[:MAX_SEARCH_ROWS]
         self._rows = rows
         styles = self._row_styles()
         table.clear()
-        for path in self._rows:
-            table.add_row(*self._cells(path, styles), key=str(path))
+        for entry in self._rows:
+            table.add_row(*self._cells(entry, styles), key=entry.key)
         if current in self._rows:
             table.move_cursor(row=self._rows.index(current), animate=False)
         self._show_month_label()
@@ -406,26 +394,26 @@ class HistoryScreen(Screen[None]):
             error=theme_style(theme, "text-error", bold=True),
         )
 
-    def _cells(self, path: Path, styles: RowStyles) -> list[Text]:
-        """The row for one shard, built once per read result (rows are redrawn often)."""
-        result = self.results.get(path)
-        cached = self._cell_cache.get(path)
+    def _cells(self, entry: ArchiveEntry, styles: RowStyles) -> list[Text]:
+        """The row for one entry, built once per read result (rows are redrawn often)."""
+        result = self.results.get(entry.key)
+        cached = self._cell_cache.get(entry.key)
         if cached is not None and cached[0] is result and cached[1] is styles.theme:
             return cached[2]
-        cells = self._build_cells(path, result, styles)
-        self._cell_cache[path] = (result, styles.theme, cells)
+        cells = self._build_cells(entry, result, styles)
+        self._cell_cache[entry.key] = (result, styles.theme, cells)
         return cells
 
     @staticmethod
-    def _build_cells(path: Path, result: ShardResult | None, styles: RowStyles) -> list[Text]:
+    def _build_cells(entry: ArchiveEntry, result: ArchivedRead | None, styles: RowStyles) -> list[Text]:
         muted = styles.muted
         blanks = [Text("") for _ in range(5)]
         if result is None:
-            return [literal(shard_stem(path), style=muted), Text("…", style=muted), Text("…", style=muted), *blanks]
+            return [literal(entry.name, style=muted), Text("…", style=muted), Text("…", style=muted), *blanks]
         if result.run is None:
             reason = sanitize(result.error or "unreadable")
             return [
-                literal(shard_stem(path)),
+                literal(entry.name),
                 Text(reason[:60] + ("…" if len(reason) > 60 else ""), style=muted),
                 Text("unreadable", style=styles.error),
                 *blanks,
@@ -458,9 +446,9 @@ class HistoryScreen(Screen[None]):
         run_panel = self.query_one("#preview-run", FieldsPanel)
         lifecycle_panel = self.query_one("#preview-lifecycle", FieldsPanel)
         row = table.cursor_row
-        result = self.results.get(self._rows[row]) if 0 <= row < len(self._rows) else None
+        result = self.results.get(self._rows[row].key) if 0 <= row < len(self._rows) else None
         if result is None or result.run is None:
-            note = "not read yet: Enter reads it" if result is None else "unreadable shard"
+            note = "not read yet: Enter reads it" if result is None else "unreadable"
             empty = Text(note if 0 <= row < len(self._rows) else "no run", style="dim")
             run_panel.update(empty)
             lifecycle_panel.update(Text(""))
@@ -481,7 +469,7 @@ class HistoryScreen(Screen[None]):
                 text.append(f" (first {len(self._rows)} shown)", style="bold")
             text.append(" for ")
             text.append_text(literal(self.query_text, style="bold"))
-            text.append("  (unread shards match by file name)", style="dim")
+            text.append("  (runs not read yet match by name)", style="dim")
         elif self.month is None:
             text = Text("no archived runs", style="dim")
         else:
@@ -505,19 +493,19 @@ class HistoryScreen(Screen[None]):
         event.stop()
         if not 0 <= event.cursor_row < len(self._rows):
             return
-        path = self._rows[event.cursor_row]
-        result = self.results.get(path)
+        entry = self._rows[event.cursor_row]
+        result = self.results.get(entry.key)
         if result is None:
-            self._open_after_read = path
-            self._read_single(path)
+            self._open_after_read = entry.key
+            self._read_single(entry)
         else:
             self._open_result(result)
 
-    def _open_result(self, result: ShardResult) -> None:
+    def _open_result(self, result: ArchivedRead) -> None:
         if result.run is None:
-            self.notify(sanitize(f"{shard_stem(result.path)}: {result.error}"), severity="error")
+            self.notify(sanitize(f"{result.entry.name}: {result.error}"), severity="error")
             return
-        self.app.push_screen(RunDetailScreen(result.run, clock=self.clock, archived=True))
+        self.post_message(self.OpenRun(result.run))
 
     # --- search and keys ------------------------------------------------------------
 

@@ -1,21 +1,25 @@
 """Everything about one run: key fields, scheduler, claim, checkpoint and its timeline.
 
-Pushed by the dashboard for hot runs and by the history browser for archived ones
-(``archived=True`` adds a badge and stops the countdown refresh: nothing there moves).
-``v`` swaps the panels for the record's raw JSON; Enter on a timeline event shows its
-full metadata; Escape goes back.
+The app pushes it for a hot run the dashboard opened and for an archived run the
+history browser opened (``archived=True`` adds a badge and stops the countdown refresh:
+nothing there moves). ``v`` swaps the panels for the record's raw JSON; Enter on a
+timeline event shows its full metadata; Escape goes back.
+
+Messages up, attributes down: an action key posts :class:`RunDetailScreen.ActionRequested`
+for the app to preview, confirm and perform; the screen follows its run one way only,
+through :meth:`RunDetailScreen.update_run`, which the app calls with each newer version.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Label, Static, TextArea
 
@@ -102,11 +106,24 @@ class RunDetailScreen(Screen[None]):
         *ACTION_BINDINGS,
     ]
 
-    def __init__(self, run: Run, *, clock: Clock, archived: bool = False) -> None:
+    class ActionRequested(Message):
+        """The operator pressed an action key: ``kind`` on this screen's run."""
+
+        def __init__(self, kind: str, run_ids: list[str]) -> None:
+            super().__init__()
+            self.kind = kind
+            self.run_ids = run_ids
+
+    def __init__(
+        self, run: Run, *, clock: Clock, archived: bool = False, actions: bool = False
+    ) -> None:
+        """``actions`` offers the operator-action keys (the console passes it unless it
+        is read-only); an archived run never offers them."""
         super().__init__(classes="archived" if archived else None)
         self.run = run
         self.clock = clock
         self.archived = archived
+        self.actions = actions and not archived
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="detail-title"):
@@ -147,36 +164,23 @@ class RunDetailScreen(Screen[None]):
             self.set_interval(COUNTDOWN_REFRESH_S, self.tick)
 
     def tick(self) -> None:
-        """Move the countdowns on, and follow the run if the app has a newer snapshot."""
-        latest = self.latest_from_app()
-        if latest is not None and latest is not self.run:
-            self.update_run(latest)
-        else:
-            self._refresh_fields()
-
-    def latest_from_app(self) -> Run | None:
-        """This run in the app's current snapshot (``app.state.snapshot.runs``), if the
-        app keeps one; ``None`` otherwise or when the run has left the runs file."""
-        state = getattr(self.app, "state", None)
-        runs = getattr(getattr(state, "snapshot", None), "runs", None)
-        if not isinstance(runs, Mapping):
-            return None
-        run = runs.get(self.run.run_id)
-        return run if isinstance(run, Run) else None
+        """Move the countdowns on (a newer version of the run comes through
+        :meth:`update_run`)."""
+        self._refresh_fields()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Operator actions only for hot runs, in an app that can perform them."""
+        """Operator actions only for hot runs, in a console that can perform them."""
         if action == "act":
-            can_act = callable(getattr(self.app, "request_action", None))
-            return can_act and not self.archived and not getattr(self.app, "read_only", False)
+            return self.actions
         return True
 
     def action_act(self, kind: str) -> None:
-        """Hand the action to the app, which previews it, confirms and performs it."""
-        self.app.request_action(kind, [self.run.run_id])  # type: ignore[attr-defined]
+        """Hand the action up to the app, which previews it, confirms and performs it."""
+        self.post_message(self.ActionRequested(kind, [self.run.run_id]))
 
     def update_run(self, run: Run) -> None:
-        """Show a newer version of the same run (the app calls this on every snapshot)."""
+        """Show a newer version of the same run: the one way in for it (the app calls
+        this when a snapshot holds a newer version)."""
         self.run = run
         if self.is_mounted:
             self.show_run(run)
