@@ -187,11 +187,6 @@ def test_a_console_open_for_a_while_shows_the_figures_status_prints_now(runs_fil
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dashboard.build_state still reads the watched view's accumulated counters "
-    "(view.status_report); it must take metrics_from_snapshot (the UI half of issue 9)",
-)
 def test_the_dashboard_state_of_a_followed_file_agrees_with_status(runs_file, clock, capsys):
     followed = followed_after_change(runs_file, clock)
     report = cli_json(capsys, clock, "status", "--runs-file", str(runs_file))

@@ -29,7 +29,7 @@ from tandem_tui.domain.snapshot import Freshness, Snapshot
 from tandem_tui.safe_text import sanitize
 from tandem_tui.ui.action_keys import ACTION_BINDINGS
 from tandem_tui.ui.widgets.locks_panel import LocksData, LocksPanel, expired_claim_rows
-from tandem_tui.ui.widgets.metrics_bar import Metrics, MetricsBar, StaleBanner, metrics_from_report
+from tandem_tui.ui.widgets.metrics_bar import Metrics, MetricsBar, StaleBanner, metrics_from_snapshot
 from tandem_tui.ui.widgets.runs_table import (
     StatusFilter,
     RunRow,
@@ -74,7 +74,7 @@ def build_state(
     return DashboardState(
         snapshot=snapshot,
         rows=rows,
-        metrics=metrics_from_report(view.status_report(runs)),
+        metrics=metrics_from_snapshot(snapshot, now_ms),
         locks=LocksData(tuple(locks), expired),
         trends=trend_data(snapshot.series),
         file_missing=snapshot.freshness.missing,
