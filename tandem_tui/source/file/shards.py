@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from tandem_tui.source.file.atomic import write_text_atomic
+from tandem_tui.source.file.regular import read_regular
 from tandem_tui.domain.models import Run, dump_run
 from tandem_tui.source.file.store import (
     pretty_json,
@@ -165,7 +166,7 @@ def serialize_shard(run: Run) -> str:
 def read_shard(path: str | os.PathLike[str]) -> Run:
     """The run in the shard at ``path``; errors are ``<path>: <reason>``."""
     try:
-        raw = Path(path).read_bytes()
+        raw, _ = read_regular(path)
     except OSError as error:
         raise RunsFileError(f"{path}: cannot read ({error.strerror or error})") from None
     try:
@@ -389,9 +390,19 @@ class ShardIndex(Mapping[str, Path]):
         return [path for _, _, path in sorted(paths, key=lambda item: item[:2], reverse=True)]
 
     def path_for(self, run_id: str) -> Path | None:
-        """The shard that holds ``run_id`` (opening candidates until one does), or ``None``."""
-        found = self._find(run_id)
-        return None if found is None else found[0]
+        """The shard that holds ``run_id`` (opening candidates until one does), or ``None``.
+
+        A candidate that cannot be read or parsed is returned too: it may be this run's,
+        and reading it again tells the caller why it cannot be shown.
+        """
+        for path in self.paths_for(run_id):
+            try:
+                run = read_shard(path)
+            except RunsFileError:
+                return path
+            if run.run_id == run_id and not is_nonterminal_recovered_context_run(run):
+                return path
+        return None
 
     def load(self, run_id: str) -> Run | None:
         """The archived run ``run_id``, or ``None``. Opens only the shards named for it."""

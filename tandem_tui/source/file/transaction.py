@@ -26,6 +26,7 @@ import ctypes
 import errno
 import os
 import sys
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,8 +46,10 @@ from tandem_tui.source.file.store import (
     RunsDocument,
     RunsFileError,
     parse_runs_document,
+    read_error_line,
     serialize_runs_file,
 )
+from tandem_tui.source.file.regular import file_kind, open_regular
 
 T = TypeVar("T")
 
@@ -91,7 +94,10 @@ def lock_path(runs_file: str | os.PathLike[str]) -> Path:
 
 @contextmanager
 def writer_lock(
-    runs_file: str | os.PathLike[str], *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+    runs_file: str | os.PathLike[str],
+    *,
+    timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    create: bool = False,
 ) -> Iterator[None]:
     """Hold the advisory writer lock of ``runs_file``; re-entrant within one thread.
 
@@ -104,6 +110,10 @@ def writer_lock(
         # Taking the lock would create the directory: an action on a runs file that
         # does not exist must leave no trace.
         raise RunsFileError(f"{runs_file}: no runs file (no directory {path.parent})")
+    if not create:
+        # Nor a lock file beside a runs file that is not there (or is a FIFO, a
+        # directory...): the action is refused below anyway, so refuse it here first.
+        _require_regular_file(Path(runs_file))
     # A singleton per path: a nested acquisition in the same thread only bumps a counter
     # instead of deadlocking on a second flock of the same file.
     lock = FileLock(path, is_singleton=True)
@@ -119,6 +129,19 @@ def writer_lock(
         yield
     finally:
         lock.release()
+
+
+def _require_regular_file(path: Path) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise RunsFileError(f"{path}: no runs file") from None
+    except OSError as error:
+        raise RunsFileError(read_error_line(path, error)) from None
+    if stat.S_ISDIR(mode):
+        raise RunsFileError(read_error_line(path, IsADirectoryError(errno.EISDIR, "is a directory")))
+    if not stat.S_ISREG(mode):
+        raise RunsFileError(f"{path}: is {file_kind(mode)}, not a regular file")
 
 
 def transact(
@@ -159,7 +182,7 @@ def transact_outcome(
     path = Path(runs_file)
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
-    with writer_lock(path, timeout_s=lock_timeout_s):
+    with writer_lock(path, timeout_s=lock_timeout_s, create=create):
         remove_stale_temp_files(path)
         for attempt in range(1, max(max_attempts, 1) + 1):
             try:
@@ -174,15 +197,13 @@ def transact_outcome(
 
 def _attempt(path: Path, change: Callable[[RunsDocument], T], *, create: bool) -> tuple[T, bool]:
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - held open until the rename, see below
+        handle = open_regular(path)  # held open until the rename, see below
     except FileNotFoundError:
         if not create:
             raise RunsFileError(f"{path}: no runs file") from None
         return _apply(path, change, raw=b"", read_identity=None)
-    except IsADirectoryError:
-        raise RunsFileError(f"{path}: is a directory, not a runs file") from None
     except OSError as error:
-        raise RunsFileError(f"{path}: cannot read ({error.strerror or error})") from None
+        raise RunsFileError(read_error_line(path, error)) from None
     # Keeping the descriptor open pins the inode we read: it cannot be freed and reused by
     # a foreign writer's new file, so an equal inode at check time really is our file.
     with handle:
