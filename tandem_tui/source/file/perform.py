@@ -10,7 +10,7 @@ audited. A run that only lives in a history shard (archived) is changed in its s
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ def perform(
     *,
     clock: Clock,
     env: Mapping[str, str] = os.environ,
+    on_wait: Callable[[str], None] | None = None,
 ) -> ActionResult:
     """Carry out ``request`` on the run in ``runs_file`` (or its shard) and audit it.
 
@@ -63,7 +64,7 @@ def perform(
 
     # One lock around the hot file, the shard fallback and the audit line, so the audit
     # log lists actions in the order they reached the files.
-    with writer_lock(runs_file):
+    with writer_lock(runs_file, on_wait=on_wait):
         result = transact(runs_file, change, clock=clock)
         if result is None:
             result = _act_on_shard(runs_file, request, clock=clock, max_concurrent_runs=max_runs)
