@@ -13,6 +13,7 @@ import os
 import signal
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -213,13 +214,33 @@ def _has_operator_event_since(record: dict[str, Any], intent: Mapping[str, Any])
     return False
 
 
-def _find_entry(entries: Mapping[str, Any], run_id: str) -> str | None:
-    if run_id in entries:
-        return run_id
-    for key, record in entries.items():
-        if isinstance(record, dict) and record.get("run_id") == run_id:
-            return key
-    return None
+def _record_id(key: str, record: Any) -> str:
+    """The id every view shows for an entry: its record's ``run_id`` (the key for a record
+    without one, as a corrupt entry is recovered)."""
+    run_id = record.get("run_id") if isinstance(record, dict) else None
+    return run_id if isinstance(run_id, str) else key
+
+
+def _find_entry(entries: Mapping[str, Any], run_id: str) -> str | None | _Ambiguous:
+    """The key of the one entry whose record is run ``run_id``; :class:`_Ambiguous` when
+    the file names it two ways (a key that differs from its record's ``run_id``, or two
+    entries with this ``run_id``), so an action could change another run than the one
+    every view calls ``run_id``."""
+    keys = [key for key, record in entries.items() if _record_id(key, record) == run_id]
+    if len(keys) > 1:
+        shown = ", ".join(repr(key) for key in keys[:3])
+        return _Ambiguous(f"{len(keys)} entries of the runs file carry this run_id (keys {shown})")
+    if keys and keys[0] != run_id:
+        return _Ambiguous(f"it is filed under the key {keys[0]!r}, which differs from its run_id")
+    if not keys and run_id in entries:
+        holder = _record_id(run_id, entries[run_id])
+        return _Ambiguous(f"the entry keyed {run_id!r} holds run {holder!r}")
+    return keys[0] if keys else None
+
+
+@dataclass(frozen=True)
+class _Ambiguous:
+    why: str
 
 
 def _act_on_document(
@@ -228,6 +249,18 @@ def _act_on_document(
     key = _find_entry(document.entries, request.run_id)
     if key is None:
         return None
+    if isinstance(key, _Ambiguous):
+        return ActionResult(
+            ok=False,
+            kind=request.kind,
+            run_id=request.run_id,
+            previous_status=None,
+            new_status=None,
+            message=(
+                f"cannot {ActionKind(request.kind).verb} run {request.run_id}: {key.why}; "
+                "refusing to act until key and run_id agree"
+            ),
+        )
     now_ms = clock.now_ms()
     run = parse_run_entry(key, document.entries[key], now_ms=now_ms)
     outcome = decide(request, run, now_ms)
