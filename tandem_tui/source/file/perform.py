@@ -30,7 +30,7 @@ from tandem_tui.domain.actions import (
     scheduler_from_entries,
 )
 from tandem_tui.domain.clock import Clock
-from tandem_tui.domain.models import Run, dump_run
+from tandem_tui.domain.models import Run, UnwritableRecord, dump_run
 from tandem_tui.domain.scheduler import max_concurrent_runs_from_env
 from tandem_tui.source.actor import default_actor
 from tandem_tui.domain import events
@@ -268,7 +268,18 @@ def _act_on_document(
         return _refused(request, outcome, run, archived=False)
     scheduler = scheduler_from_entries(document.entries, max_concurrent_runs=max_concurrent_runs, clock=clock)
     apply_action(run, outcome, reason=request.reason, actor=request.actor or "", now_ms=now_ms, scheduler=scheduler)
-    document.entries[key] = dump_run(run)
+    try:
+        document.entries[key] = dump_run(run)
+    except UnwritableRecord as error:
+        # The entry is left as it was read, so the transaction writes nothing.
+        return ActionResult(
+            ok=False,
+            kind=request.kind,
+            run_id=request.run_id,
+            previous_status=outcome.from_status,
+            new_status=outcome.from_status,
+            message=f"cannot {ActionKind(request.kind).verb} run {request.run_id}: {error}; nothing changed",
+        )
     return _done(request, outcome, run, archived=False)
 
 
