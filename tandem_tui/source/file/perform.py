@@ -78,10 +78,15 @@ def perform(
         # One lock around the hot file, the shard fallback and the audit line, so the
         # audit log lists outcomes in the order they reached the files.
         with writer_lock(runs_file, on_wait=on_wait):
-            _recover_interrupted(runs_file, clock)
-            result = transact(runs_file, change, clock=clock)
-            if result is None:
-                result = _act_on_shard(runs_file, request, clock=clock, max_concurrent_runs=max_runs)
+            try:
+                _recover_interrupted(runs_file, clock)
+                result = transact(runs_file, change, clock=clock)
+                if result is None:
+                    result = _act_on_shard(runs_file, request, clock=clock, max_concurrent_runs=max_runs)
+            except OSError as error:
+                # A full disk, a directory we may not write: one line, never a traceback.
+                where = error.filename or runs_file
+                raise RunsFileError(f"{where}: cannot write ({error.strerror or error})") from None
             crash_point("before-outcome", env)
             return _audited(runs_file, request, result, clock, attempt)
     except BaseException as error:
