@@ -1,8 +1,9 @@
 """The `tandem-tui` command line: wires the command modules to argparse.
 
 Without a sub-command it opens the console. Exit codes: 0 ok; 1 action refused or run
-not found; 2 usage error or an unreadable / newer-schema file. Errors are one line on
-stderr, never a traceback.
+not found; 2 usage error or an unreadable / newer-schema file; 70 an internal error,
+whose traceback goes to the log file that the one line on stderr names. Errors are one
+line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -49,3 +50,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock = SYSTEM_CLOCK) -> i
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as error:  # noqa: BLE001 - the catch-all: one line and a log, exit 70
+        from tandem_tui.crash import report_crash
+
+        return report_crash(error, argv=list(argv) if argv is not None else None)

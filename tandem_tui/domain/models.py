@@ -16,6 +16,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any
 
+from pydantic_core import PydanticSerializationError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -258,9 +259,23 @@ def parse_run(value: Any) -> Run:
     return Run.model_validate(value)
 
 
+class UnwritableRecord(ValueError):
+    """A record that cannot be written back exactly (a value nested deeper than the
+    serializer goes); whatever would have rewritten it must change nothing instead."""
+
+
 def dump_run(run: Run) -> dict[str, Any]:
-    """The record as JSON-ready data, lossless (see :class:`LosslessModel`)."""
-    return run.model_dump(mode="json")
+    """The record as JSON-ready data, lossless (see :class:`LosslessModel`).
+
+    Raises :class:`UnwritableRecord` rather than losing a value it cannot serialize.
+    """
+    try:
+        return run.model_dump(mode="json")
+    except PydanticSerializationError as error:
+        raise UnwritableRecord(
+            f"run {run.run_id} holds a value nested too deep to be written back exactly "
+            f"({' '.join(str(error).split())[:120]})"
+        ) from None
 
 
 def dump_model(model: LosslessModel) -> dict[str, Any]:

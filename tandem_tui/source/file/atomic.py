@@ -9,6 +9,7 @@ died mid-write by their pid and removes them with :func:`remove_stale_temp_files
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -58,19 +59,23 @@ def write_text_atomic(
 def write_durable_temp(target: Path, text: str) -> Path:
     """``text`` written and fsynced to a fresh temp file beside ``target``; its path.
 
-    The temp file keeps the permissions of the file it will replace (a new file gets the
-    umask's say). On any failure it is removed and the exception propagates.
+    The temp file keeps the permissions and the owner of the file it will replace (a
+    new file gets the umask's say): the engine that owns a runs file must still be able
+    to write it after we replaced it. When the owner cannot be kept (we are another,
+    unprivileged user), :class:`OwnerNotKept` is raised before anything is replaced.
+    On any failure the temp file is removed and the exception propagates.
     """
     temp = temp_path_for(target)
     try:
-        mode = stat.S_IMODE(target.stat().st_mode)
+        before = target.stat()
     except FileNotFoundError:
-        mode = None
+        before = None
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _DEFAULT_MODE)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            if mode is not None:
-                os.fchmod(handle.fileno(), mode)
+            if before is not None:
+                _keep_owner(handle.fileno(), target, before)
+                os.fchmod(handle.fileno(), stat.S_IMODE(before.st_mode))
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -78,6 +83,26 @@ def write_durable_temp(target: Path, text: str) -> Path:
         temp.unlink(missing_ok=True)
         raise
     return temp
+
+
+class OwnerNotKept(PermissionError):
+    """Replacing the file would give it another owner; nothing was replaced."""
+
+
+def _keep_owner(fd: int, target: Path, before: os.stat_result) -> None:
+    """Give the temp file at ``fd`` the owner and group of ``target`` (as read in ``before``)."""
+    now = os.fstat(fd)
+    if (now.st_uid, now.st_gid) == (before.st_uid, before.st_gid):
+        return
+    try:
+        os.fchown(fd, before.st_uid, before.st_gid)
+    except PermissionError:
+        raise OwnerNotKept(
+            errno.EPERM,
+            f"it belongs to uid {before.st_uid} (gid {before.st_gid}) and replacing it as uid "
+            f"{os.geteuid()} would change its owner; act as its owner",
+            str(target),
+        ) from None
 
 
 def fsync_directory(directory: Path) -> None:

@@ -10,7 +10,10 @@ audited. A run that only lives in a history shard (archived) is changed in its s
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import signal
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +30,12 @@ from tandem_tui.domain.actions import (
     scheduler_from_entries,
 )
 from tandem_tui.domain.clock import Clock
-from tandem_tui.domain.models import Run, dump_run
+from tandem_tui.domain.models import Run, UnwritableRecord, dump_run
 from tandem_tui.domain.scheduler import max_concurrent_runs_from_env
 from tandem_tui.source.actor import default_actor
-from tandem_tui.source.file.audit import AuditEntry, append_audit
-from tandem_tui.source.file.store import RunsDocument, parse_run_entry
+from tandem_tui.domain import events
+from tandem_tui.source.file.audit import AuditEntry, append_audit, audit_log_path, interrupted_attempts
+from tandem_tui.source.file.store import RunsDocument, RunsFileError, parse_run_entry, read_runs_document
 from tandem_tui.source.file.transaction import transact, writer_lock
 
 def perform(
@@ -40,12 +44,18 @@ def perform(
     *,
     clock: Clock,
     env: Mapping[str, str] = os.environ,
+    on_wait: Callable[[str], None] | None = None,
 ) -> ActionResult:
     """Carry out ``request`` on the run in ``runs_file`` (or its shard) and audit it.
 
     Never raises for a refusal (the result says why); raises
     :class:`~tandem_tui.source.file.store.RunsFileError` when the runs file is missing,
     unreadable, invalid, of a newer schema, or stays busy.
+
+    The audit trail is complete: the intent is logged before anything is touched (if it
+    cannot be, nothing is done), the outcome after, and a failure is logged as
+    ``failed``. An attempt killed in between is recovered by the next action on this
+    runs file from the run's own events (see :mod:`tandem_tui.source.file.audit`).
     """
     runs_file = Path(runs_file)
     request = ActionRequest(
@@ -61,22 +71,181 @@ def perform(
     def change(document: RunsDocument) -> ActionResult | None:
         return _act_on_document(document, request, clock=clock, max_concurrent_runs=max_runs)
 
-    # One lock around the hot file, the shard fallback and the audit line, so the audit
-    # log lists actions in the order they reached the files.
-    with writer_lock(runs_file):
-        result = transact(runs_file, change, clock=clock)
-        if result is None:
-            result = _act_on_shard(runs_file, request, clock=clock, max_concurrent_runs=max_runs)
-        return _audited(runs_file, request, result, clock)
+    attempt = uuid.uuid4().hex
+    intended = _log_intent(runs_file, request, attempt, clock)
+    crash_point("after-intent", env)
+    try:
+        # One lock around the hot file, the shard fallback and the audit line, so the
+        # audit log lists outcomes in the order they reached the files.
+        with writer_lock(runs_file, on_wait=on_wait):
+            try:
+                _recover_interrupted(runs_file, clock)
+                result = transact(runs_file, change, clock=clock)
+                if result is None:
+                    result = _act_on_shard(runs_file, request, clock=clock, max_concurrent_runs=max_runs)
+            except OSError as error:
+                # A full disk, a directory we may not write: one line, never a traceback.
+                where = error.filename or runs_file
+                raise RunsFileError(f"{where}: cannot write ({error.strerror or error})") from None
+            crash_point("before-outcome", env)
+            return _audited(runs_file, request, result, clock, attempt)
+    except BaseException as error:
+        if intended:
+            _log_failure(runs_file, request, attempt, clock, error)
+        raise
 
 
-def _find_entry(entries: Mapping[str, Any], run_id: str) -> str | None:
-    if run_id in entries:
-        return run_id
-    for key, record in entries.items():
+def crash_point(name: str, env: Mapping[str, str]) -> None:
+    """Fault injection for the crash tests: SIGKILL this process at the named point when
+    ``TANDEM_TUI_CRASH_AT`` names it (a real kill, at an exact place)."""
+    if env.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+CRASH_ENV = "TANDEM_TUI_CRASH_AT"
+
+
+def _log_intent(runs_file: Path, request: ActionRequest, attempt: str, clock: Clock) -> bool:
+    """Log the attempt before touching anything; ``False`` when there is nothing to act
+    on (no runs file: the refusal that follows must leave no trace)."""
+    if not runs_file.is_file():
+        return False
+    entry = AuditEntry(
+        at_ms=clock.now_ms(),
+        actor=request.actor or "",
+        action=request.kind.value,
+        run_id=request.run_id,
+        previous_status=None,
+        new_status=None,
+        reason=request.reason,
+        result="intent",
+        message=f"{ActionKind(request.kind).verb} requested",
+        attempt=attempt,
+        pid=os.getpid(),
+    )
+    try:
+        append_audit(runs_file, entry)
+    except OSError as error:
+        raise RunsFileError(
+            f"{audit_log_path(runs_file)}: cannot write the audit log "
+            f"({error.strerror or error}); nothing done"
+        ) from None
+    return True
+
+
+def _log_failure(runs_file: Path, request: ActionRequest, attempt: str, clock: Clock, error: BaseException) -> None:
+    message = " ".join(str(error).split()) or type(error).__name__
+    if not isinstance(error, RunsFileError):
+        message = f"unexpected {type(error).__name__}: {message}"
+    entry = AuditEntry(
+        at_ms=clock.now_ms(),
+        actor=request.actor or "",
+        action=request.kind.value,
+        run_id=request.run_id,
+        previous_status=None,
+        new_status=None,
+        reason=request.reason,
+        result="failed",
+        message=message,
+        attempt=attempt,
+    )
+    try:
+        append_audit(runs_file, entry)
+    except OSError:
+        pass  # the intent stays, and reads as interrupted: still not silent
+
+
+def _recover_interrupted(runs_file: Path, clock: Clock) -> None:
+    """Write the outcome of attempts whose process died after their intent, from the
+    run's own lifecycle events (under the writer lock, so none is still running)."""
+    interrupted = interrupted_attempts(runs_file)
+    if not interrupted:
+        return
+    try:
+        entries = read_runs_document(runs_file).entries
+    except RunsFileError:
+        entries = {}
+    for intent in interrupted:
+        run_id = intent.get("run_id")
+        record = _record_of(runs_file, entries, run_id if isinstance(run_id, str) else "")
+        done = record is not None and _has_operator_event_since(record, intent)
+        append_audit(
+            runs_file,
+            AuditEntry(
+                at_ms=clock.now_ms(),
+                actor=str(intent.get("actor") or ""),
+                action=str(intent.get("action") or ""),
+                run_id=str(run_id),
+                previous_status=None,
+                new_status=record.get("status") if done and isinstance(record, dict) else None,
+                reason=intent.get("reason"),
+                result="ok" if done else "failed",
+                message=(
+                    "recovered after a crash: the run's events show the action was done"
+                    if done
+                    else "recovered after a crash: the process died before changing the run"
+                ),
+                attempt=str(intent.get("attempt")),
+            ),
+        )
+
+
+def _record_of(runs_file: Path, entries: Mapping[str, Any], run_id: str) -> dict[str, Any] | None:
+    for record in entries.values():
         if isinstance(record, dict) and record.get("run_id") == run_id:
-            return key
-    return None
+            return record
+    from tandem_tui.source.file.shards import load_shard_file
+
+    found = load_shard_file(runs_file, run_id)
+    return dump_run(found[1]) if found is not None else None
+
+
+def _has_operator_event_since(record: dict[str, Any], intent: Mapping[str, Any]) -> bool:
+    """Did this console record an event for this actor on the run at or after the intent?"""
+    checkpoint = record.get("checkpoint")
+    history = checkpoint.get("lifecycle_history") if isinstance(checkpoint, dict) else None
+    at_ms = intent.get("at_ms")
+    for event in history if isinstance(history, list) else []:
+        metadata = event.get("metadata") if isinstance(event, dict) else None
+        if (
+            isinstance(metadata, dict)
+            and metadata.get("source") == events.OPERATOR_SOURCE
+            and metadata.get("actor") == intent.get("actor")
+            and isinstance(event.get("recorded_at_ms"), int)
+            and isinstance(at_ms, int)
+            and event["recorded_at_ms"] >= at_ms
+        ):
+            return True
+    return False
+
+
+def _record_id(key: str, record: Any) -> str:
+    """The id every view shows for an entry: its record's ``run_id`` (the key for a record
+    without one, as a corrupt entry is recovered)."""
+    run_id = record.get("run_id") if isinstance(record, dict) else None
+    return run_id if isinstance(run_id, str) else key
+
+
+def _find_entry(entries: Mapping[str, Any], run_id: str) -> str | None | _Ambiguous:
+    """The key of the one entry whose record is run ``run_id``; :class:`_Ambiguous` when
+    the file names it two ways (a key that differs from its record's ``run_id``, or two
+    entries with this ``run_id``), so an action could change another run than the one
+    every view calls ``run_id``."""
+    keys = [key for key, record in entries.items() if _record_id(key, record) == run_id]
+    if len(keys) > 1:
+        shown = ", ".join(repr(key) for key in keys[:3])
+        return _Ambiguous(f"{len(keys)} entries of the runs file carry this run_id (keys {shown})")
+    if keys and keys[0] != run_id:
+        return _Ambiguous(f"it is filed under the key {keys[0]!r}, which differs from its run_id")
+    if not keys and run_id in entries:
+        holder = _record_id(run_id, entries[run_id])
+        return _Ambiguous(f"the entry keyed {run_id!r} holds run {holder!r}")
+    return keys[0] if keys else None
+
+
+@dataclass(frozen=True)
+class _Ambiguous:
+    why: str
 
 
 def _act_on_document(
@@ -85,6 +254,18 @@ def _act_on_document(
     key = _find_entry(document.entries, request.run_id)
     if key is None:
         return None
+    if isinstance(key, _Ambiguous):
+        return ActionResult(
+            ok=False,
+            kind=request.kind,
+            run_id=request.run_id,
+            previous_status=None,
+            new_status=None,
+            message=(
+                f"cannot {ActionKind(request.kind).verb} run {request.run_id}: {key.why}; "
+                "refusing to act until key and run_id agree"
+            ),
+        )
     now_ms = clock.now_ms()
     run = parse_run_entry(key, document.entries[key], now_ms=now_ms)
     outcome = decide(request, run, now_ms)
@@ -92,7 +273,18 @@ def _act_on_document(
         return _refused(request, outcome, run, archived=False)
     scheduler = scheduler_from_entries(document.entries, max_concurrent_runs=max_concurrent_runs, clock=clock)
     apply_action(run, outcome, reason=request.reason, actor=request.actor or "", now_ms=now_ms, scheduler=scheduler)
-    document.entries[key] = dump_run(run)
+    try:
+        document.entries[key] = dump_run(run)
+    except UnwritableRecord as error:
+        # The entry is left as it was read, so the transaction writes nothing.
+        return ActionResult(
+            ok=False,
+            kind=request.kind,
+            run_id=request.run_id,
+            previous_status=outcome.from_status,
+            new_status=outcome.from_status,
+            message=f"cannot {ActionKind(request.kind).verb} run {request.run_id}: {error}; nothing changed",
+        )
     return _done(request, outcome, run, archived=False)
 
 
@@ -155,7 +347,9 @@ def _done(request: ActionRequest, transition: Transition, run: Run, *, archived:
     )
 
 
-def _audited(runs_file: Path, request: ActionRequest, result: ActionResult, clock: Clock) -> ActionResult:
+def _audited(
+    runs_file: Path, request: ActionRequest, result: ActionResult, clock: Clock, attempt: str
+) -> ActionResult:
     entry = AuditEntry(
         at_ms=clock.now_ms(),
         actor=request.actor or "",
@@ -166,6 +360,7 @@ def _audited(runs_file: Path, request: ActionRequest, result: ActionResult, cloc
         reason=(request.reason or DEFAULT_REASONS[request.kind]) if result.ok else request.reason,
         result="ok" if result.ok else "refused",
         message=result.message,
+        attempt=attempt,
     )
     try:
         append_audit(runs_file, entry)

@@ -4,6 +4,11 @@ Layout (as the server writes it)::
 
     <dir of runs file>/automation-runs/<runs file stem>/YYYY/MM/<sanitized run_id>.json
 
+The server's name can be shared by distinct runs (``job.42``, ``job_42`` and ``job/42``
+all become ``job_42.json``), can be too long for the file system, or empty. Where that
+would lose a run we write under a name of our own (:func:`shard_name`) and every reader
+checks the ``run_id`` inside a shard; see ``docs/shards.md``.
+
 with year and month taken from ``max(updated_at_ms, created_at_ms)`` in UTC. A shard is
 ``{"schema_version": 1, "run": record}`` or, from older servers, the bare record (v0).
 Non-terminal runs triggered as ``recovered_context_run`` never live in history: writing
@@ -15,6 +20,7 @@ thousands of runs is indexed without opening a single file.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -25,6 +31,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from tandem_tui.source.file.atomic import write_text_atomic
+from tandem_tui.source.file.regular import read_regular
 from tandem_tui.domain.models import Run, dump_run
 from tandem_tui.source.file.store import (
     pretty_json,
@@ -42,9 +49,36 @@ _SHARD_WHAT = "automation v2 run history shard"
 _UNSAFE_PATH_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 
+#: The longest shard stem we write: a name plus the atomic writer's temp-file decoration
+#: (``.<name>.tmp-<pid>-<hex>``) must stay under NAME_MAX (255 bytes).
+MAX_STEM_BYTES = 200
+#: Marks a stem of our own; the server's sanitized names never contain it.
+OWN_NAME_MARK = "~"
+
+
 def sanitize_path_id(value: str) -> str:
     """``value`` safe as a file name: every char outside ``[A-Za-z0-9_-]`` becomes ``_``."""
     return _UNSAFE_PATH_CHARS.sub("_", value)
+
+
+def own_stem(run_id: str) -> str:
+    """A stem no other run id maps to: the sanitized id, cut short, then a digest of the id."""
+    digest = hashlib.sha256(run_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{sanitize_path_id(run_id)[:100]}{OWN_NAME_MARK}{digest}"
+
+
+def server_stem_is_usable(run_id: str) -> bool:
+    """Whether the server's name for ``run_id`` can name only this run and fits on disk."""
+    stem = sanitize_path_id(run_id)
+    return bool(stem) and len(stem.encode()) <= MAX_STEM_BYTES
+
+
+def candidate_stems(run_id: str) -> list[str]:
+    """The stems a shard of ``run_id`` may be filed under, the server's first."""
+    stems = [own_stem(run_id)]
+    if server_stem_is_usable(run_id):
+        stems.insert(0, sanitize_path_id(run_id))
+    return stems
 
 
 def is_nonterminal_recovered_context_run(run: Run) -> bool:
@@ -73,10 +107,34 @@ def history_month(run: Run) -> tuple[int, int]:
     return (moment.year, moment.month)
 
 
-def shard_path(runs_file: str | os.PathLike[str], run: Run) -> Path:
-    """Where the shard for ``run`` lives."""
+def month_dir(runs_file: str | os.PathLike[str], run: Run) -> Path:
+    """The ``YYYY/MM`` directory ``run`` is filed under."""
     year, month = history_month(run)
-    return history_root(runs_file) / f"{year:04d}" / f"{month:02d}" / f"{sanitize_path_id(run.run_id)}{SHARD_SUFFIX}"
+    return history_root(runs_file) / f"{year:04d}" / f"{month:02d}"
+
+
+def shard_path(runs_file: str | os.PathLike[str], run: Run) -> Path:
+    """Where the shard for ``run`` is written: the server's name unless another run holds
+    it (or it cannot be a file name), then a name of our own (:func:`own_stem`)."""
+    directory = month_dir(runs_file, run)
+    if server_stem_is_usable(run.run_id):
+        path = directory / f"{sanitize_path_id(run.run_id)}{SHARD_SUFFIX}"
+        if _holder_of(path) in (None, run.run_id):
+            return path
+    return directory / f"{own_stem(run.run_id)}{SHARD_SUFFIX}"
+
+
+def _holder_of(path: Path) -> str | None:
+    """The ``run_id`` in the shard at ``path``; ``None`` when there is no file there.
+
+    A file we cannot read or parse holds *something*: it is never overwritten.
+    """
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        return read_shard(path).run_id
+    except RunsFileError:
+        return "\x00unreadable"
 
 
 # --- parse and serialize -----------------------------------------------------------
@@ -108,7 +166,7 @@ def serialize_shard(run: Run) -> str:
 def read_shard(path: str | os.PathLike[str]) -> Run:
     """The run in the shard at ``path``; errors are ``<path>: <reason>``."""
     try:
-        raw = Path(path).read_bytes()
+        raw, _ = read_regular(path)
     except OSError as error:
         raise RunsFileError(f"{path}: cannot read ({error.strerror or error})") from None
     try:
@@ -123,15 +181,37 @@ def read_shard(path: str | os.PathLike[str]) -> Run:
 def write_shard(runs_file: str | os.PathLike[str], run: Run) -> Path:
     """Archive ``run`` to its shard atomically and return the path.
 
-    A non-terminal recovered-context run is not archived; any shard it had is removed.
+    On return the shard at that path holds this run (read back and checked), so a
+    caller may drop the run from the hot file; any failure raises (``OSError``,
+    :class:`RunsFileError`) and then the caller must keep it. A non-terminal
+    recovered-context run is not archived; a shard of its own that it had is removed.
     """
-    path = shard_path(runs_file, run)
     if is_nonterminal_recovered_context_run(run):
-        path.unlink(missing_ok=True)
-        return path
+        for path in _existing_shards_of(runs_file, run.run_id, [month_dir(runs_file, run)]):
+            path.unlink(missing_ok=True)
+        return shard_path(runs_file, run)
+    path = shard_path(runs_file, run)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, serialize_shard(run))
+    text = serialize_shard(run)
+    write_text_atomic(path, text)
+    if path.read_text(encoding="utf-8") != text:
+        raise RunsFileError(f"{path}: the shard written does not read back as written")
     return path
+
+
+def _existing_shards_of(
+    runs_file: str | os.PathLike[str], run_id: str, month_dirs: list[Path] | None = None
+) -> list[Path]:
+    """Shards that hold ``run_id``, in the given month directories (default: every month,
+    latest first)."""
+    dirs = month_dirs if month_dirs is not None else list(reversed(_month_dirs(history_root(runs_file))))
+    found = []
+    for directory in dirs:
+        for stem in candidate_stems(run_id):
+            path = directory / f"{stem}{SHARD_SUFFIX}"
+            if path.is_file() and _holder_of(path) == run_id:
+                found.append(path)
+    return found
 
 
 def _load_visible(path: str | os.PathLike[str]) -> Run | None:
@@ -146,17 +226,19 @@ def _load_visible(path: str | os.PathLike[str]) -> Run | None:
 def load_shard_file(runs_file: str | os.PathLike[str], run_id: str) -> tuple[Path, Run] | None:
     """The archived run ``run_id`` and the shard it was read from; ``None`` when not archived.
 
-    Every month is searched for the file named after the sanitized id (the name it was
-    written under). When a run was filed under more than one month, the latest month
-    wins. A shard that does not parse, or holds an in-flight recovered-context run,
-    counts as not archived.
+    Every month is searched, latest first, for the names this run may be filed under
+    (:func:`candidate_stems`); only a shard whose ``run_id`` is this run counts, so a
+    run sharing its sanitized name with another is never mistaken for it. A shard that
+    does not parse, or holds an in-flight recovered-context run, counts as not archived.
     """
-    name = f"{sanitize_path_id(run_id)}{SHARD_SUFFIX}"
-    for month_dir in reversed(_month_dirs(history_root(runs_file))):
-        path = month_dir / name
-        if path.is_file():
+    for month in reversed(_month_dirs(history_root(runs_file))):
+        for stem in candidate_stems(run_id):
+            path = month / f"{stem}{SHARD_SUFFIX}"
+            if not path.is_file():
+                continue
             run = _load_visible(path)
-            return None if run is None else (path, run)
+            if run is not None and run.run_id == run_id:
+                return path, run
     return None
 
 
@@ -299,13 +381,40 @@ class ShardIndex(Mapping[str, Path]):
                 counts[key] = counts.get(key, 0) + len(stems)
         return [MonthCount(year, month, count) for (year, month), count in sorted(counts.items())]
 
+    def paths_for(self, run_id: str) -> list[Path]:
+        """Every shard that may hold ``run_id``, latest month first (listings only)."""
+        paths = []
+        for stem in candidate_stems(run_id):
+            for year, month in sorted(self._homes.get(stem, ()), reverse=True):
+                paths.append((year, month, self.root / year / month / f"{stem}{SHARD_SUFFIX}"))
+        return [path for _, _, path in sorted(paths, key=lambda item: item[:2], reverse=True)]
+
     def path_for(self, run_id: str) -> Path | None:
-        return self.get(sanitize_path_id(run_id))
+        """The shard that holds ``run_id`` (opening candidates until one does), or ``None``.
+
+        A candidate that cannot be read or parsed is returned too: it may be this run's,
+        and reading it again tells the caller why it cannot be shown.
+        """
+        for path in self.paths_for(run_id):
+            try:
+                run = read_shard(path)
+            except RunsFileError:
+                return path
+            if run.run_id == run_id and not is_nonterminal_recovered_context_run(run):
+                return path
+        return None
 
     def load(self, run_id: str) -> Run | None:
-        """The archived run ``run_id`` (opens exactly one file), or ``None``."""
-        path = self.path_for(run_id)
-        return None if path is None else _load_visible(path)
+        """The archived run ``run_id``, or ``None``. Opens only the shards named for it."""
+        found = self._find(run_id)
+        return None if found is None else found[1]
+
+    def _find(self, run_id: str) -> tuple[Path, Run] | None:
+        for path in self.paths_for(run_id):
+            run = _load_visible(path)
+            if run is not None and run.run_id == run_id:
+                return path, run
+        return None
 
     def _forget_month(self, month: tuple[str, str]) -> None:
         for stem in self._months.pop(month, ()):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from tandem_tui.domain.actions import ActionRequest, ActionResult
@@ -53,12 +53,15 @@ class FileSource:
         env: Mapping[str, str] = os.environ,
         poll: bool = False,
         console: bool = False,
+        on_wait: Callable[[str], None] | None = None,
     ) -> None:
         self.runs_file = Path(runs_file)
         self.clock = clock
         self.env = env
         self.poll = poll
         self.console = console
+        #: Told, in one line, when an action has to wait for another writer's lock.
+        self.on_wait = on_wait
         self.max_concurrent_runs = max_concurrent_runs_from_env(env)
         self._watchers: list[object] = []
 
@@ -160,7 +163,7 @@ class FileSource:
         from tandem_tui.source.file.perform import perform
 
         try:
-            return perform(self.runs_file, request, clock=self.clock, env=self.env)
+            return perform(self.runs_file, request, clock=self.clock, env=self.env, on_wait=self.on_wait)
         except RunsFileError as error:
             raise SourceError(_one_line(error)) from None
 

@@ -13,6 +13,7 @@ only the envelope and hands back the raw entries; :func:`parse_run_entry` valida
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -286,16 +287,25 @@ def serialize_runs_file(entries: Mapping[str, Run | dict[str, Any]]) -> str:
 
 def read_runs_bytes(path: str | os.PathLike[str]) -> bytes:
     """The raw content of a runs file; failures become ``<path>: <reason>``."""
+    from tandem_tui.source.file.regular import read_regular
+
     try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise RunsFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise RunsFileError(f"{path}: is a directory, not a runs file") from None
-    except PermissionError:
-        raise RunsFileError(f"{path}: permission denied") from None
+        return read_regular(path)[0]
     except OSError as error:
-        raise RunsFileError(f"{path}: cannot read ({error.strerror or error})") from None
+        raise RunsFileError(read_error_line(path, error)) from None
+
+
+def read_error_line(path: str | os.PathLike[str], error: OSError) -> str:
+    """Why the runs file at ``path`` cannot be read, in one line naming it."""
+    if isinstance(error, FileNotFoundError):
+        return f"{path}: no such file"
+    if isinstance(error, IsADirectoryError):
+        return f"{path}: is a directory, not a runs file; did you mean --state-dir?"
+    if isinstance(error, PermissionError):
+        return f"{path}: permission denied"
+    if error.errno == errno.ELOOP:
+        return f"{path}: a symbolic link loop, not a runs file"
+    return f"{path}: cannot read ({error.strerror or error})"
 
 
 def read_runs_document(path: str | os.PathLike[str]) -> RunsDocument:

@@ -23,9 +23,13 @@ Rules that hold for every transaction:
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import errno
 import os
 import sys
+import threading
+import time
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +37,6 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import orjson
-from filelock import FileLock, Timeout
 
 from tandem_tui.source.file.atomic import (
     fsync_directory,
@@ -45,12 +48,16 @@ from tandem_tui.source.file.store import (
     RunsDocument,
     RunsFileError,
     parse_runs_document,
+    read_error_line,
     serialize_runs_file,
 )
+from tandem_tui.source.file.regular import file_kind, open_regular
 
 T = TypeVar("T")
 
 DEFAULT_LOCK_TIMEOUT_S = 10.0
+#: Extra lock wait per MB of runs file (see :func:`lock_timeout_for`).
+LOCK_WAIT_S_PER_MB = 0.5
 DEFAULT_MAX_ATTEMPTS = 50
 
 
@@ -91,34 +98,141 @@ def lock_path(runs_file: str | os.PathLike[str]) -> Path:
 
 @contextmanager
 def writer_lock(
-    runs_file: str | os.PathLike[str], *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+    runs_file: str | os.PathLike[str],
+    *,
+    timeout_s: float | None = None,
+    create: bool = False,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
     """Hold the advisory writer lock of ``runs_file``; re-entrant within one thread.
 
     Callers that need several reads and writes to be one step (an action on an archived
     run reads the hot file, then its shard) hold it around all of them; :func:`transact`
-    inside then re-enters it.
+    inside then re-enters it. The holder's pid is written into the lock file; a writer
+    that has to wait calls ``on_wait`` with one line saying who holds it and for how
+    long it will wait (``timeout_s``, default :func:`lock_timeout_for` the file), then
+    raises :class:`RunsFileBusy` if it is still held.
     """
     path = lock_path(runs_file)
     if not path.parent.is_dir():
         # Taking the lock would create the directory: an action on a runs file that
         # does not exist must leave no trace.
         raise RunsFileError(f"{runs_file}: no runs file (no directory {path.parent})")
-    # A singleton per path: a nested acquisition in the same thread only bumps a counter
-    # instead of deadlocking on a second flock of the same file.
-    lock = FileLock(path, is_singleton=True)
-    try:
-        lock.acquire(timeout=timeout_s)
-    except Timeout:
-        raise RunsFileBusy(
-            f"{runs_file}: another writer held {path.name} for more than {timeout_s:g} s; nothing written"
-        ) from None
-    except OSError as error:
-        raise RunsFileError(f"{path}: cannot take the writer lock ({error.strerror or error})") from None
+    if not create:
+        # Nor a lock file beside a runs file that is not there (or is a FIFO, a
+        # directory...): the action is refused below anyway, so refuse it here first.
+        _require_regular_file(Path(runs_file))
+    if timeout_s is None:
+        timeout_s = lock_timeout_for(Path(runs_file))
+    held = _held_locks()
+    key = os.path.abspath(path)
+    if key in held:
+        # Re-entered in the same thread: a second flock of the same file would deadlock.
+        fd, depth = held[key]
+        held[key] = (fd, depth + 1)
+        try:
+            yield
+        finally:
+            held[key] = (fd, held[key][1] - 1)
+        return
+    fd = _acquire(path, Path(runs_file), timeout_s=timeout_s, on_wait=on_wait)
+    held[key] = (fd, 1)
     try:
         yield
     finally:
-        lock.release()
+        del held[key]
+        _release(fd)
+
+
+_local = threading.local()
+
+
+def _held_locks() -> dict[str, tuple[int, int]]:
+    """This thread's writer locks: lock path -> (descriptor, nesting depth)."""
+    held = getattr(_local, "held", None)
+    if held is None:
+        held = _local.held = {}
+    return held
+
+
+def lock_timeout_for(runs_file: Path) -> float:
+    """How long to wait for the writer lock: longer for a bigger file, whose every
+    read-modify-write takes longer (four actions queued on a 100 MB file need ~a minute)."""
+    try:
+        size = os.stat(runs_file).st_size
+    except OSError:
+        size = 0
+    return DEFAULT_LOCK_TIMEOUT_S + LOCK_WAIT_S_PER_MB * size / 1_000_000
+
+
+def lock_holder(path: Path) -> int | None:
+    """The pid the lock file records as holding it (the holder writes it), if any."""
+    try:
+        text = path.read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _acquire(path: Path, runs_file: Path, *, timeout_s: float, on_wait: Callable[[str], None] | None) -> int:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        raise RunsFileError(f"{path}: cannot take the writer lock ({error.strerror or error})") from None
+    try:
+        if not _try_flock(fd):
+            holder = lock_holder(path)
+            who = f"another writer (pid {holder})" if holder else "another writer"
+            if on_wait is not None:
+                on_wait(f"{runs_file}: {who} holds {path.name}; waiting up to {timeout_s:.0f} s")
+            # Waiting on another process: wall time is what is being waited for.
+            deadline = time.monotonic() + timeout_s
+            delay = 0.005
+            while not _try_flock(fd):
+                if time.monotonic() >= deadline:
+                    raise RunsFileBusy(
+                        f"{runs_file}: {who} held {path.name} for more than {timeout_s:g} s; nothing written"
+                    )
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+        # Say who holds it, for anyone who has to wait.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _release(fd: int) -> None:
+    try:
+        os.ftruncate(fd, 0)
+    except OSError:
+        pass
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _require_regular_file(path: Path) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise RunsFileError(f"{path}: no runs file") from None
+    except OSError as error:
+        raise RunsFileError(read_error_line(path, error)) from None
+    if stat.S_ISDIR(mode):
+        raise RunsFileError(read_error_line(path, IsADirectoryError(errno.EISDIR, "is a directory")))
+    if not stat.S_ISREG(mode):
+        raise RunsFileError(f"{path}: is {file_kind(mode)}, not a regular file")
 
 
 def transact(
@@ -126,7 +240,7 @@ def transact(
     change: Callable[[RunsDocument], T],
     *,
     clock: Clock | None = None,
-    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    lock_timeout_s: float | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     create: bool = False,
 ) -> T:
@@ -150,7 +264,7 @@ def transact_outcome(
     change: Callable[[RunsDocument], T],
     *,
     clock: Clock | None = None,
-    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    lock_timeout_s: float | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     create: bool = False,
 ) -> TransactionOutcome[T]:
@@ -159,7 +273,7 @@ def transact_outcome(
     path = Path(runs_file)
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
-    with writer_lock(path, timeout_s=lock_timeout_s):
+    with writer_lock(path, timeout_s=lock_timeout_s, create=create):
         remove_stale_temp_files(path)
         for attempt in range(1, max(max_attempts, 1) + 1):
             try:
@@ -174,15 +288,13 @@ def transact_outcome(
 
 def _attempt(path: Path, change: Callable[[RunsDocument], T], *, create: bool) -> tuple[T, bool]:
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - held open until the rename, see below
+        handle = open_regular(path)  # held open until the rename, see below
     except FileNotFoundError:
         if not create:
             raise RunsFileError(f"{path}: no runs file") from None
         return _apply(path, change, raw=b"", read_identity=None)
-    except IsADirectoryError:
-        raise RunsFileError(f"{path}: is a directory, not a runs file") from None
     except OSError as error:
-        raise RunsFileError(f"{path}: cannot read ({error.strerror or error})") from None
+        raise RunsFileError(read_error_line(path, error)) from None
     # Keeping the descriptor open pins the inode we read: it cannot be freed and reused by
     # a foreign writer's new file, so an equal inode at check time really is our file.
     with handle:

@@ -34,7 +34,8 @@ from tandem_tui.domain.models import Run
 from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.source.file.shards import ShardIndex, history_root
 from tandem_tui.domain.snapshot import Freshness, MetricsSample, MetricsSeries, Snapshot
-from tandem_tui.source.file.store import RunsFileError, parse_run_entry
+from tandem_tui.source.file.store import RunsFileError, parse_run_entry, read_error_line
+from tandem_tui.source.file.regular import read_regular
 from tandem_tui.source.file.raw_diff import Differ, HelperDiffer, LocalDiffer
 from tandem_tui.domain.view import RunsView
 
@@ -483,9 +484,7 @@ class _AnyEvent:
 
 
 def _read_bytes(path: Path) -> tuple[bytes, int]:
-    with open(path, "rb") as handle:
-        mtime_ns = os.fstat(handle.fileno()).st_mtime_ns
-        return handle.read(), mtime_ns
+    return read_regular(path)
 
 
 def _one_line(text: str) -> str:
@@ -495,7 +494,7 @@ def _one_line(text: str) -> str:
 def _one_line_os_error(path: Path, error: OSError) -> str:
     if isinstance(error, FileNotFoundError):
         return f"{path.name}: file not found"
-    return _one_line(f"{path.name}: {error.strerror or error}")
+    return _one_line(read_error_line(path.name, error))
 
 
 def _nearest_existing(path: Path) -> Path:

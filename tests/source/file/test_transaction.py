@@ -241,9 +241,10 @@ def test_a_lock_held_by_another_process_times_out_with_one_clear_line(runs_file)
         [
             sys.executable,
             "-c",
-            "import sys; from filelock import FileLock\n"
-            "lock = FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); sys.stdin.read()",
-            str(lock_path(runs_file)),
+            "import sys; from tandem_tui.source.file.transaction import writer_lock\n"
+            "with writer_lock(sys.argv[1]):\n"
+            "    print('held', flush=True); sys.stdin.read()",
+            str(runs_file),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
