@@ -34,7 +34,13 @@ def runs_file(tmp_path: Path) -> Path:
                 "runs": {
                     "r-run": record("r-run", "running"),
                     "r-paused": record("r-paused", "paused", pause_reason="lunch"),
-                    "r-failed": record("r-failed", "failed", finished_at_ms=2_000),
+                    "r-failed": record(
+                        "r-failed",
+                        "failed",
+                        finished_at_ms=2_000,
+                        checkpoint={"last_failure": {"node_id": "draft", "reason": "boom", "failed_at_ms": 1_900}},
+                        automation_snapshot={"flow": {"nodes": [{"node_id": "draft"}]}},
+                    ),
                 },
             },
             indent=2,
