@@ -15,7 +15,9 @@ def record(run_id: str, status: str, **fields) -> dict:
     return {
         "run_id": run_id,
         "automation_id": f"auto-{run_id}",
+        "trigger_type": "manual",
         "status": status,
+        "checkpoint": {},
         "created_at_ms": 1_000,
         "updated_at_ms": 2_000,
         "automation_snapshot": {"workspace_root": "/srv/ws/a"},

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from tandem_tui.source.file.atomic import write_text_atomic
-from tandem_tui.domain.models import Run, dump_run
+from tandem_tui.domain.models import Run, dump_run, parse_run_record
 from tandem_tui.source.file.store import (
     pretty_json,
     RUNS_SCHEMA_VERSION,
@@ -95,7 +95,7 @@ def parse_shard(raw: str | bytes) -> Run:
 
 def _validate(value: Any, context: str) -> Run:
     try:
-        return Run.model_validate(value)
+        return parse_run_record(value)
     except ValidationError as error:
         raise RunsFileError(f"{context}: {validation_error_line(error)}") from None
 

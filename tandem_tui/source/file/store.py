@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,14 +34,18 @@ from tandem_tui.domain.models import (
     LifecycleRecord,
     Run,
     RunStatus,
+    SERDE,
     TenantContext,
     dump_run,
+    parse_run_record,
 )
+from tandem_tui.domain import serde_shape
 
 RUNS_SCHEMA_VERSION = 1
 RUNS_FILE_NAME = "automation_v2_runs.json"
 CORRUPT_CHECKPOINT_EVENT = events.RUN_BLOCKED_CORRUPT_CHECKPOINT
 CORRUPT_CHECKPOINT_NODE = "checkpoint"
+CORRUPT_CHECKPOINT_FAILURE_KIND = "checkpoint_recovery_failed"
 
 _U32_MAX = 2**32 - 1
 _U64_MAX = 2**64 - 1
@@ -83,13 +88,85 @@ def decode_utf8(raw: str | bytes, what: str) -> str:
         raise RunsFileError(f"failed to parse {what}: not UTF-8 ({error.reason} at byte {error.start})") from None
 
 
+#: orjson's wording -> serde_json's, for the errors where the two agree on the verdict.
+_SERDE_WORDING = (
+    ("number is infinity when parsed as double", "number out of range"),
+    ("no low surrogate in string", "unexpected end of hex escape"),
+    ("invalid low surrogate in string", "lone leading surrogate in hex escape"),
+    ("invalid high surrogate in string", "lone leading surrogate in hex escape"),
+    ("UTF-8 byte order mark (BOM) is not supported", "expected value"),
+    ("unexpected control character in string", "control character (\\u0000-\\u001F) found while parsing a string"),
+    ("trailing comma is not allowed", "trailing comma"),
+    ("unexpected character, expected a JSON value", "expected value"),
+)
+_ORJSON_POSITION = re.compile(r": line (\d+) column (\d+) \(char \d+\)$")
+#: ``-0`` not followed by more of a number (a literal-prefix pattern: re finds it at
+#: memchr speed; the context check is done by :func:`_has_minus_zero`).
+_MINUS_ZERO = re.compile(rb"-0(?![0-9.eE])")
+
+
+def _has_minus_zero(data: bytes) -> bool:
+    """A ``-0`` number token: after ``:``, ``[`` or ``,`` (a false positive inside a
+    string only costs the slower exact parse)."""
+    for match in _MINUS_ZERO.finditer(data):
+        i = match.start() - 1
+        while i >= 0 and data[i] in b" \t\r\n":
+            i -= 1
+        if i >= 0 and data[i] in b":[,":
+            return True
+    return False
+
+
+def _serde_message(error: Exception) -> str:
+    message = _one_line(str(error))
+    position = ""
+    match = _ORJSON_POSITION.search(message)
+    if match:
+        message = message[: match.start()]
+        position = f" at line {match.group(1)} column {match.group(2)}"
+    for orjson_words, serde_words in _SERDE_WORDING:
+        if message.startswith(orjson_words):
+            message = serde_words
+            break
+    return message + position
+
+
+def _serde_int(token: str) -> int | float:
+    # serde_json reads ``-0`` and integers outside i64..u64 as floats.
+    value = int(token)
+    if token == "-0" or not -(2**63) <= value <= 2**64 - 1:
+        return float(token)
+    return value
+
+
+def _serde_float(token: str) -> float:
+    value = float(token)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return value
+
+
 def load_json(raw: str | bytes, what: str) -> Any:
-    """Strict JSON (no NaN/Infinity, UTF-8 only); errors become one-line RunsFileError."""
-    text = decode_utf8(raw, what)
+    """JSON as serde_json reads it; errors become one-line RunsFileError.
+
+    orjson gives serde's verdicts (``1e400``, lone surrogates, NaN, BOM and control
+    characters refused; integers beyond u64 read as floats) with the wording mapped to
+    serde's. Two differences are handled here: ``-0`` (a float for serde, parsed exactly
+    by the stdlib fallback). Not matched: serde_json refuses nesting deeper than 127
+    levels, orjson only beyond 1024 (checking depth would cost a walk of the whole file).
+    """
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, ValueError, RecursionError) as error:
-        raise RunsFileError(f"failed to parse {what}: {_one_line(str(error))}") from None
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        if isinstance(raw, bytes):
+            decode_utf8(raw, what)  # a UTF-8 error is named as such
+        raise RunsFileError(f"failed to parse {what}: {_serde_message(error)}") from None
+    if _has_minus_zero(data):
+        value = json.loads(
+            data.decode("utf-8"), parse_int=_serde_int, parse_float=_serde_float, parse_constant=_reject_constant
+        )
+    return value
 
 
 def schema_version_of(value: Any, what: str) -> int:
@@ -118,7 +195,7 @@ def parse_runs_document(raw: str | bytes) -> RunsDocument:
         return RunsDocument(entries={}, schema_version=RUNS_SCHEMA_VERSION, upgraded=False)
     if stripped == "{}":
         return RunsDocument(entries={}, schema_version=0, upgraded=True)
-    value = load_json(text, RUNS_FILE_NAME)
+    value = load_json(raw, RUNS_FILE_NAME)
     if not isinstance(value, dict) or "schema_version" not in value:
         return RunsDocument(entries=_entries_object(value, "legacy v0 map"), schema_version=0, upgraded=True)
     version = schema_version_of(value["schema_version"], RUNS_FILE_NAME)
@@ -140,7 +217,9 @@ def validation_error_line(error: ValidationError) -> str:
     parts = []
     for item in error.errors(include_url=False):
         location = ".".join(str(part) for part in item["loc"]) or "record"
-        part = f"{location}: {item['msg']}"
+        # serde's own words, for the checks that give them (not "Value error, ...").
+        message = item["msg"].removeprefix("Value error, ")
+        part = f"{location}: {message}"
         value = item.get("input")
         if item["type"] != "missing" and (value is None or isinstance(value, str | int | float | bool)):
             shown = json.dumps(value, ensure_ascii=False)
@@ -156,7 +235,7 @@ def parse_run_entry(key: str, value: Any, *, now_ms: int) -> Run:
     object, or it has no non-blank string ``automation_id``.
     """
     try:
-        return Run.model_validate(value)
+        return parse_run_record(value)
     except ValidationError as error:
         return recover_corrupt_run_entry(key, value, validation_error_line(error), now_ms=now_ms)
 
@@ -173,9 +252,18 @@ def _u64_field(record: Mapping[str, Any], name: str) -> int | None:
 
 def _tenant_field(record: Mapping[str, Any]) -> TenantContext:
     try:
-        return TenantContext.model_validate(record.get("tenant_context"))
+        return TenantContext.model_validate(record.get("tenant_context"), context=SERDE)
     except ValidationError:
         return TenantContext.local_implicit()
+
+
+def _learning_summary_field(record: Mapping[str, Any]) -> Any:
+    value = record.get("learning_summary")
+    try:
+        serde_shape.check(value, serde_shape.LEARNING_SUMMARY)
+    except ValueError:
+        return None
+    return value
 
 
 def _profile_field(record: Mapping[str, Any], name: str) -> ExecutionProfile | None:
@@ -188,8 +276,10 @@ def _profile_field(record: Mapping[str, Any], name: str) -> ExecutionProfile | N
 def recover_corrupt_run_entry(key: str, value: Any, parse_error: str, *, now_ms: int) -> Run:
     """A blocked run standing in for an entry that failed to parse (the server's recovery).
 
-    Identity, tenant, snapshot, timing start, tokens and cost are salvaged when they are
-    well-formed; everything else is replaced by a blocked checkpoint explaining why.
+    Identity, tenant, snapshot, timing start, tokens, cost, learning summary and the
+    workflow definition version and hash are salvaged when they are well-formed;
+    everything else (the checkpoint, handles, scheduler, claim) is replaced by a blocked
+    checkpoint explaining why, with the failure kind ``checkpoint_recovery_failed``.
     """
     if not isinstance(value, dict):
         raise RunsFileError(f"corrupt automation v2 run entry {json.dumps(key)} is not recoverable: not a JSON object")
@@ -208,8 +298,10 @@ def recover_corrupt_run_entry(key: str, value: Any, parse_error: str, *, now_ms:
         "automation_snapshot": snapshot if isinstance(snapshot, dict) else None,
         "trigger_reason": _string_field(value, "trigger_reason"),
         "consumed_handoff_id": _string_field(value, "consumed_handoff_id"),
-        "learning_summary": value.get("learning_summary"),
+        "learning_summary": _learning_summary_field(value),
         "requested_execution_profile": _profile_field(value, "requested_execution_profile"),
+        "workflow_definition_version": _string_field(value, "workflow_definition_version"),
+        "workflow_definition_snapshot_hash": _string_field(value, "workflow_definition_snapshot_hash"),
     }
     return Run(
         **{name: field for name, field in salvaged_optional.items() if field is not None},
@@ -231,7 +323,12 @@ def recover_corrupt_run_entry(key: str, value: Any, parse_error: str, *, now_ms:
                     metadata={"run_id_key": key, "parse_error": parse_error},
                 )
             ],
-            last_failure=FailureRecord(node_id=CORRUPT_CHECKPOINT_NODE, reason=detail, failed_at_ms=now_ms),
+            last_failure=FailureRecord(
+                node_id=CORRUPT_CHECKPOINT_NODE,
+                reason=detail,
+                failed_at_ms=now_ms,
+                failure_kind=CORRUPT_CHECKPOINT_FAILURE_KIND,
+            ),
         ),
         detail=detail,
         stop_reason=detail,

@@ -96,7 +96,7 @@ def record_in(status: str, run_id: str = "target") -> dict:
     if status in ("paused", "pausing"):
         extra["pause_reason"] = "earlier pause"
     if status == "awaiting_approval":
-        extra["checkpoint"] = {**record("x", status)["checkpoint"], "awaiting_gate": {"node_id": "draft", "gate_extra": 1}}
+        extra["checkpoint"] = {**record("x", status)["checkpoint"], "awaiting_gate": {"node_id": "draft", "title": "Approve draft", "requested_at_ms": NOW - 20_000, "gate_extra": 1}}
     return record(run_id, status, **extra)
 
 

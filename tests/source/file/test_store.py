@@ -24,9 +24,11 @@ def record(run_id="run-1", **fields):
     return {
         "run_id": run_id,
         "automation_id": "auto-1",
+        "trigger_type": "manual",
         "status": "queued",
         "created_at_ms": 1_795_300_000_000,
         "updated_at_ms": 1_795_300_000_500,
+        "checkpoint": {},
         **fields,
     }
 
@@ -162,7 +164,12 @@ def test_a_corrupt_entry_is_recovered_as_a_blocked_run_with_the_exact_fields():
                     "metadata": {"run_id_key": "key-bad", "parse_error": parse_error},
                 }
             ],
-            "last_failure": {"node_id": "checkpoint", "reason": detail, "failed_at_ms": NOW},
+            "last_failure": {
+                "node_id": "checkpoint",
+                "reason": detail,
+                "failed_at_ms": NOW,
+                "failure_kind": "checkpoint_recovery_failed",
+            },
         },
         "automation_snapshot": {"workspace_root": "/srv/ws", "flow": {"nodes": []}},
         "detail": detail,
