@@ -80,6 +80,9 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+#: ``trigger_type`` of runs the server rebuilt from a context run at startup.
+RECOVERED_CONTEXT_TRIGGER = "recovered_context_run"
+
 TERMINAL_STATUSES: frozenset[RunStatus] = frozenset(
     {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.BLOCKED, RunStatus.CANCELLED}
 )
@@ -289,6 +292,12 @@ class Run(LosslessModel):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_nonterminal_recovered_context_run(self) -> bool:
+        """A recovered-context run still in flight: the server drops it from the hot set
+        at load and keeps it out of history."""
+        return self.trigger_type == RECOVERED_CONTEXT_TRIGGER and not self.is_terminal
 
     @property
     def workspace_root(self) -> str | None:

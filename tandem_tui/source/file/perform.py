@@ -89,6 +89,16 @@ def _act_on_document(
         return _act_on_archived(runs_file, document, request, clock=clock, max_concurrent_runs=max_concurrent_runs)
     now_ms = clock.now_ms()
     run = parse_run_entry(key, document.entries[key], now_ms=now_ms)
+    if run.is_nonterminal_recovered_context_run:
+        # The server drops it from its runs at load: it would answer "not found".
+        return ActionResult(
+            ok=False,
+            kind=request.kind,
+            run_id=request.run_id,
+            previous_status=None,
+            new_status=None,
+            message=f"run {request.run_id} not found (an in-flight recovered context run; the engine drops it at load)",
+        )
     outcome = decide(request, run, now_ms)
     if isinstance(outcome, Refusal):
         return _refused(request, outcome, run, archived=False)

@@ -49,7 +49,7 @@ def sanitize_path_id(value: str) -> str:
 
 def is_nonterminal_recovered_context_run(run: Run) -> bool:
     """Runs the server keeps out of history: recovered-context runs still in flight."""
-    return run.trigger_type == RECOVERED_CONTEXT_TRIGGER and not run.is_terminal
+    return run.is_nonterminal_recovered_context_run
 
 
 # --- layout ------------------------------------------------------------------------

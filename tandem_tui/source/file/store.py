@@ -347,10 +347,17 @@ def parse_runs_file(raw: str | bytes, *, now_ms: int) -> tuple[dict[str, Run], b
 
 
 def runs_of(document: RunsDocument, *, now_ms: int) -> dict[str, Run]:
-    """The validated runs of a document, keyed by each record's own ``run_id``."""
+    """The validated runs of a document, keyed by each record's own ``run_id``.
+
+    As the server's load: a recovered-context run still in flight is dropped from the
+    hot set; when two entries carry the same ``run_id`` the one whose key sorts last
+    wins (serde_json's map iterates its keys in sorted order).
+    """
     runs: dict[str, Run] = {}
-    for key, value in document.entries.items():
-        run = parse_run_entry(key, value, now_ms=now_ms)
+    for key in sorted(document.entries):
+        run = parse_run_entry(key, document.entries[key], now_ms=now_ms)
+        if run.is_nonterminal_recovered_context_run:
+            continue
         runs[run.run_id] = run
     return runs
 
@@ -417,19 +424,55 @@ def read_runs_file(path: str | os.PathLike[str], *, now_ms: int) -> dict[str, Ru
 # --- location ----------------------------------------------------------------------
 
 
+#: Canonical prefixes the server refuses for ``TANDEM_STATE_DIR`` (a plain string prefix).
+_UNSAFE_STATE_DIR_PREFIXES = ("/etc", "/sys", "/proc", "/root", "/boot", "/dev", "/var/www")
+
+
+def _valid_state_dir(raw: str) -> Path | None:
+    """The server's ``validate_env_path``: the canonical directory, or ``None`` if refused.
+
+    Refused: empty, containing ``..`` anywhere, relative, missing (it must canonicalize),
+    or under a system prefix.
+    """
+    value = raw.strip()
+    if not value or ".." in value or not Path(value).is_absolute():
+        return None
+    try:
+        canonical = Path(value).resolve(strict=True)
+    except OSError:
+        return None
+    if str(canonical).startswith(_UNSAFE_STATE_DIR_PREFIXES):
+        return None
+    return canonical
+
+
 def default_runs_file_path(env: Mapping[str, str]) -> Path:
     """Where the Tandem server keeps its runs file, resolved from ``env`` as it does.
 
-    ``$TANDEM_STATE_DIR/data/`` (or the state dir itself when it is already named
-    ``data``), else the platform data dir: ``$XDG_DATA_HOME/tandem/data/`` or
-    ``~/.local/share/tandem/data/`` on Linux.
+    The server's ``resolve_canonical_data_file_path``: a valid ``TANDEM_STATE_DIR`` (an
+    existing absolute directory, see :func:`_valid_state_dir`) wins, canonicalized, and
+    holds the file directly when it is named ``data`` in any letter case, else in its
+    ``data/``. Otherwise the file is in ``<tandem home>/data/``, where the tandem home
+    is ``TANDEM_HOME``, else ``TANDEM_STATE_DIR`` as given (even an invalid one), else
+    the platform data dir's ``tandem/`` (``$XDG_DATA_HOME`` or ``~/.local/share`` on
+    Linux). Values are trimmed; ``~`` is not expanded (the server does not).
     """
-    state_dir = (env.get("TANDEM_STATE_DIR") or "").strip()
-    if state_dir:
-        root = Path(state_dir).expanduser()
-        data_dir = root if root.name == "data" else root / "data"
-        return data_dir / RUNS_FILE_NAME
-    return _platform_data_dir(env) / "tandem" / "data" / RUNS_FILE_NAME
+    state_dir = env.get("TANDEM_STATE_DIR")
+    if state_dir is not None:
+        base = _valid_state_dir(state_dir)
+        if base is not None:
+            data_dir = base if base.name.lower() == "data" else base / "data"
+            return data_dir / RUNS_FILE_NAME
+    return _tandem_home(env) / "data" / RUNS_FILE_NAME
+
+
+def _tandem_home(env: Mapping[str, str]) -> Path:
+    """The server's ``resolve_tandem_home_dir``."""
+    for name in ("TANDEM_HOME", "TANDEM_STATE_DIR"):
+        value = (env.get(name) or "").strip()
+        if value:
+            return Path(value)
+    return _platform_data_dir(env) / "tandem"
 
 
 def _platform_data_dir(env: Mapping[str, str]) -> Path:

@@ -619,3 +619,12 @@ def test_requeue_of_a_running_run_that_made_progress_since_its_claim_is_refused(
     result = act(runs_file, "requeue")
     assert not result.ok and "made progress since its claim" in result.message
     assert runs_file.read_bytes() == before
+
+
+def test_an_in_flight_recovered_context_run_is_not_found_as_the_engine_drops_it(runs_file, tmp_path):
+    runs_file.parent.mkdir(parents=True)
+    write_runs(runs_file, record_in("paused") | {"trigger_type": "recovered_context_run"})
+    before = tree_bytes(tmp_path)
+    result = act(runs_file, "resume")
+    assert not result.ok and result.message.startswith("run target not found")
+    assert tree_bytes(tmp_path) == before
