@@ -54,8 +54,12 @@ def assert_invariants(runs: dict[str, Run], now_ms: int) -> None:
 
 
 def test_the_runs_file_lives_where_the_server_puts_it_for_the_state_dir(tmp_path):
-    assert runs_file_for_state_dir(tmp_path) == tmp_path / "data" / "automation_v2_runs.json"
-    assert runs_file_for_state_dir(tmp_path / "data") == tmp_path / "data" / "automation_v2_runs.json"
+    assert runs_file_for_state_dir(tmp_path) == tmp_path.resolve() / "data" / "automation_v2_runs.json"
+    # A state dir named data holds the file directly, if it exists (else the server
+    # falls back to <state dir>/data, as for any state dir it cannot validate).
+    assert runs_file_for_state_dir(tmp_path / "data") == tmp_path / "data" / "data" / "automation_v2_runs.json"
+    (tmp_path / "data").mkdir()
+    assert runs_file_for_state_dir(tmp_path / "data") == tmp_path.resolve() / "data" / "automation_v2_runs.json"
 
 
 def test_every_automation_names_its_workspace_flow_and_providers():
