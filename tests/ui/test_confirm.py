@@ -83,8 +83,11 @@ async def test_enter_confirms_with_the_typed_reason():
 
 
 async def test_an_empty_reason_confirms_with_the_action_default():
-    app = Host(ActionKind.REQUEUE, [preview(ActionKind.REQUEUE,
-                                            parse_run(run_record("run-1", "failed")), NOW_MS)])
+    failed = run_record("run-1", "failed") | {
+        "checkpoint": {"last_failure": {"node_id": "draft", "reason": "boom", "failed_at_ms": NOW_MS - 60_000}},
+        "automation_snapshot": {"flow": {"nodes": [{"node_id": "draft"}]}},
+    }
+    app = Host(ActionKind.REQUEUE, [preview(ActionKind.REQUEUE, parse_run(failed), NOW_MS)])
     async with app.run_test() as pilot:
         await pilot.pause()
         assert app.dialog.query_one(Input).placeholder == "recovered by operator"
@@ -146,3 +149,10 @@ def _no_blink(pilot) -> None:
 def test_confirm_snapshot(snap_compare, size):
     app = Host(ActionKind.PAUSE, pause_previews())
     assert snap_compare(app, terminal_size=size, run_before=_no_blink)
+
+
+async def test_a_recover_from_paused_offers_the_servers_own_default():
+    app = Host(ActionKind.REQUEUE, [preview(ActionKind.REQUEUE, parse_run(run_record("run-1", "paused")), NOW_MS)])
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert app.dialog.query_one(Input).placeholder == "recovered from paused state by operator"

@@ -81,7 +81,10 @@ class ConfirmActionScreen(ModalScreen[str | None]):
 
     @property
     def default_reason(self) -> str:
-        return DEFAULT_REASONS[self.kind]
+        # The server's default can depend on the status (a recover from paused has its
+        # own words); shown only when every confirmed run would record the same one.
+        defaults = {t.default_reason for t in self.transitions if t.default_reason}
+        return defaults.pop() if len(defaults) == 1 else DEFAULT_REASONS[self.kind]
 
     @property
     def can_confirm(self) -> bool:

@@ -209,3 +209,53 @@ def test_json_serde_json_refuses_rejects_the_whole_file_in_one_line(text, messag
     assert str(raised.value).startswith(f"failed to parse automation_v2_runs.json: {message} at line 1 column ")
     assert "\n" not in str(raised.value)
 
+
+
+# --- twins of the server's run-store tests (tests/automations_parts/part01.rs) -------------
+
+AWAITING = {
+    "run_id": "run-awaiting",
+    "automation_id": "automation-a",
+    "trigger_type": "manual",
+    "status": "awaiting_approval",
+    "created_at_ms": 1,
+    "updated_at_ms": 2,
+    "checkpoint": {
+        "completed_nodes": ["compose"],
+        "pending_nodes": ["gate", "send"],
+        "node_attempts": {"compose": 1},
+        "awaiting_gate": {"node_id": "gate", "title": "Review", "requested_at_ms": 2, "decisions": ["approve"]},
+    },
+}
+
+
+def test_automation_v2_run_store_legacy_fixture_loads_and_rewrites_versioned_envelope(tmp_path):
+    from tandem_tui.source.file.transaction import transact
+
+    path = tmp_path / "automation_v2_runs.json"
+    path.write_text(json.dumps({"run-awaiting": AWAITING}))
+    runs, upgraded = parse_runs_file(path.read_bytes(), now_ms=NOW)
+    run = runs["run-awaiting"]
+    assert upgraded and run.status == RunStatus.AWAITING_APPROVAL
+    assert run.checkpoint.awaiting_gate["node_id"] == "gate"
+    assert "send" in run.checkpoint.pending_nodes
+    # Any write goes out in the versioned envelope.
+    transact(path, lambda document: document.entries["run-awaiting"].update(detail="touched"))
+    persisted = json.loads(path.read_text())
+    assert persisted["schema_version"] == 1 and "run-awaiting" in persisted["runs"]
+
+
+def test_automation_v2_run_store_current_fixture_loads_without_upgrade():
+    runs, upgraded = parse_runs_file(json.dumps({"schema_version": 1, "runs": {"run-awaiting": AWAITING}}), now_ms=NOW)
+    assert not upgraded and "run-awaiting" in runs
+
+
+def test_automation_v2_run_store_rejects_future_schema_without_overwrite(tmp_path):
+    from tandem_tui.source.file.transaction import transact
+
+    path = tmp_path / "automation_v2_runs.json"
+    future = '{"schema_version":999,"runs":{}}'
+    path.write_text(future)
+    with pytest.raises(RunsFileError, match="newer than supported"):
+        transact(path, lambda document: document.entries.clear())
+    assert path.read_text() == future
