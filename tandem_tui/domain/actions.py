@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from tandem_tui.domain import events, recover
+from tandem_tui.domain import events, recover, serde_shape
 from tandem_tui.domain.claims import ABANDONED_CLAIM_DETAIL, run_has_expired_launch_claim_without_progress
 from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.lifecycle import apply_run_update, record_lifecycle_event
@@ -549,14 +549,6 @@ ACTIONS: Mapping[ActionKind, ActionSpec] = {
 DEFAULT_REASONS: Mapping[ActionKind, str] = {kind: spec.default_reason for kind, spec in ACTIONS.items()}
 
 
-#: Rust's ``char::is_whitespace`` (Unicode White_Space), which ``str::trim`` strips.
-#: Python's ``str.strip()`` also strips U+001C..U+001F; the server does not.
-_RUST_WHITESPACE = (
-    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-
-
 def normalized_reason(reason: str | None) -> str | None:
     """The server's ``reason_or_default`` before the default: trimmed, blank -> ``None``.
 
@@ -564,7 +556,7 @@ def normalized_reason(reason: str | None) -> str | None:
     """
     if reason is None:
         return None
-    return reason.strip(_RUST_WHITESPACE) or None
+    return serde_shape.rust_trim(reason) or None
 
 
 # --- the scheduler a transition is synced with -------------------------------------

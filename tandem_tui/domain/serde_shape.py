@@ -21,6 +21,18 @@ from typing import Any
 _U64_MAX = 2**64 - 1
 _U32_MAX = 2**32 - 1
 
+#: Rust's ``char::is_whitespace`` (Unicode White_Space), which ``str::trim`` strips.
+#: Python's ``str.strip()`` also strips U+001C..U+001F; Rust does not.
+RUST_WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def rust_trim(text: str) -> str:
+    """``text`` trimmed as Rust's ``str::trim`` trims it."""
+    return text.strip(RUST_WHITESPACE)
+
 
 def _unexpected(value: Any) -> str:
     """serde's ``Unexpected`` display of a JSON value."""

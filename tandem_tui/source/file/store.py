@@ -190,7 +190,8 @@ def is_u64(value: Any) -> bool:
 def parse_runs_document(raw: str | bytes) -> RunsDocument:
     """Check the envelope of a runs file and return its raw entries."""
     text = decode_utf8(raw, RUNS_FILE_NAME)
-    stripped = text.strip()
+    # Rust's trim, not Python's strip: U+001C..U+001F are not whitespace to the server.
+    stripped = serde_shape.rust_trim(text)
     if not stripped:
         return RunsDocument(entries={}, schema_version=RUNS_SCHEMA_VERSION, upgraded=False)
     if stripped == "{}":

@@ -259,3 +259,9 @@ def test_automation_v2_run_store_rejects_future_schema_without_overwrite(tmp_pat
     with pytest.raises(RunsFileError, match="newer than supported"):
         transact(path, lambda document: document.entries.clear())
     assert path.read_text() == future
+
+
+def test_only_what_rusts_trim_strips_makes_a_file_empty():
+    assert parse_runs_document(" \n\u2028\u3000").entries == {}
+    with pytest.raises(RunsFileError, match="failed to parse"):
+        parse_runs_document("\x1c")  # Python's strip() would call this empty; the server does not
