@@ -249,7 +249,7 @@ def build_run(spec: AutomationSpec, *, run_id: str, workspace_root: str | None, 
                 "lifecycle_history": [],
             },
             "automation_snapshot": spec.snapshot(workspace_root, 1_700_000_000_000),
-            "workflow_definition_version": 3,
+            "workflow_definition_version": "3",  # Option<String> on the server
             "workflow_definition_snapshot_hash": _digest(spec.automation_id, "v3")[:16],
             "execution_claim_epoch": 0,
             "prompt_tokens": 0,
@@ -729,7 +729,10 @@ class _Tick:
                 },
             },
         }
-        checkpoint.node_attempt_verdicts[node.node_id] = {"verdict": "accepted", "attempt": attempts}
+        # The server's verdicts are a list per node (``HashMap<String, Vec<Value>>``).
+        checkpoint.node_attempt_verdicts.setdefault(node.node_id, []).append(
+            {"verdict": "accepted", "attempt": attempts}
+        )
         run.active_session_ids = []
         run.active_instance_ids = []
         run.detail = f"completed node `{node.node_id}`; continuing"
@@ -896,7 +899,8 @@ class _Tick:
                 "node_id": node_id,
                 "decision": "approve" if approved else "cancel",
                 "decided_at_ms": self.now_ms,
-                "decided_by": "maintainer@example.com",
+                # A ``GovernanceActorRef`` on the server, not a bare name.
+                "decided_by": {"kind": "human", "actor_id": "maintainer@example.com"},
             }
         )
         checkpoint.awaiting_gate = None

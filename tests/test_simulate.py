@@ -54,8 +54,12 @@ def assert_invariants(runs: dict[str, Run], now_ms: int) -> None:
 
 
 def test_the_runs_file_lives_where_the_server_puts_it_for_the_state_dir(tmp_path):
-    assert runs_file_for_state_dir(tmp_path) == tmp_path / "data" / "automation_v2_runs.json"
-    assert runs_file_for_state_dir(tmp_path / "data") == tmp_path / "data" / "automation_v2_runs.json"
+    assert runs_file_for_state_dir(tmp_path) == tmp_path.resolve() / "data" / "automation_v2_runs.json"
+    # A state dir named data holds the file directly, if it exists (else the server
+    # falls back to <state dir>/data, as for any state dir it cannot validate).
+    assert runs_file_for_state_dir(tmp_path / "data") == tmp_path / "data" / "data" / "automation_v2_runs.json"
+    (tmp_path / "data").mkdir()
+    assert runs_file_for_state_dir(tmp_path / "data") == tmp_path.resolve() / "data" / "automation_v2_runs.json"
 
 
 def test_every_automation_names_its_workspace_flow_and_providers():
@@ -304,3 +308,20 @@ def test_a_slower_pace_moves_runs_through_fewer_nodes_in_the_same_time(tmp_path)
     slow = _nodes_completed_after(tmp_path / "slow", pace=0.25, ticks=240)
     assert brisk > 0
     assert slow < brisk / 2
+
+
+def test_every_record_the_engine_writes_is_one_the_servers_serde_accepts(tmp_path):
+    from tandem_tui.domain.models import parse_run_record
+    from tandem_tui.source.file.shards import iter_shard_paths
+    from tandem_tui.source.file.store import read_runs_document
+
+    engine, clock = make_engine(tmp_path)
+    for _ in range(300):
+        clock.advance(TICK_MS)
+        engine.step()
+        for key, value in read_runs_document(engine.runs_file).entries.items():
+            parse_run_record(value)  # raises on anything serde would refuse
+    shards = list(iter_shard_paths(engine.runs_file))
+    assert shards
+    for path in shards:
+        parse_run_record(json.loads(path.read_text())["run"])

@@ -1,4 +1,4 @@
-"""Operator actions, the pure half: what pause, resume, requeue and release-lock do.
+"""Operator actions, the pure half: what pause, resume, requeue, cancel and release-lock do.
 
 :func:`preview` says what an action would do to a run now, or why not (the console's
 confirmation), :func:`decide` adds the stale-view guard, and :func:`apply_action` carries
@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from tandem_tui.domain import events
+from tandem_tui.domain import events, recover, serde_shape
+from tandem_tui.domain.claims import ABANDONED_CLAIM_DETAIL, run_has_expired_launch_claim_without_progress
 from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.lifecycle import apply_run_update, record_lifecycle_event
 from tandem_tui.domain.models import (
@@ -33,6 +34,7 @@ class ActionKind(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     REQUEUE = "requeue"
+    CANCEL = "cancel"
     RELEASE_LOCK = "release_lock"
 
     @property
@@ -47,8 +49,11 @@ EVENT_RECOVERED = events.RUN_RECOVERED
 EVENT_RECOVERED_FROM_PAUSE = events.RUN_RECOVERED_FROM_PAUSE
 EVENT_BACKOFF_SKIPPED = events.RUN_RETRY_BACKOFF_SKIPPED_BY_OPERATOR
 EVENT_LOCK_RELEASED = events.RUN_LOCK_RELEASED_BY_OPERATOR
+EVENT_CLAIM_EXPIRED_REQUEUED = events.RUN_EXECUTION_CLAIM_EXPIRED_REQUEUED
+EVENT_STOPPED = events.RUN_STOPPED
 
-_REQUEUEABLE = frozenset({RunStatus.FAILED, RunStatus.BLOCKED, RunStatus.CANCELLED})
+#: The statuses the server's cancel handler answers "already terminal" for (not blocked).
+_CANCEL_TERMINAL = frozenset({RunStatus.CANCELLED, RunStatus.COMPLETED, RunStatus.FAILED})
 
 
 @dataclass(frozen=True)
@@ -74,12 +79,22 @@ class Transition:
     from_status: RunStatus
     to_status: RunStatus
     events: tuple[str, ...]
+    #: False when the action answers ok and changes nothing (a cancel of a run that is
+    #: already terminal and holds no session handles): nothing is written.
+    writes: bool = True
+    #: The reason recorded when the operator gives none (the server's default for the
+    #: status the run is in: a recover from paused has its own).
+    default_reason: str = ""
 
     @property
     def summary(self) -> str:
         """``running -> paused`` (or what changes when the status does not)."""
         if self.kind == ActionKind.REQUEUE and self.events == (EVENT_BACKOFF_SKIPPED,):
             return "queued: retry backoff skipped, due now"
+        if self.kind == ActionKind.CANCEL and self.from_status == self.to_status:
+            if not self.writes:
+                return f"{self.from_status.value}: already terminal, nothing changed"
+            return f"{self.from_status.value}: already terminal, session handles cleared"
         if self.from_status == self.to_status:
             return f"{self.from_status.value}: execution claim released"
         return f"{self.from_status.value} -> {self.to_status.value}"
@@ -104,6 +119,10 @@ class ActionResult:
     message: str
     run: Run | None = field(default=None, compare=False)
     archived: bool = False
+    #: False for an ok action that changed nothing (nothing was written).
+    changed: bool = True
+    #: The reason recorded (the operator's, trimmed, or the server's default).
+    reason: str | None = None
 
 
 # --- the pure rules ----------------------------------------------------------------
@@ -115,13 +134,23 @@ def preview(kind: ActionKind, run: Run, now_ms: int) -> Transition | Refusal:
     outcome = rule(run, now_ms)
     if isinstance(outcome, str):
         return Refusal(kind=ActionKind(kind), run_id=run.run_id, message=f"cannot {ActionKind(kind).verb} run {run.run_id}: {outcome}")
-    to_status, events = outcome
+    spec = ACTIONS[ActionKind(kind)]
+    to_status, events = outcome[0], outcome[1]
+    writes = outcome[2] if len(outcome) > 2 else True
     return Transition(
-        kind=ActionKind(kind), run_id=run.run_id, from_status=run.status, to_status=to_status, events=events
+        kind=ActionKind(kind),
+        run_id=run.run_id,
+        from_status=run.status,
+        to_status=to_status,
+        events=events,
+        writes=writes,
+        default_reason=spec.default_reason_from.get(run.status, spec.default_reason),
     )
 
 
-_Rule = Callable[[Run, int], "tuple[RunStatus, tuple[str, ...]] | str"]
+#: A rule's answer: ``(new status, events)`` or ``(new status, events, writes)``, or
+#: the refusal in words.
+_Rule = Callable[[Run, int], "tuple[RunStatus, tuple[str, ...]] | tuple[RunStatus, tuple[str, ...], bool] | str"]
 
 
 def _pause_rule(run: Run, now_ms: int) -> tuple[RunStatus, tuple[str, ...]] | str:
@@ -137,24 +166,55 @@ def _resume_rule(run: Run, now_ms: int) -> tuple[RunStatus, tuple[str, ...]] | s
 
 
 def _requeue_rule(run: Run, now_ms: int) -> tuple[RunStatus, tuple[str, ...]] | str:
+    """The server's recover, plus two offline-only cases the engine's handler refuses.
+
+    - **Expired claim** (offline only): a running run whose execution claim lease expired
+      before any progress is requeued exactly as the server's own claim sweep
+      (``reclaim_abandoned_automation_v2_run_leases``) would at its next pass.
+    - **Retry backoff** (offline only): a queued run waiting out a retry backoff is made
+      due now (``run_retry_backoff_skipped_by_operator``).
+    - Otherwise the server's recover handler decides (:mod:`tandem_tui.domain.recover`).
+    """
     status = run.status
-    if status in _REQUEUEABLE:
-        return RunStatus.QUEUED, (EVENT_RECOVERED,)
-    if status == RunStatus.PAUSED:
-        return RunStatus.QUEUED, (EVENT_RECOVERED_FROM_PAUSE,)
     if status == RunStatus.RUNNING:
-        claim = run.execution_claim
-        if claim is None:
-            return "it is running without an execution claim; release its lock to stop it"
-        if not claim.is_expired(now_ms):
-            remaining_s = -(-(claim.lease_expires_at_ms - now_ms) // 1000)
-            return f"it is running and its execution claim lease is live for another {remaining_s} s"
-        return RunStatus.QUEUED, (EVENT_RECOVERED,)
+        return _expired_claim_case(run, now_ms)
     if status == RunStatus.QUEUED:
-        if not retry_backoff_is_due(run, now_ms):
-            return RunStatus.QUEUED, (EVENT_BACKOFF_SKIPPED,)
-        return "it is already queued and due"
-    return f"it is {status.value}; requeue needs a failed, blocked, cancelled or paused run, or a running one whose claim expired"
+        return _retry_backoff_case(run, now_ms)
+    plan = recover.recover_plan(run)
+    if isinstance(plan, str):
+        return plan
+    return RunStatus.QUEUED, (plan.event,)
+
+
+def _expired_claim_case(run: Run, now_ms: int) -> tuple[RunStatus, tuple[str, ...]] | str:
+    claim = run.execution_claim
+    if claim is None:
+        return "it is running without an execution claim; release its lock to stop it"
+    if not claim.is_expired(now_ms):
+        remaining_s = -(-(claim.lease_expires_at_ms - now_ms) // 1000)
+        return f"it is running and its execution claim lease is live for another {remaining_s} s"
+    if run.active_session_ids or run.active_instance_ids:
+        return "it is running with active sessions despite its expired claim; pause it instead"
+    if not run_has_expired_launch_claim_without_progress(run, now_ms):
+        return "it is running and made progress since its claim; pause it instead"
+    return RunStatus.QUEUED, (EVENT_CLAIM_EXPIRED_REQUEUED,)
+
+
+def _retry_backoff_case(run: Run, now_ms: int) -> tuple[RunStatus, tuple[str, ...]] | str:
+    if not retry_backoff_is_due(run, now_ms):
+        return RunStatus.QUEUED, (EVENT_BACKOFF_SKIPPED,)
+    return recover.refusal_text(recover.NOT_RECOVERABLE, "it is already queued and due")
+
+
+def _cancel_rule(run: Run, now_ms: int) -> tuple[RunStatus, tuple[str, ...], bool]:
+    """The server's cancel: any status but cancelled/completed/failed becomes cancelled.
+
+    An already terminal run answers ok; only its session handles are cleared, and when
+    it holds none nothing is written at all. A cancel is never refused.
+    """
+    if run.status in _CANCEL_TERMINAL:
+        return run.status, (), bool(run.active_session_ids or run.active_instance_ids)
+    return RunStatus.CANCELLED, (EVENT_STOPPED,), True
 
 
 def _release_lock_rule(run: Run, now_ms: int) -> tuple[RunStatus, tuple[str, ...]] | str:
@@ -239,8 +299,13 @@ def apply_action(
     now_ms: int,
     scheduler: AutomationScheduler | None = None,
 ) -> None:
-    """Carry out ``transition`` on ``run`` in place, through the lifecycle update rule."""
-    reason = normalized_reason(reason) or DEFAULT_REASONS[transition.kind]
+    """Carry out ``transition`` on ``run`` in place, through the lifecycle update rule.
+
+    A transition that writes nothing (``writes`` false) leaves the run untouched.
+    """
+    if not transition.writes:
+        return
+    reason = normalized_reason(reason) or transition.default_reason or DEFAULT_REASONS[transition.kind]
     operator = {"actor": actor, "source": events.OPERATOR_SOURCE, "reason": reason}
     mutate = ACTIONS[transition.kind].change(transition, reason, operator, now_ms)
     apply_run_update(run, mutate, now_ms=now_ms, scheduler=scheduler)
@@ -281,24 +346,55 @@ def _resume(transition: Transition, reason: str, operator: dict[str, Any], now_m
 def _requeue(transition: Transition, reason: str, operator: dict[str, Any], now_ms: int) -> _Mutation:
     if transition.events == (EVENT_BACKOFF_SKIPPED,):
         return _skip_backoff(reason, operator, now_ms)
+    if transition.events == (EVENT_CLAIM_EXPIRED_REQUEUED,):
+        return _requeue_expired_claim(reason, operator, now_ms)
 
     def mutate(run: Run) -> None:
+        plan = recover.recover_plan(run)
+        assert not isinstance(plan, str), plan
         metadata = {**operator, "previous_status": run.status.value}
-        if run.execution_claim is not None:
-            metadata["claim"] = dump_model(run.execution_claim)
+        if plan.reset_nodes:
+            metadata["reset_nodes"] = sorted(plan.reset_nodes)
+        recover.apply_recover(run, plan, reason, metadata, now_ms)
+
+    return mutate
+
+
+def _requeue_expired_claim(reason: str, operator: dict[str, Any], now_ms: int) -> _Mutation:
+    """The server's claim sweep on one run, with the operator named in the event."""
+
+    def mutate(run: Run) -> None:
+        claim = dump_model(run.execution_claim) if run.execution_claim is not None else None
         run.status = RunStatus.QUEUED
-        run.finished_at_ms = None
+        run.detail = ABANDONED_CLAIM_DETAIL
+        run.resume_reason = "abandoned_execution_claim"
         run.stop_kind = None
         run.stop_reason = None
-        run.pause_reason = None
-        run.checkpoint.awaiting_gate = None
         run.active_session_ids.clear()
         run.latest_session_id = None
         run.active_instance_ids.clear()
-        run.execution_claim = None
+        metadata = {**operator, "previous_status": "running", "claim": claim}
+        _event(run, EVENT_CLAIM_EXPIRED_REQUEUED, reason, metadata, now_ms)
+
+    return mutate
+
+
+def _cancel(transition: Transition, reason: str, operator: dict[str, Any], now_ms: int) -> _Mutation:
+    def mutate(run: Run) -> None:
+        if transition.from_status in _CANCEL_TERMINAL:
+            # Already terminal: the server only drops the session handles (no event).
+            run.active_session_ids.clear()
+            run.active_instance_ids.clear()
+            run.latest_session_id = None
+            return
+        metadata = {**operator, "previous_status": run.status.value}
+        run.status = RunStatus.CANCELLED
         run.detail = reason
-        run.resume_reason = reason
-        _event(run, transition.events[0], reason, metadata, now_ms)
+        run.stop_kind = StopKind.OPERATOR_STOPPED
+        run.stop_reason = reason
+        run.active_session_ids.clear()
+        run.active_instance_ids.clear()
+        _event(run, EVENT_STOPPED, reason, metadata, now_ms, StopKind.OPERATOR_STOPPED)
 
     return mutate
 
@@ -380,6 +476,8 @@ class ActionSpec:
     default_reason: str
     rule: _Rule
     change: _Change
+    #: A different default reason from some statuses (the server's recover from paused).
+    default_reason_from: Mapping[RunStatus, str] = field(default_factory=dict)
 
 
 ACTIONS: Mapping[ActionKind, ActionSpec] = {
@@ -414,12 +512,24 @@ ACTIONS: Mapping[ActionKind, ActionSpec] = {
             label="Requeue",
             palette_label="Requeue selected runs",
             help=(
-                "requeue a failed/blocked/cancelled/paused run, a running one whose claim "
-                "expired, or skip a retry backoff"
+                "recover a failed/blocked/paused run as the server does, requeue a running one "
+                "whose claim expired, or skip a retry backoff"
             ),
-            default_reason="recovered by operator",
+            default_reason=recover.DEFAULT_REASON,
+            default_reason_from={RunStatus.PAUSED: recover.DEFAULT_REASON_FROM_PAUSE},
             rule=_requeue_rule,
             change=_requeue,
+        ),
+        ActionSpec(
+            kind=ActionKind.CANCEL,
+            cli_name="cancel",
+            key="c",
+            label="Cancel",
+            palette_label="Cancel selected runs",
+            help="cancel a run that is not finished (operator_stopped); a finished one is left as it is",
+            default_reason="cancelled by operator",
+            rule=_cancel_rule,
+            change=_cancel,
         ),
         ActionSpec(
             kind=ActionKind.RELEASE_LOCK,
@@ -440,10 +550,13 @@ DEFAULT_REASONS: Mapping[ActionKind, str] = {kind: spec.default_reason for kind,
 
 
 def normalized_reason(reason: str | None) -> str | None:
+    """The server's ``reason_or_default`` before the default: trimmed, blank -> ``None``.
+
+    Only the ends are trimmed (as Rust's ``str::trim``); inner whitespace is kept.
+    """
     if reason is None:
         return None
-    reason = " ".join(reason.split())
-    return reason or None
+    return serde_shape.rust_trim(reason) or None
 
 
 # --- the scheduler a transition is synced with -------------------------------------

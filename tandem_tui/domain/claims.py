@@ -163,8 +163,8 @@ def reclaim_abandoned_leases(
 ) -> list[str]:
     """Requeue every run whose claim expired before it made progress; returns their ids.
 
-    The expired claim stays on the record (as on the server) until the next claim
-    replaces it; the requeue event carries a copy.
+    The update rule drops the expired claim from the record as the run leaves
+    ``running`` (v0.6.5+); the requeue event carries a copy.
     """
     reclaimed: list[str] = []
     for run in list(_iter_runs(runs)):

@@ -30,6 +30,10 @@ RUN_RECOVERED_FROM_PAUSE = "run_recovered_from_pause"
 #: Every recover event starts with this (``run_recovered``, ``run_recovered_from_pause``):
 #: each puts a run back in the queue.
 RUN_RECOVERED_PREFIX = "run_recovered"
+#: The server's cancel handler (stop kind ``operator_stopped``).
+RUN_STOPPED = "run_stopped"
+#: ``refresh_automation_runtime_state`` after a recover: a mission phase opened.
+PHASE_OPENED = "phase_opened"
 
 # -- offline-only operator actions (no engine handler does these) ---------------------
 RUN_RETRY_BACKOFF_SKIPPED_BY_OPERATOR = "run_retry_backoff_skipped_by_operator"

@@ -147,14 +147,17 @@ def apply_run_update(
     """The server's update rule, in place. Returns the status the run had before.
 
     Apply the change, refresh a stale "running node" detail, drop scheduler metadata
-    unless the run is queued, stamp ``updated_at_ms``, stamp ``finished_at_ms`` once on
-    a terminal status, and sync the scheduler (when one is given).
+    unless the run is queued, drop the execution claim unless the run is running (v0.6.5+),
+    stamp ``updated_at_ms``, stamp ``finished_at_ms`` once on a terminal status, and sync
+    the scheduler (when one is given).
     """
     previous = run.status
     mutate(run)
     refresh_stale_running_detail(run)
     if run.status != RunStatus.QUEUED:
         run.scheduler = None
+    if run.status != RunStatus.RUNNING:
+        run.execution_claim = None
     run.updated_at_ms = now_ms
     if is_terminal(run.status) and run.finished_at_ms is None:
         run.finished_at_ms = now_ms

@@ -5,9 +5,15 @@ Every model keeps the fields it does not know (``extra="allow"``) and is written
 record read and written back is therefore JSON-equal to its input, apart from what an
 action changed on purpose: unknown fields survive, absent optional fields stay absent.
 
-Integers the server stores as ``u64``/``u32`` are strict: a float or a negative number
-is a parse error (the store then recovers the entry as a corrupt checkpoint, like the
-server), never a silent rewrite of the value.
+Integers the server stores as ``u64``/``u32`` are strict: a float, a string, a negative
+number or one beyond the type's range is a parse error (the store then recovers the entry
+as a corrupt checkpoint, like the server), never a silent rewrite of the value.
+
+:func:`parse_run_record` reads a record as the server's serde does: besides the types,
+the fields serde requires (``trigger_type``, ``checkpoint``, a present tenant context's
+ids) must be there, and the nested structs the server types (pending gate, gate
+decisions, attempt verdicts, learning summary) must have their shape. The models keep
+defaults for those so that code can still build a run in memory.
 """
 
 from __future__ import annotations
@@ -18,16 +24,49 @@ from typing import Annotated, Any
 
 from pydantic_core import PydanticSerializationError
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     SerializationInfo,
     SerializerFunctionWrapHandler,
+    ValidationInfo,
     model_serializer,
+    model_validator,
 )
 
+from tandem_tui.domain import serde_shape
+
 #: A non-negative integer that must be an integer in the JSON, as serde's ``u64``.
-U64 = Annotated[int, Field(ge=0, strict=True)]
+U64 = Annotated[int, Field(ge=0, le=2**64 - 1, strict=True)]
+#: serde's ``u32`` (node attempts, a retry attempt).
+U32 = Annotated[int, Field(ge=0, le=2**32 - 1, strict=True)]
+#: serde's ``f64``: any JSON number, never a string.
+F64 = Annotated[float, Field(strict=True)]
+
+#: The validation context under which models apply serde's required-field rules.
+SERDE = {"serde": True}
+
+
+def _serde(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("serde"))
+
+
+def _require(model: Any, info: ValidationInfo, *names: str) -> Any:
+    """serde's "missing field" for fields the models default only for in-memory use."""
+    if _serde(info):
+        for name in names:
+            if name not in model.model_fields_set:
+                raise ValueError(f"missing field `{name}`")
+    return model
+
+
+def _shaped(spec: Any) -> AfterValidator:
+    def check(value: Any) -> Any:
+        serde_shape.check(value, spec)
+        return value
+
+    return AfterValidator(check)
 
 
 class RunStatus(StrEnum):
@@ -41,6 +80,9 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
+
+#: ``trigger_type`` of runs the server rebuilt from a context run at startup.
+RECOVERED_CONTEXT_TRIGGER = "recovered_context_run"
 
 TERMINAL_STATUSES: frozenset[RunStatus] = frozenset(
     {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.BLOCKED, RunStatus.CANCELLED}
@@ -126,6 +168,10 @@ def _json_defaults(cls: type[BaseModel]) -> dict[str, Any]:
 
 
 class TenantContext(LosslessModel):
+    @model_validator(mode="after")
+    def _serde_required(self, info: ValidationInfo) -> TenantContext:
+        return _require(self, info, "org_id", "workspace_id")
+
     org_id: str = "local"
     workspace_id: str = "local"
     deployment_id: str | None = None
@@ -154,7 +200,7 @@ class SchedulerMetadata(LosslessModel):
     rate_limited_provider: str | None = None
     queued_at_ms: U64 = 0
     retry_node_id: str | None = None
-    retry_attempt: U64 | None = None
+    retry_attempt: U32 | None = None
     retry_backoff_ms: U64 | None = None
     retry_after_ms: U64 | None = None
     retry_reason: str | None = None
@@ -191,17 +237,23 @@ class Checkpoint(LosslessModel):
     completed_nodes: list[str] = Field(default_factory=list)
     pending_nodes: list[str] = Field(default_factory=list)
     node_outputs: dict[str, Any] = Field(default_factory=dict)
-    node_attempts: dict[str, U64] = Field(default_factory=dict)
-    node_attempt_verdicts: dict[str, Any] = Field(default_factory=dict)
+    node_attempts: dict[str, U32] = Field(default_factory=dict)
+    node_attempt_verdicts: dict[str, list[Any]] = Field(default_factory=dict)
     blocked_nodes: list[str] = Field(default_factory=list)
-    awaiting_gate: Any = None
-    gate_history: list[Any] = Field(default_factory=list)
+    awaiting_gate: Annotated[Any, _shaped(serde_shape.OPTIONAL_PENDING_GATE)] = None
+    gate_history: list[Annotated[Any, _shaped(serde_shape.GATE_DECISION)]] = Field(default_factory=list)
     lifecycle_history: list[LifecycleRecord] = Field(default_factory=list)
     last_failure: FailureRecord | None = None
 
 
 class Run(LosslessModel):
     """One automation run: the server's ``AutomationV2RunRecord``."""
+
+    @model_validator(mode="after")
+    def _serde_required(self, info: ValidationInfo) -> Run:
+        # After the field checks, as serde names a missing field only once every present
+        # one has deserialized.
+        return _require(self, info, "trigger_type", "checkpoint")
 
     run_id: str
     automation_id: str
@@ -218,7 +270,7 @@ class Run(LosslessModel):
     checkpoint: Checkpoint = Field(default_factory=Checkpoint)
     runtime_context: Any = None
     automation_snapshot: dict[str, Any] | None = None
-    workflow_definition_version: Any = None
+    workflow_definition_version: str | None = None
     workflow_definition_snapshot_hash: str | None = None
     execution_claim: ExecutionClaim | None = None
     execution_claim_epoch: U64 = 0
@@ -230,17 +282,23 @@ class Run(LosslessModel):
     prompt_tokens: U64 = 0
     completion_tokens: U64 = 0
     total_tokens: U64 = 0
-    estimated_cost_usd: float = 0.0
+    estimated_cost_usd: F64 = 0.0
     scheduler: SchedulerMetadata | None = None
     trigger_reason: str | None = None
     consumed_handoff_id: str | None = None
-    learning_summary: Any = None
+    learning_summary: Annotated[Any, _shaped(serde_shape.OPTIONAL_LEARNING_SUMMARY)] = None
     effective_execution_profile: ExecutionProfile = ExecutionProfile.STRICT
     requested_execution_profile: ExecutionProfile | None = None
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_nonterminal_recovered_context_run(self) -> bool:
+        """A recovered-context run still in flight: the server drops it from the hot set
+        at load and keeps it out of history."""
+        return self.trigger_type == RECOVERED_CONTEXT_TRIGGER and not self.is_terminal
 
     @property
     def workspace_root(self) -> str | None:
@@ -255,8 +313,17 @@ class Run(LosslessModel):
 
 
 def parse_run(value: Any) -> Run:
-    """Validate one raw JSON record (raises ``pydantic.ValidationError``)."""
+    """Validate one raw record, with the models' in-memory defaults (raises ``ValidationError``)."""
     return Run.model_validate(value)
+
+
+def parse_run_record(value: Any) -> Run:
+    """Validate one record as the server's serde reads it (raises ``ValidationError``).
+
+    Required fields must be present and typed nested structs must have their shape;
+    see the module docstring.
+    """
+    return Run.model_validate(value, context=SERDE)
 
 
 class UnwritableRecord(ValueError):

@@ -5,7 +5,8 @@ After a restart nothing is executing any more: running runs are failed (stop kin
 hand the node artifacts they already validated to the scheduler's registry so a
 resumed run does not redo them. A run the stale reaper paused is queued again
 automatically when it was reaped recently, has a node waiting for repair with attempts
-left, and has not been auto-resumed twice already. On shutdown running runs fail with
+left, and has not been auto-resumed ``TANDEM_STALE_AUTO_RESUME_MAX_ATTEMPTS`` (default 2)
+times already. On shutdown running runs fail with
 stop kind ``shutdown``.
 
 Each sweep changes runs only through the update rule and returns how many runs it
@@ -27,9 +28,13 @@ from tandem_tui.domain.scheduler import AutomationScheduler, ValidatedArtifact
 DEFAULT_STALE_AUTO_RESUME_WINDOW_MS = 20 * 60 * 1000
 STALE_AUTO_RESUME_WINDOW_ENV = "TANDEM_STALE_AUTO_RESUME_WINDOW_MS"
 DISABLE_STALE_AUTO_RESUME_ENV = "TANDEM_DISABLE_STALE_AUTO_RESUME"
+#: ``TANDEM_STALE_AUTO_RESUME_MAX_ATTEMPTS`` when unset, zero or not an integer.
 MAX_AUTO_RESUMES = 2
-#: The server's general default when a node's retry policy names no ``max_attempts``.
+STALE_AUTO_RESUME_MAX_ATTEMPTS_ENV = "TANDEM_STALE_AUTO_RESUME_MAX_ATTEMPTS"
+#: The server's default when a node's retry policy names no ``max_attempts``...
 DEFAULT_NODE_MAX_ATTEMPTS = 3
+#: ...and for research briefs and nodes that must call tools.
+TOOL_OR_BRIEF_NODE_MAX_ATTEMPTS = 5
 MAX_NODE_ATTEMPTS_CAP = 10
 
 STALE_REAP_EVENT = events.RUN_PAUSED_STALE_NO_PROVIDER_ACTIVITY
@@ -54,6 +59,17 @@ def stale_auto_resume_window_ms(env: Mapping[str, str]) -> int:
     if raw is not None and _U64_TEXT.fullmatch(raw) and int(raw) > 0:
         return int(raw)
     return DEFAULT_STALE_AUTO_RESUME_WINDOW_MS
+
+
+def stale_auto_resume_max_attempts(env: Mapping[str, str]) -> int:
+    """``TANDEM_STALE_AUTO_RESUME_MAX_ATTEMPTS`` when a positive integer, else 2.
+
+    Parsed as the server parses a ``usize`` (no trimming, a leading ``+`` allowed).
+    """
+    raw = env.get(STALE_AUTO_RESUME_MAX_ATTEMPTS_ENV)
+    if raw is not None and _U64_TEXT.fullmatch(raw) and 0 < int(raw) <= 2**64 - 1:
+        return int(raw)
+    return MAX_AUTO_RESUMES
 
 
 def latest_stale_reap_recorded_at_ms(run: Run) -> int | None:
@@ -82,16 +98,50 @@ def automation_output_validated_artifact(output: Any) -> ValidatedArtifact | Non
     return ValidatedArtifact(path=path, content_digest=digest)
 
 
-def node_max_attempts(node: Any) -> int:
-    """A flow node's ``retry_policy.max_attempts`` (clamped 1..10 like the server), else 3.
+def _validator_kind(node: Any) -> str:
+    """The server's ``automation_output_validator_kind``, from the node's output contract."""
+    contract = _get(node, "output_contract")
+    validator = _get(contract, "validator")
+    if isinstance(validator, str):
+        return validator
+    kind = _get(contract, "kind")
+    kind = kind.strip().lower() if isinstance(kind, str) else ""
+    return {"brief": "research_brief", "review": "review_decision", "structured_json": "structured_json"}.get(
+        kind, "generic_artifact"
+    )
 
-    The server picks 5 instead of 3 for research briefs and nodes with required tools;
-    that needs its validator catalogue, so here the general default applies.
-    """
-    value = _get(_get(node, "retry_policy"), "max_attempts")
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return min(max(value, 1), MAX_NODE_ATTEMPTS_CAP)
+
+def _required_tools(node: Any) -> list[str]:
+    tools = _get(_get(_get(node, "output_contract"), "enforcement"), "required_tools")
+    return [t for t in tools if isinstance(t, str) and t.strip()] if isinstance(tools, list) else []
+
+
+def default_node_max_attempts(node: Any) -> int:
+    """3, or 5 for a research brief or a node that must call tools (a standup update: 3)."""
+    kind = _validator_kind(node)
+    if kind == "standup_update":
+        return DEFAULT_NODE_MAX_ATTEMPTS
+    if kind == "research_brief" or _required_tools(node):
+        return TOOL_OR_BRIEF_NODE_MAX_ATTEMPTS
     return DEFAULT_NODE_MAX_ATTEMPTS
+
+
+def node_max_attempts(node: Any) -> int:
+    """The server's ``automation_node_max_attempts`` (v0.6.5+ ``RetryPolicy``).
+
+    ``retry_policy.max_attempts``, else ``maxAttempts`` (the first key present wins, even
+    when it is not an unsigned integer), cut to u32 as Rust's ``as u32`` does, then
+    clamped to 1..10; without one, :func:`default_node_max_attempts`. Required tools are
+    read from ``output_contract.enforcement.required_tools`` only (the server also infers
+    them from legacy hints and the objective's wording).
+    """
+    policy = _get(node, "retry_policy")
+    if isinstance(policy, dict):
+        key = next((k for k in ("max_attempts", "maxAttempts") if k in policy), None)
+        value = policy.get(key) if key is not None else None
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2**64 - 1:
+            return min(max(value % 2**32, 1), MAX_NODE_ATTEMPTS_CAP)
+    return default_node_max_attempts(node)
 
 
 def _get(value: Any, key: str) -> Any:
@@ -194,6 +244,7 @@ def auto_resume_stale_reaped_runs(
     if DISABLE_STALE_AUTO_RESUME_ENV in env:
         return 0
     window_ms = stale_auto_resume_window_ms(env)
+    max_resumes = stale_auto_resume_max_attempts(env)
     resumed = 0
     for run in _iter_runs(runs):
         if run.status != RunStatus.PAUSED or run.stop_kind != StopKind.STALE_REAPED:
@@ -203,7 +254,7 @@ def auto_resume_stale_reaped_runs(
             continue
         if not stale_reap_is_within_auto_resume_window(now_ms, reaped_at_ms, window_ms):
             continue
-        if auto_resume_count(run) >= MAX_AUTO_RESUMES:
+        if auto_resume_count(run) >= max_resumes:
             continue
         if not has_repairable_nodes(run):
             continue

@@ -15,7 +15,9 @@ def record(run_id: str, status: str, **fields) -> dict:
     return {
         "run_id": run_id,
         "automation_id": f"auto-{run_id}",
+        "trigger_type": "manual",
         "status": status,
+        "checkpoint": {},
         "created_at_ms": 1_000,
         "updated_at_ms": 2_000,
         "automation_snapshot": {"workspace_root": "/srv/ws/a"},
@@ -34,7 +36,13 @@ def runs_file(tmp_path: Path) -> Path:
                 "runs": {
                     "r-run": record("r-run", "running"),
                     "r-paused": record("r-paused", "paused", pause_reason="lunch"),
-                    "r-failed": record("r-failed", "failed", finished_at_ms=2_000),
+                    "r-failed": record(
+                        "r-failed",
+                        "failed",
+                        finished_at_ms=2_000,
+                        checkpoint={"last_failure": {"node_id": "draft", "reason": "boom", "failed_at_ms": 1_900}},
+                        automation_snapshot={"flow": {"nodes": [{"node_id": "draft"}]}},
+                    ),
                 },
             },
             indent=2,

@@ -129,7 +129,15 @@ def test_an_unreadable_shard_exits_2_naming_the_shard(runs_file, capsys):
 
 def test_a_run_without_events_says_so(tmp_path, capsys):
     path = tmp_path / "automation_v2_runs.json"
-    record = {"run_id": "bare", "automation_id": "a", "status": "queued", "created_at_ms": 1, "updated_at_ms": 1}
+    record = {
+        "run_id": "bare",
+        "automation_id": "a",
+        "trigger_type": "manual",
+        "status": "queued",
+        "created_at_ms": 1,
+        "updated_at_ms": 1,
+        "checkpoint": {},
+    }
     path.write_text(json.dumps({"schema_version": 1, "runs": {"bare": record}}))
     assert cli(["history", "bare", "--runs-file", str(path)]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == ["no lifecycle events"]

@@ -19,9 +19,11 @@ def record(run_id: str, status: str, created: int, *, workspace: str | None = No
     raw: dict[str, Any] = {
         "run_id": run_id,
         "automation_id": f"auto-{run_id}",
+        "trigger_type": "scheduled",
         "status": status,
         "created_at_ms": created,
         "updated_at_ms": created + 5,
+        "checkpoint": {},
     }
     if workspace is not None:
         raw["automation_snapshot"] = {"workspace_root": workspace, "x_unknown": True}

@@ -309,8 +309,57 @@ def test_reclaim_clears_execution_handles_and_stop_state_and_frees_the_scheduler
     assert scheduler.active_runs == {} and scheduler.locked_workspaces == {}
 
 
-def test_a_requeued_run_keeps_its_expired_claim_until_the_next_claim_replaces_it():
-    run = claimed_running_run("idle", lease_until=2_000)
-    reclaim_abandoned_leases([run], now_ms=3_000)
-    assert run.execution_claim is not None and run.execution_claim.claim_id == "run-claim-old"
-    assert isinstance(run.execution_claim, ExecutionClaim)
+def test_abandoned_run_claim_requeues_for_resume():
+    """Twin of the server's ``abandoned_run_claim_requeues_for_resume`` (v0.6.5+)."""
+    run = queued_run("run-claim-requeue", 500)
+    claimed = claim_run(run, now_ms=1_000, env={"TANDEM_AUTOMATION_RUN_CLAIM_LEASE_MS": "5000"})
+    assert claimed is not None and run.execution_claim is not None
+    run.execution_claim.lease_expires_at_ms = 5_000
+
+    assert reclaim_abandoned_leases([run], now_ms=6_000) == ["run-claim-requeue"]
+    assert run.status == RunStatus.QUEUED
+    assert run.execution_claim is None
+    assert run.execution_claim_epoch == 1
+    assert run.resume_reason == "abandoned_execution_claim"
+    assert any(e.event == "run_execution_claim_expired_requeued" for e in run.checkpoint.lifecycle_history)
+
+    reclaimed = claim_run(run, now_ms=7_000)
+    assert run.execution_claim_epoch == 2
+    assert reclaimed is not None and reclaimed.lease_epoch == 2
+
+
+# --- twins of the server's run_claim_leases.rs tests (v0.7.2) ------------------------------
+
+
+def test_run_claim_records_durable_execution_claim():
+    run = queued_run("run-claim-record", 500)
+    claim = claim_run(run, now_ms=1_000)
+    assert claim is not None and run.status == RunStatus.RUNNING
+    assert claim.lease_epoch == 1
+    assert claim.claim_id.startswith("run-claim-")
+    assert claim.claimant_id.startswith("tandem-server:automation-v2-executor:")
+    assert claim.lease_expires_at_ms > claim.claimed_at_ms
+    assert any(e.event == "run_execution_claimed" for e in run.checkpoint.lifecycle_history)
+    assert run.execution_claim == claim and run.execution_claim_epoch == 1
+    assert claim_run(run, now_ms=1_001) is None
+
+
+def test_run_claim_allows_single_claimant():
+    run = queued_run("run-claim-single", 500)
+    claimed = [c for c in (claim_run(run, now_ms=1_000), claim_run(run, now_ms=1_000)) if c is not None]
+    assert len(claimed) == 1
+    assert run.execution_claim_epoch == 1
+
+
+def test_abandoned_run_claim_with_active_handles_is_not_requeued():
+    run = claimed_running_run("active", lease_until=2_000, active_session_ids=["session-still-running"])
+    run.latest_session_id = "session-still-running"
+    assert reclaim_abandoned_leases([run], now_ms=3_000) == []
+    assert run.status == RunStatus.RUNNING and run.execution_claim is not None
+
+
+def test_expired_run_claim_after_lifecycle_progress_is_not_requeued():
+    run = claimed_running_run("progressed", claimed_at=1, lease_until=2)
+    record_lifecycle_event(run, "node_started", "node `progressed` started", None, {"node_id": "progressed"}, now_ms=3)
+    assert reclaim_abandoned_leases([run], now_ms=10) == []
+    assert run.status == RunStatus.RUNNING and run.execution_claim is not None

@@ -12,6 +12,7 @@ from tandem_tui.domain.recovery import (
     latest_stale_reap_recorded_at_ms,
     node_max_attempts,
     recover_in_flight_runs,
+    stale_auto_resume_max_attempts,
     stale_auto_resume_window_ms,
     stale_reap_is_within_auto_resume_window,
 )
@@ -174,10 +175,35 @@ def test_outputs_without_attempt_evidence_hold_no_validated_artifact(output):
         ({"node_id": "n", "retry_policy": {"max_attempts": True}}, 3),
         ({"node_id": "n", "retry_policy": {"max_attempts": -1}}, 3),
         ({"node_id": "n", "retry_policy": None}, 3),
+        # v0.6.5+ RetryPolicy: the camelCase key too, the first present key wins.
+        ({"node_id": "n", "retry_policy": {"maxAttempts": 4}}, 4),
+        ({"node_id": "n", "retry_policy": {"max_attempts": "x", "maxAttempts": 4}}, 3),
+        # ``as u32`` cuts before the clamp: 2**32 becomes 0, then 1; 2**32 + 7 becomes 7.
+        ({"node_id": "n", "retry_policy": {"max_attempts": 2**32}}, 1),
+        ({"node_id": "n", "retry_policy": {"max_attempts": 2**32 + 7}}, 7),
+        # JSON -0 is a float to serde: no max_attempts, the default.
+        ({"node_id": "n", "retry_policy": {"max_attempts": -0.0}}, 3),
     ],
 )
-def test_node_max_attempts_comes_from_the_retry_policy_else_three(node, expected):
+def test_node_max_attempts_comes_from_the_retry_policy_else_the_default(node, expected):
     assert node_max_attempts(node) == expected
+
+
+@pytest.mark.parametrize(
+    ("contract", "expected"),
+    [
+        ({"kind": " Brief "}, 5),
+        ({"kind": "report", "validator": "research_brief"}, 5),
+        ({"kind": "brief", "validator": "standup_update", "enforcement": {"required_tools": ["web"]}}, 3),
+        ({"kind": "report", "enforcement": {"required_tools": ["mcp.github.create_issue"]}}, 5),
+        ({"kind": "review"}, 3),
+        (None, 3),
+    ],
+)
+def test_node_max_attempts_default_follows_the_node_kind_like_the_server(contract, expected):
+    node = {"node_id": "n", "output_contract": contract}
+    assert node_max_attempts(node) == expected
+    assert node_max_attempts({**node, "retry_policy": {"max_attempts": 2}}) == 2
 
 
 # --- stale auto-resume ------------------------------------------------------------
@@ -228,6 +254,19 @@ def test_a_run_is_auto_resumed_at_most_twice():
     assert auto_resume_stale_reaped_runs([once, twice], now_ms=NOW, env={}) == 1
     assert once.status == RunStatus.QUEUED
     assert twice.status == RunStatus.PAUSED
+
+
+def test_the_auto_resume_cap_comes_from_the_environment():
+    resumed = {"event": "run_auto_resumed", "recorded_at_ms": NOW - 90_000}
+    twice = stale_reaped_run("twice", history=[resumed, resumed])
+    env = {"TANDEM_STALE_AUTO_RESUME_MAX_ATTEMPTS": "3"}
+    assert auto_resume_stale_reaped_runs([twice], now_ms=NOW, env=env) == 1
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, 2), ("3", 3), ("+4", 4), ("0", 2), (" 3", 2), ("x", 2)])
+def test_the_auto_resume_cap_is_a_positive_integer_else_two(raw, expected):
+    env = {} if raw is None else {"TANDEM_STALE_AUTO_RESUME_MAX_ATTEMPTS": raw}
+    assert stale_auto_resume_max_attempts(env) == expected
 
 
 def test_the_disable_switch_turns_auto_resume_off_even_when_empty():

@@ -73,8 +73,11 @@ async def test_enter_confirms_with_the_typed_reason():
 
 
 async def test_an_empty_reason_confirms_with_the_action_default():
-    app = host(ActionKind.REQUEUE, [preview(ActionKind.REQUEUE,
-                                            parse_run(run_record("run-1", "failed")), NOW_MS)])
+    failed = run_record("run-1", "failed") | {
+        "checkpoint": {"last_failure": {"node_id": "draft", "reason": "boom", "failed_at_ms": NOW_MS - 60_000}},
+        "automation_snapshot": {"flow": {"nodes": [{"node_id": "draft"}]}},
+    }
+    app = host(ActionKind.REQUEUE, [preview(ActionKind.REQUEUE, parse_run(failed), NOW_MS)])
     async with app.run_test() as pilot:
         await pilot.pause()
         assert app.shown.query_one(Input).placeholder == "recovered by operator"
@@ -150,3 +153,10 @@ async def test_every_action_is_confirmed_with_its_registry_label_and_default_rea
         await pilot.press("enter")
         await pilot.pause()
         assert app.results == [spec.default_reason]
+
+
+async def test_a_recover_from_paused_offers_the_servers_own_default():
+    app = host(ActionKind.REQUEUE, [preview(ActionKind.REQUEUE, parse_run(run_record("run-1", "paused")), NOW_MS)])
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert app.shown.query_one(Input).placeholder == "recovered from paused state by operator"

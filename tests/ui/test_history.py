@@ -36,7 +36,9 @@ def shard(run_id: str, finished_ms: int, **extra: Any) -> str:
     record = {
         "run_id": run_id,
         "automation_id": "bulk-import",
+        "trigger_type": "scheduled",
         "status": "completed",
+        "checkpoint": {},
         "created_at_ms": finished_ms - 60_000,
         "updated_at_ms": finished_ms,
         "started_at_ms": finished_ms - 50_000,

@@ -2,9 +2,12 @@
 
 The decision and the change are the domain's (:mod:`tandem_tui.domain.actions`); this
 module persists them: validate -> change the run through the lifecycle core -> persist
-through a locked compare-and-swap transaction -> append one line to the operator audit
-log. A refused action changes no byte of the runs file or of any shard; it is still
-audited. A run that only lives in a history shard (archived) is changed in its shard.
+through a locked compare-and-swap transaction -> audit. A refused action changes no byte
+of the runs file or of any shard; it is still audited, and so is an ok action that
+changes nothing (a cancel of a finished run): its audit line says "nothing written". A
+run that only lives in a history shard (archived) is brought back into the runs file by
+a change, and its shard keeps a copy. A run the file names two ways (a key that differs
+from its record's run_id, or two entries with one run_id) is refused, changing nothing.
 """
 
 from __future__ import annotations
@@ -68,21 +71,21 @@ def perform(
     )
     max_runs = max_concurrent_runs_from_env(env)
 
-    def change(document: RunsDocument) -> ActionResult | None:
-        return _act_on_document(document, request, clock=clock, max_concurrent_runs=max_runs)
+    def change(document: RunsDocument) -> ActionResult:
+        return _act_on_document(runs_file, document, request, clock=clock, max_concurrent_runs=max_runs)
 
     attempt = uuid.uuid4().hex
     intended = _log_intent(runs_file, request, attempt, clock)
     crash_point("after-intent", env)
     try:
-        # One lock around the hot file, the shard fallback and the audit line, so the
+        # One lock around the hot file, the shard copy and the audit line, so the
         # audit log lists outcomes in the order they reached the files.
         with writer_lock(runs_file, on_wait=on_wait):
             try:
                 _recover_interrupted(runs_file, clock)
                 result = transact(runs_file, change, clock=clock)
-                if result is None:
-                    result = _act_on_shard(runs_file, request, clock=clock, max_concurrent_runs=max_runs)
+                if result.ok and result.archived and result.changed and result.run is not None:
+                    result = _refresh_shard(runs_file, result)
             except OSError as error:
                 # A full disk, a directory we may not write: one line, never a traceback.
                 where = error.filename or runs_file
@@ -249,11 +252,11 @@ class _Ambiguous:
 
 
 def _act_on_document(
-    document: RunsDocument, request: ActionRequest, *, clock: Clock, max_concurrent_runs: int
-) -> ActionResult | None:
+    runs_file: Path, document: RunsDocument, request: ActionRequest, *, clock: Clock, max_concurrent_runs: int
+) -> ActionResult:
     key = _find_entry(document.entries, request.run_id)
     if key is None:
-        return None
+        return _act_on_archived(runs_file, document, request, clock=clock, max_concurrent_runs=max_concurrent_runs)
     if isinstance(key, _Ambiguous):
         return ActionResult(
             ok=False,
@@ -268,30 +271,39 @@ def _act_on_document(
         )
     now_ms = clock.now_ms()
     run = parse_run_entry(key, document.entries[key], now_ms=now_ms)
+    if run.is_nonterminal_recovered_context_run:
+        # The server drops it from its runs at load: it would answer "not found".
+        return ActionResult(
+            ok=False,
+            kind=request.kind,
+            run_id=request.run_id,
+            previous_status=None,
+            new_status=None,
+            message=f"run {request.run_id} not found (an in-flight recovered context run; the engine drops it at load)",
+        )
     outcome = decide(request, run, now_ms)
     if isinstance(outcome, Refusal):
         return _refused(request, outcome, run, archived=False)
     scheduler = scheduler_from_entries(document.entries, max_concurrent_runs=max_concurrent_runs, clock=clock)
     apply_action(run, outcome, reason=request.reason, actor=request.actor or "", now_ms=now_ms, scheduler=scheduler)
-    try:
-        document.entries[key] = dump_run(run)
-    except UnwritableRecord as error:
-        # The entry is left as it was read, so the transaction writes nothing.
-        return ActionResult(
-            ok=False,
-            kind=request.kind,
-            run_id=request.run_id,
-            previous_status=outcome.from_status,
-            new_status=outcome.from_status,
-            message=f"cannot {ActionKind(request.kind).verb} run {request.run_id}: {error}; nothing changed",
-        )
+    if outcome.writes:
+        try:
+            document.entries[key] = dump_run(run)
+        except UnwritableRecord as error:
+            return _unwritable(request, outcome, error)
     return _done(request, outcome, run, archived=False)
 
 
-def _act_on_shard(
-    runs_file: Path, request: ActionRequest, *, clock: Clock, max_concurrent_runs: int
+def _act_on_archived(
+    runs_file: Path, document: RunsDocument, request: ActionRequest, *, clock: Clock, max_concurrent_runs: int
 ) -> ActionResult:
-    from tandem_tui.source.file.shards import load_shard_file, write_shard
+    """A run found only in a history shard: a change brings it back into the hot set.
+
+    As the server's update does: the changed run goes into the runs file (in this same
+    transaction, so an engine started next loads it) and its shard keeps a copy (written
+    by :func:`perform` once the runs file is committed).
+    """
+    from tandem_tui.source.file.shards import load_shard_file
 
     found = load_shard_file(runs_file, request.run_id)
     # Distinct ids can share a sanitized file name; only the run itself counts.
@@ -304,20 +316,60 @@ def _act_on_shard(
             new_status=None,
             message=f"run {request.run_id} not found",
         )
-    old_path, run = found
+    _, run = found
     now_ms = clock.now_ms()
     outcome = decide(request, run, now_ms)
     if isinstance(outcome, Refusal):
         return _refused(request, outcome, run, archived=True)
-    scheduler = scheduler_from_entries(
-        {run.run_id: dump_run(run)}, max_concurrent_runs=max_concurrent_runs, clock=clock
-    )
+    try:
+        entries = {**document.entries, run.run_id: dump_run(run)}
+    except UnwritableRecord as error:
+        return _unwritable(request, outcome, error)
+    scheduler = scheduler_from_entries(entries, max_concurrent_runs=max_concurrent_runs, clock=clock)
     apply_action(run, outcome, reason=request.reason, actor=request.actor or "", now_ms=now_ms, scheduler=scheduler)
-    new_path = write_shard(runs_file, run)
-    # The shard's month follows updated_at_ms: a run touched in a later month moves.
-    if Path(new_path) != Path(old_path):
-        Path(old_path).unlink(missing_ok=True)
+    if outcome.writes:
+        try:
+            document.entries[run.run_id] = dump_run(run)
+        except UnwritableRecord as error:
+            return _unwritable(request, outcome, error)
     return _done(request, outcome, run, archived=True)
+
+
+def _refresh_shard(runs_file: Path, result: ActionResult) -> ActionResult:
+    """The shard's copy of a run brought back from history, in the month it now belongs to.
+
+    The action is done once the runs file is committed; a shard copy that cannot be
+    written is said in the result's message, never reported as a failed action.
+    """
+    from tandem_tui.source.file.shards import load_shard_file, write_shard
+
+    run = result.run
+    assert run is not None
+    try:
+        found = load_shard_file(runs_file, run.run_id)
+        new_path = write_shard(runs_file, run)
+        # The shard's month follows updated_at_ms: a run touched in a later month moves.
+        if found is not None and Path(found[0]) != Path(new_path):
+            Path(found[0]).unlink(missing_ok=True)
+    except (OSError, RunsFileError) as error:
+        detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        where = getattr(error, "filename", None) or "its shard"
+        note = f" (its shard copy was not updated: {where}: {' '.join(str(detail).split())})"
+        return ActionResult(**{**result.__dict__, "message": result.message + note})
+    return result
+
+
+def _unwritable(request: ActionRequest, outcome: Transition, error: UnwritableRecord) -> ActionResult:
+    """The run cannot be written back exactly: refused, and the entry is left as read, so
+    the transaction writes nothing."""
+    return ActionResult(
+        ok=False,
+        kind=request.kind,
+        run_id=request.run_id,
+        previous_status=outcome.from_status,
+        new_status=outcome.from_status,
+        message=f"cannot {ActionKind(request.kind).verb} run {request.run_id}: {error}; nothing changed",
+    )
 
 
 def _refused(request: ActionRequest, refusal: Refusal, run: Run, *, archived: bool) -> ActionResult:
@@ -334,7 +386,12 @@ def _refused(request: ActionRequest, refusal: Refusal, run: Run, *, archived: bo
 
 
 def _done(request: ActionRequest, transition: Transition, run: Run, *, archived: bool) -> ActionResult:
-    where = " (archived run, shard updated)" if archived else ""
+    if not transition.writes:
+        where = " (nothing written)"
+    elif archived:
+        where = " (archived run, back in the runs file; its shard keeps a copy)"
+    else:
+        where = ""
     return ActionResult(
         ok=True,
         kind=request.kind,
@@ -344,6 +401,8 @@ def _done(request: ActionRequest, transition: Transition, run: Run, *, archived:
         message=f"run {run.run_id}: {transition.summary}{where}",
         run=run,
         archived=archived,
+        changed=transition.writes,
+        reason=(request.reason or transition.default_reason or DEFAULT_REASONS[request.kind]) if transition.writes else request.reason,
     )
 
 
@@ -357,7 +416,7 @@ def _audited(
         run_id=request.run_id,
         previous_status=result.previous_status.value if result.previous_status else None,
         new_status=result.new_status.value if result.ok and result.new_status else None,
-        reason=(request.reason or DEFAULT_REASONS[request.kind]) if result.ok else request.reason,
+        reason=result.reason if result.ok else request.reason,
         result="ok" if result.ok else "refused",
         message=result.message,
         attempt=attempt,

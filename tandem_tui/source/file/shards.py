@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from tandem_tui.source.file.atomic import write_text_atomic
 from tandem_tui.source.file.regular import read_regular
-from tandem_tui.domain.models import Run, dump_run
+from tandem_tui.domain.models import Run, dump_run, parse_run_record
 from tandem_tui.source.file.store import (
     pretty_json,
     RUNS_SCHEMA_VERSION,
@@ -83,7 +83,7 @@ def candidate_stems(run_id: str) -> list[str]:
 
 def is_nonterminal_recovered_context_run(run: Run) -> bool:
     """Runs the server keeps out of history: recovered-context runs still in flight."""
-    return run.trigger_type == RECOVERED_CONTEXT_TRIGGER and not run.is_terminal
+    return run.is_nonterminal_recovered_context_run
 
 
 # --- layout ------------------------------------------------------------------------
@@ -153,7 +153,7 @@ def parse_shard(raw: str | bytes) -> Run:
 
 def _validate(value: Any, context: str) -> Run:
     try:
-        return Run.model_validate(value)
+        return parse_run_record(value)
     except ValidationError as error:
         raise RunsFileError(f"{context}: {validation_error_line(error)}") from None
 

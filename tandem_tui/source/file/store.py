@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,14 +35,18 @@ from tandem_tui.domain.models import (
     LifecycleRecord,
     Run,
     RunStatus,
+    SERDE,
     TenantContext,
     dump_run,
+    parse_run_record,
 )
+from tandem_tui.domain import serde_shape
 
 RUNS_SCHEMA_VERSION = 1
 RUNS_FILE_NAME = "automation_v2_runs.json"
 CORRUPT_CHECKPOINT_EVENT = events.RUN_BLOCKED_CORRUPT_CHECKPOINT
 CORRUPT_CHECKPOINT_NODE = "checkpoint"
+CORRUPT_CHECKPOINT_FAILURE_KIND = "checkpoint_recovery_failed"
 
 _U32_MAX = 2**32 - 1
 _U64_MAX = 2**64 - 1
@@ -84,13 +89,90 @@ def decode_utf8(raw: str | bytes, what: str) -> str:
         raise RunsFileError(f"failed to parse {what}: not UTF-8 ({error.reason} at byte {error.start})") from None
 
 
+#: orjson's wording -> serde_json's, for the errors where the two agree on the verdict.
+_SERDE_WORDING = (
+    ("number is infinity when parsed as double", "number out of range"),
+    ("no low surrogate in string", "unexpected end of hex escape"),
+    ("invalid low surrogate in string", "lone leading surrogate in hex escape"),
+    ("invalid high surrogate in string", "lone leading surrogate in hex escape"),
+    ("UTF-8 byte order mark (BOM) is not supported", "expected value"),
+    ("unexpected control character in string", "control character (\\u0000-\\u001F) found while parsing a string"),
+    ("trailing comma is not allowed", "trailing comma"),
+    ("unexpected character, expected a JSON value", "expected value"),
+)
+_ORJSON_POSITION = re.compile(r": line (\d+) column (\d+) \(char \d+\)$")
+#: ``-0`` not followed by more of a number (a literal-prefix pattern: re finds it at
+#: memchr speed; the context check is done by :func:`_has_minus_zero`).
+_MINUS_ZERO = re.compile(rb"-0(?![0-9.eE])")
+#: 19 digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float
+#: (a false positive, such as digits inside a string, only costs the exact parse).
+_LONG_INTEGER = re.compile(rb"[0-9]{19}")
+
+
+def _has_minus_zero(data: bytes) -> bool:
+    """A ``-0`` number token: after ``:``, ``[`` or ``,`` (a false positive inside a
+    string only costs the slower exact parse)."""
+    for match in _MINUS_ZERO.finditer(data):
+        i = match.start() - 1
+        while i >= 0 and data[i] in b" \t\r\n":
+            i -= 1
+        if i >= 0 and data[i] in b":[,":
+            return True
+    return False
+
+
+def _serde_message(error: Exception) -> str:
+    message = _one_line(str(error))
+    position = ""
+    match = _ORJSON_POSITION.search(message)
+    if match:
+        message = message[: match.start()]
+        position = f" at line {match.group(1)} column {match.group(2)}"
+    for orjson_words, serde_words in _SERDE_WORDING:
+        if message.startswith(orjson_words):
+            message = serde_words
+            break
+    return message + position
+
+
+def _serde_int(token: str) -> int | float:
+    # serde_json reads ``-0`` as a float. Integers outside i64..u64 it reads as floats
+    # too, losing digits; we keep them exact: a typed field refuses them either way (the
+    # same verdict), and an unknown field is written back as it was, not rounded.
+    if token == "-0":
+        return -0.0
+    return int(token)
+
+
+def _serde_float(token: str) -> float:
+    value = float(token)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return value
+
+
 def load_json(raw: str | bytes, what: str) -> Any:
-    """Strict JSON (no NaN/Infinity, UTF-8 only); errors become one-line RunsFileError."""
-    text = decode_utf8(raw, what)
+    """JSON as serde_json reads it; errors become one-line RunsFileError.
+
+    orjson gives serde's verdicts (``1e400``, lone surrogates, NaN, BOM and control
+    characters refused) with the wording mapped to serde's. Two cases go to the stdlib
+    parser: ``-0`` (a float for serde) and integers beyond 64 bits, which serde and orjson
+    round to floats but we keep exact, so that a run nobody touched is written back as
+    it was (a typed field refuses them either way). Not matched: serde_json refuses nesting deeper than 127
+    levels, orjson only beyond 1024 (checking depth would cost a walk of the whole file).
+    """
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, ValueError, RecursionError) as error:
-        raise RunsFileError(f"failed to parse {what}: {_one_line(str(error))}") from None
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        if isinstance(raw, bytes):
+            decode_utf8(raw, what)  # a UTF-8 error is named as such
+        raise RunsFileError(f"failed to parse {what}: {_serde_message(error)}") from None
+    if _has_minus_zero(data) or _LONG_INTEGER.search(data):
+        value = json.loads(
+            data.decode("utf-8"), parse_int=_serde_int, parse_float=_serde_float, parse_constant=_reject_constant
+        )
+    return value
 
 
 def schema_version_of(value: Any, what: str) -> int:
@@ -114,12 +196,13 @@ def is_u64(value: Any) -> bool:
 def parse_runs_document(raw: str | bytes) -> RunsDocument:
     """Check the envelope of a runs file and return its raw entries."""
     text = decode_utf8(raw, RUNS_FILE_NAME)
-    stripped = text.strip()
+    # Rust's trim, not Python's strip: U+001C..U+001F are not whitespace to the server.
+    stripped = serde_shape.rust_trim(text)
     if not stripped:
         return RunsDocument(entries={}, schema_version=RUNS_SCHEMA_VERSION, upgraded=False)
     if stripped == "{}":
         return RunsDocument(entries={}, schema_version=0, upgraded=True)
-    value = load_json(text, RUNS_FILE_NAME)
+    value = load_json(raw, RUNS_FILE_NAME)
     if not isinstance(value, dict) or "schema_version" not in value:
         return RunsDocument(entries=_entries_object(value, "legacy v0 map"), schema_version=0, upgraded=True)
     version = schema_version_of(value["schema_version"], RUNS_FILE_NAME)
@@ -141,7 +224,9 @@ def validation_error_line(error: ValidationError) -> str:
     parts = []
     for item in error.errors(include_url=False):
         location = ".".join(str(part) for part in item["loc"]) or "record"
-        part = f"{location}: {item['msg']}"
+        # serde's own words, for the checks that give them (not "Value error, ...").
+        message = item["msg"].removeprefix("Value error, ")
+        part = f"{location}: {message}"
         value = item.get("input")
         if item["type"] != "missing" and (value is None or isinstance(value, str | int | float | bool)):
             shown = json.dumps(value, ensure_ascii=False)
@@ -157,7 +242,7 @@ def parse_run_entry(key: str, value: Any, *, now_ms: int) -> Run:
     object, or it has no non-blank string ``automation_id``.
     """
     try:
-        return Run.model_validate(value)
+        return parse_run_record(value)
     except ValidationError as error:
         return recover_corrupt_run_entry(key, value, validation_error_line(error), now_ms=now_ms)
 
@@ -174,9 +259,18 @@ def _u64_field(record: Mapping[str, Any], name: str) -> int | None:
 
 def _tenant_field(record: Mapping[str, Any]) -> TenantContext:
     try:
-        return TenantContext.model_validate(record.get("tenant_context"))
+        return TenantContext.model_validate(record.get("tenant_context"), context=SERDE)
     except ValidationError:
         return TenantContext.local_implicit()
+
+
+def _learning_summary_field(record: Mapping[str, Any]) -> Any:
+    value = record.get("learning_summary")
+    try:
+        serde_shape.check(value, serde_shape.LEARNING_SUMMARY)
+    except ValueError:
+        return None
+    return value
 
 
 def _profile_field(record: Mapping[str, Any], name: str) -> ExecutionProfile | None:
@@ -189,8 +283,10 @@ def _profile_field(record: Mapping[str, Any], name: str) -> ExecutionProfile | N
 def recover_corrupt_run_entry(key: str, value: Any, parse_error: str, *, now_ms: int) -> Run:
     """A blocked run standing in for an entry that failed to parse (the server's recovery).
 
-    Identity, tenant, snapshot, timing start, tokens and cost are salvaged when they are
-    well-formed; everything else is replaced by a blocked checkpoint explaining why.
+    Identity, tenant, snapshot, timing start, tokens, cost, learning summary and the
+    workflow definition version and hash are salvaged when they are well-formed;
+    everything else (the checkpoint, handles, scheduler, claim) is replaced by a blocked
+    checkpoint explaining why, with the failure kind ``checkpoint_recovery_failed``.
     """
     if not isinstance(value, dict):
         raise RunsFileError(f"corrupt automation v2 run entry {json.dumps(key)} is not recoverable: not a JSON object")
@@ -209,8 +305,10 @@ def recover_corrupt_run_entry(key: str, value: Any, parse_error: str, *, now_ms:
         "automation_snapshot": snapshot if isinstance(snapshot, dict) else None,
         "trigger_reason": _string_field(value, "trigger_reason"),
         "consumed_handoff_id": _string_field(value, "consumed_handoff_id"),
-        "learning_summary": value.get("learning_summary"),
+        "learning_summary": _learning_summary_field(value),
         "requested_execution_profile": _profile_field(value, "requested_execution_profile"),
+        "workflow_definition_version": _string_field(value, "workflow_definition_version"),
+        "workflow_definition_snapshot_hash": _string_field(value, "workflow_definition_snapshot_hash"),
     }
     return Run(
         **{name: field for name, field in salvaged_optional.items() if field is not None},
@@ -232,7 +330,12 @@ def recover_corrupt_run_entry(key: str, value: Any, parse_error: str, *, now_ms:
                     metadata={"run_id_key": key, "parse_error": parse_error},
                 )
             ],
-            last_failure=FailureRecord(node_id=CORRUPT_CHECKPOINT_NODE, reason=detail, failed_at_ms=now_ms),
+            last_failure=FailureRecord(
+                node_id=CORRUPT_CHECKPOINT_NODE,
+                reason=detail,
+                failed_at_ms=now_ms,
+                failure_kind=CORRUPT_CHECKPOINT_FAILURE_KIND,
+            ),
         ),
         detail=detail,
         stop_reason=detail,
@@ -251,10 +354,17 @@ def parse_runs_file(raw: str | bytes, *, now_ms: int) -> tuple[dict[str, Run], b
 
 
 def runs_of(document: RunsDocument, *, now_ms: int) -> dict[str, Run]:
-    """The validated runs of a document, keyed by each record's own ``run_id``."""
+    """The validated runs of a document, keyed by each record's own ``run_id``.
+
+    As the server's load: a recovered-context run still in flight is dropped from the
+    hot set; when two entries carry the same ``run_id`` the one whose key sorts last
+    wins (serde_json's map iterates its keys in sorted order).
+    """
     runs: dict[str, Run] = {}
-    for key, value in document.entries.items():
-        run = parse_run_entry(key, value, now_ms=now_ms)
+    for key in sorted(document.entries):
+        run = parse_run_entry(key, document.entries[key], now_ms=now_ms)
+        if run.is_nonterminal_recovered_context_run:
+            continue
         runs[run.run_id] = run
     return runs
 
@@ -330,19 +440,55 @@ def read_runs_file(path: str | os.PathLike[str], *, now_ms: int) -> dict[str, Ru
 # --- location ----------------------------------------------------------------------
 
 
+#: Canonical prefixes the server refuses for ``TANDEM_STATE_DIR`` (a plain string prefix).
+_UNSAFE_STATE_DIR_PREFIXES = ("/etc", "/sys", "/proc", "/root", "/boot", "/dev", "/var/www")
+
+
+def _valid_state_dir(raw: str) -> Path | None:
+    """The server's ``validate_env_path``: the canonical directory, or ``None`` if refused.
+
+    Refused: empty, containing ``..`` anywhere, relative, missing (it must canonicalize),
+    or under a system prefix.
+    """
+    value = raw.strip()
+    if not value or ".." in value or not Path(value).is_absolute():
+        return None
+    try:
+        canonical = Path(value).resolve(strict=True)
+    except OSError:
+        return None
+    if str(canonical).startswith(_UNSAFE_STATE_DIR_PREFIXES):
+        return None
+    return canonical
+
+
 def default_runs_file_path(env: Mapping[str, str]) -> Path:
     """Where the Tandem server keeps its runs file, resolved from ``env`` as it does.
 
-    ``$TANDEM_STATE_DIR/data/`` (or the state dir itself when it is already named
-    ``data``), else the platform data dir: ``$XDG_DATA_HOME/tandem/data/`` or
-    ``~/.local/share/tandem/data/`` on Linux.
+    The server's ``resolve_canonical_data_file_path``: a valid ``TANDEM_STATE_DIR`` (an
+    existing absolute directory, see :func:`_valid_state_dir`) wins, canonicalized, and
+    holds the file directly when it is named ``data`` in any letter case, else in its
+    ``data/``. Otherwise the file is in ``<tandem home>/data/``, where the tandem home
+    is ``TANDEM_HOME``, else ``TANDEM_STATE_DIR`` as given (even an invalid one), else
+    the platform data dir's ``tandem/`` (``$XDG_DATA_HOME`` or ``~/.local/share`` on
+    Linux). Values are trimmed; ``~`` is not expanded (the server does not).
     """
-    state_dir = (env.get("TANDEM_STATE_DIR") or "").strip()
-    if state_dir:
-        root = Path(state_dir).expanduser()
-        data_dir = root if root.name == "data" else root / "data"
-        return data_dir / RUNS_FILE_NAME
-    return _platform_data_dir(env) / "tandem" / "data" / RUNS_FILE_NAME
+    state_dir = env.get("TANDEM_STATE_DIR")
+    if state_dir is not None:
+        base = _valid_state_dir(state_dir)
+        if base is not None:
+            data_dir = base if base.name.lower() == "data" else base / "data"
+            return data_dir / RUNS_FILE_NAME
+    return _tandem_home(env) / "data" / RUNS_FILE_NAME
+
+
+def _tandem_home(env: Mapping[str, str]) -> Path:
+    """The server's ``resolve_tandem_home_dir``."""
+    for name in ("TANDEM_HOME", "TANDEM_STATE_DIR"):
+        value = (env.get(name) or "").strip()
+        if value:
+            return Path(value)
+    return _platform_data_dir(env) / "tandem"
 
 
 def _platform_data_dir(env: Mapping[str, str]) -> Path:

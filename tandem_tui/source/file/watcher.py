@@ -154,7 +154,13 @@ class RunsWatcher:
                 message = f"{self.runs_file.name}: {message}"
             return self._stale(_one_line(message), now_ms)
         previous = self._runs
-        current = {run.run_id: run for run in runs_by_key.values()}
+        # As the server's load: sorted keys (the last one wins a duplicate run_id), and
+        # recovered-context runs still in flight are not in the hot set.
+        current = {
+            run.run_id: run
+            for _, run in sorted(runs_by_key.items())
+            if not run.is_nonterminal_recovered_context_run
+        }
         changed = self._changed_run_ids(changed_keys, runs_by_key)
         # Until a first good read, the view knows nothing worth keeping.
         first = self._read_at_ms is None

@@ -83,7 +83,10 @@ class ConfirmActionScreen(ModalScreen[str | None]):
 
     @property
     def default_reason(self) -> str:
-        return self.spec.default_reason
+        # The server's default can depend on the status (a recover from paused has its
+        # own words); shown only when every confirmed run would record the same one.
+        defaults = {t.default_reason for t in self.transitions if t.default_reason}
+        return defaults.pop() if len(defaults) == 1 else self.spec.default_reason
 
     @property
     def can_confirm(self) -> bool:

@@ -76,17 +76,27 @@ def record_in(status: str, run_id: str = "target") -> dict:
     """The run under test in ``status``, with what such a run carries on the server."""
     extra: dict = {}
     if status == "running":
-        extra.update(started_at_ms=NOW - 50_000, execution_claim=expired_claim(), execution_claim_epoch=3)
+        # Claimed, lease lapsed, no session started: what the server's claim sweep requeues.
+        extra.update(
+            started_at_ms=NOW - 50_000,
+            execution_claim=expired_claim(),
+            execution_claim_epoch=3,
+            active_session_ids=[],
+            active_instance_ids=[],
+        )
     if status == "queued":
         extra["scheduler"] = {"queue_reason": "capacity", "queued_at_ms": NOW - 30_000, "shard_hint": 7}
     if status in ("completed", "failed", "blocked", "cancelled"):
         extra.update(finished_at_ms=NOW - 30_000, stop_reason="earlier stop")
     if status == "cancelled":
         extra["stop_kind"] = "cancelled"
+    if status == "blocked":
+        # The server recovers a blocked run only from its blocked nodes.
+        extra["checkpoint"] = {**record("x", status)["checkpoint"], "blocked_nodes": ["draft"]}
     if status in ("paused", "pausing"):
         extra["pause_reason"] = "earlier pause"
     if status == "awaiting_approval":
-        extra["checkpoint"] = {**record("x", status)["checkpoint"], "awaiting_gate": {"node_id": "draft", "gate_extra": 1}}
+        extra["checkpoint"] = {**record("x", status)["checkpoint"], "awaiting_gate": {"node_id": "draft", "title": "Approve draft", "requested_at_ms": NOW - 20_000, "gate_extra": 1}}
     return record(run_id, status, **extra)
 
 
@@ -102,9 +112,18 @@ ALLOWED = {
     ("resume", "paused"): "queued",
     ("requeue", "failed"): "queued",
     ("requeue", "blocked"): "queued",
-    ("requeue", "cancelled"): "queued",
     ("requeue", "paused"): "queued",
-    ("requeue", "running"): "queued",  # its claim lease has expired
+    ("requeue", "running"): "queued",  # offline only: its claim lease expired before any progress
+    ("cancel", "queued"): "cancelled",
+    ("cancel", "running"): "cancelled",
+    ("cancel", "pausing"): "cancelled",
+    ("cancel", "paused"): "cancelled",
+    ("cancel", "awaiting_approval"): "cancelled",
+    ("cancel", "blocked"): "cancelled",  # the server's cancel does not count blocked as terminal
+    # Already terminal: ok, status kept, only the session handles are dropped.
+    ("cancel", "completed"): "completed",
+    ("cancel", "failed"): "failed",
+    ("cancel", "cancelled"): "cancelled",
     ("release_lock", "running"): "paused",
     ("release_lock", "pausing"): "paused",
 }
@@ -114,6 +133,10 @@ EVENTS = {
     ("pause", "queued"): ["run_pause_requested", "run_paused"],
     ("resume", "paused"): ["run_resumed"],
     ("requeue", "paused"): ["run_recovered_from_pause"],
+    ("requeue", "running"): ["run_execution_claim_expired_requeued"],
+    ("cancel", "completed"): [],
+    ("cancel", "failed"): [],
+    ("cancel", "cancelled"): [],
     ("release_lock", "running"): ["run_lock_released_by_operator"],
     ("release_lock", "pausing"): ["run_lock_released_by_operator"],
 }
@@ -164,7 +187,8 @@ def assert_unknown_fields_survive(after: dict, before: dict) -> None:
     assert after["automation_snapshot"] == before["automation_snapshot"]
     checkpoint = after["checkpoint"]
     assert checkpoint["checkpoint_future"] == [1, 2]
-    assert checkpoint["last_failure"]["trace"] == "t"
+    if checkpoint.get("last_failure") is not None:
+        assert checkpoint["last_failure"]["trace"] == "t"
     assert checkpoint["node_outputs"] == before["checkpoint"]["node_outputs"]
     assert checkpoint["lifecycle_history"][0] == before["checkpoint"]["lifecycle_history"][0]
     for new, old in zip(checkpoint["lifecycle_history"], before["checkpoint"]["lifecycle_history"]):
@@ -208,7 +232,8 @@ def test_each_action_from_each_status_lands_or_is_refused_without_touching_a_byt
     assert result.ok is True, result.message
     assert (result.previous_status, result.new_status) == (status, expected)
     assert audit[0]["result"] == "ok" and audit[0]["new_status"] == expected
-    assert audit[0]["reason"] == "night maintenance"
+    # Trimmed as the server trims; inner whitespace is the operator's.
+    assert audit[0]["reason"] == "night   maintenance"
     written = json.loads(runs_file.read_text())["runs"]
     assert written["bystander"] == other, "an untouched run is written back exactly"
     assert archived.read_bytes() == before_tree[str(archived.relative_to(tmp_path))]
@@ -218,31 +243,49 @@ def test_each_action_from_each_status_lands_or_is_refused_without_touching_a_byt
     assert_unknown_fields_survive(after, target)
 
     new_events = after["checkpoint"]["lifecycle_history"][len(target["checkpoint"]["lifecycle_history"]):]
-    assert [e["event"] for e in new_events] == EVENTS.get((kind, status), ["run_recovered"])
+    default_event = "run_stopped" if kind == "cancel" else "run_recovered"
+    assert [e["event"] for e in new_events] == EVENTS.get((kind, status), [default_event])
     for event in new_events:
         assert event["recorded_at_ms"] == now
-        assert event["reason"] == "night maintenance"
+        assert event["reason"] == "night   maintenance"
         assert event["metadata"]["actor"] == ACTOR
         assert event["metadata"]["source"] == "tandem-tui"
-        assert event["metadata"]["reason"] == "night maintenance"
+        assert event["metadata"]["reason"] == "night   maintenance"
         assert event["metadata"]["previous_status"] == status
         assert event["metadata"]["effective_execution_profile"] == "guided"
 
     if expected != "queued":
         assert "scheduler" not in after or after["scheduler"] is None
+    if expected != "running":
+        assert after.get("execution_claim") is None, "leaving running drops the claim (v0.6.5+)"
     if kind == "pause":
-        assert after["pause_reason"] == "night maintenance"
+        assert after["pause_reason"] == "night   maintenance"
         assert after["active_session_ids"] == [] and after["active_instance_ids"] == []
     if kind == "resume":
-        assert after["resume_reason"] == "night maintenance"
+        assert after["resume_reason"] == "night   maintenance"
         assert after["pause_reason"] is None and after.get("stop_kind") is None
     if kind == "requeue":
-        assert after["detail"] == after["resume_reason"] == "night maintenance"
-        assert after.get("finished_at_ms") is None and after.get("stop_kind") is None
-        assert after.get("stop_reason") is None
-        assert after.get("execution_claim") is None and after["latest_session_id"] is None
+        if status == "running":
+            assert after["resume_reason"] == "abandoned_execution_claim"
+            assert new_events[0]["metadata"]["claim"] == target["execution_claim"]
+        else:
+            assert after["detail"] == after["resume_reason"] == "night   maintenance"
+            assert after.get("finished_at_ms") is None
+            assert after["checkpoint"].get("awaiting_gate") is None
+        assert after.get("stop_kind") is None and after.get("stop_reason") is None
+        assert after["latest_session_id"] is None
         assert after["active_session_ids"] == [] and after["active_instance_ids"] == []
-        assert after["checkpoint"].get("awaiting_gate") is None
+    if kind == "cancel" and status != expected:
+        assert after["detail"] == after["stop_reason"] == "night   maintenance"
+        assert after["stop_kind"] == "operator_stopped"
+        assert new_events[0]["stop_kind"] == "operator_stopped"
+        assert after["active_session_ids"] == [] and after["active_instance_ids"] == []
+        assert after["latest_session_id"] == "sess-1", "the server's cancel keeps latest_session_id"
+        assert after["finished_at_ms"] == target.get("finished_at_ms", now)
+    if kind == "cancel" and status == expected:
+        assert after["active_session_ids"] == [] and after["active_instance_ids"] == []
+        assert after["latest_session_id"] is None
+        assert after.get("stop_reason") == target.get("stop_reason")
     if kind == "release_lock":
         metadata = new_events[0]["metadata"]
         assert metadata["workspace_root"] == "/ws/target"
@@ -250,7 +293,7 @@ def test_each_action_from_each_status_lands_or_is_refused_without_touching_a_byt
         assert after.get("execution_claim") is None
         if status == "running":
             assert after["stop_kind"] == "operator_stopped"
-            assert after["stop_reason"] == after["pause_reason"] == "night maintenance"
+            assert after["stop_reason"] == after["pause_reason"] == "night   maintenance"
         else:
             assert after["pause_reason"] == "earlier pause"
 
@@ -273,6 +316,12 @@ def test_reasons_default_to_what_the_server_writes(runs_file):
     assert runs["p"]["resume_reason"] == "resumed by operator"
     assert runs["f"]["detail"] == "recovered by operator"
     assert runs["g"]["checkpoint"]["lifecycle_history"][-1]["reason"] == "lock released by operator"
+    write_runs(runs_file, record_in("paused", "p2"), record_in("queued", "q"))
+    assert act(runs_file, "requeue", "p2").ok
+    assert act(runs_file, "cancel", "q").ok
+    runs = json.loads(runs_file.read_text())["runs"]
+    assert runs["p2"]["detail"] == "recovered from paused state by operator"
+    assert runs["q"]["stop_reason"] == "cancelled by operator"
 
 
 def test_the_default_actor_is_user_at_hostname():
@@ -476,10 +525,10 @@ def test_a_file_keyed_differently_from_run_id_is_refused_naming_the_key(runs_fil
     assert runs_file.read_bytes() == before
 
 
-def test_an_archived_run_is_changed_in_its_shard_and_moves_to_the_current_month(runs_file, clock):
+def test_changing_an_archived_run_brings_it_back_into_the_runs_file_and_its_shard_keeps_a_copy(runs_file, clock):
     runs_file.parent.mkdir(parents=True)
-    write_runs(runs_file, record_in("running"))
-    hot_before = runs_file.read_bytes()
+    hot = record_in("running")
+    write_runs(runs_file, hot)
     old = record_in("failed", "old-run")
     old.update(created_at_ms=1_600_000_000_000, updated_at_ms=1_600_000_100_000, finished_at_ms=1_600_000_100_000)
     old_shard = shard_file(runs_file, old, "2020", "09")
@@ -487,13 +536,16 @@ def test_an_archived_run_is_changed_in_its_shard_and_moves_to_the_current_month(
     result = act(runs_file, "requeue", "old-run", clock=clock)
 
     assert result.ok and result.archived
-    assert runs_file.read_bytes() == hot_before
-    assert not old_shard.exists()
-    new_shard = runs_file.parent / "automation-runs" / runs_file.stem / "2023" / "11" / "old-run.json"
-    after = json.loads(new_shard.read_text())["run"]
+    runs = json.loads(runs_file.read_text())["runs"]
+    assert runs["target"] == hot
+    after = runs["old-run"]
     assert after["status"] == "queued"
     assert after["checkpoint"]["lifecycle_history"][-1]["event"] == "run_recovered"
     assert_unknown_fields_survive(after, old)
+    # The shard's copy moves to the month of the new updated_at_ms.
+    assert not old_shard.exists()
+    new_shard = runs_file.parent / "automation-runs" / runs_file.stem / "2023" / "11" / "old-run.json"
+    assert json.loads(new_shard.read_text())["run"] == after
 
 
 def test_a_refused_action_on_an_archived_run_touches_no_shard(runs_file, tmp_path):
@@ -516,6 +568,67 @@ def test_preview_agrees_with_perform_and_changes_nothing(kind, status):
     expected = ALLOWED.get((kind, status))
     if expected is None:
         assert isinstance(outcome, Refusal)
+    elif expected == status:
+        assert isinstance(outcome, Transition)
+        assert outcome.summary == f"{status}: already terminal, session handles cleared"
     else:
         assert isinstance(outcome, Transition)
         assert outcome.summary == f"{status} -> {expected}"
+
+
+def test_cancelling_a_finished_run_without_handles_answers_ok_and_writes_nothing(runs_file, tmp_path):
+    runs_file.parent.mkdir(parents=True)
+    write_runs(runs_file, record("target", "completed", active_session_ids=[], active_instance_ids=[], finished_at_ms=NOW - 1))
+    before = tree_bytes(tmp_path)
+    result = act(runs_file, "cancel")
+    assert result.ok and not result.changed
+    assert (result.previous_status, result.new_status) == ("completed", "completed")
+    assert result.message == "run target: completed: already terminal, nothing changed (nothing written)"
+    assert tree_bytes(tmp_path) == before
+    line = read_audit(runs_file)[-1]
+    assert line["result"] == "ok" and "nothing written" in line["message"]
+    assert line["reason"] is None
+
+
+def test_cancelling_a_finished_archived_run_leaves_it_in_history(runs_file, tmp_path):
+    runs_file.parent.mkdir(parents=True)
+    write_runs(runs_file)
+    shard_file(runs_file, record("old-run", "cancelled", active_session_ids=[], active_instance_ids=[]))
+    before = tree_bytes(tmp_path)
+    result = act(runs_file, "cancel", "old-run")
+    assert result.ok and result.archived and not result.changed
+    assert tree_bytes(tmp_path) == before
+
+
+def test_requeue_refusals_carry_the_servers_code_and_message(runs_file):
+    runs_file.parent.mkdir(parents=True)
+    no_context = record_in("failed", "f")
+    del no_context["checkpoint"]["last_failure"]
+    write_runs(runs_file, record_in("cancelled", "c"), no_context, record_in("completed", "d"))
+    before = runs_file.read_bytes()
+    assert act(runs_file, "requeue", "c").message == (
+        "cannot requeue run c: Run is not recoverable (AUTOMATION_V2_RUN_NOT_RECOVERABLE): it is cancelled"
+    )
+    assert "Run has no recoverable failed node (AUTOMATION_V2_RUN_FAILURE_CONTEXT_MISSING)" in act(runs_file, "requeue", "f").message
+    assert "(AUTOMATION_V2_RUN_NOT_RECOVERABLE): it is completed with no blocked node" in act(runs_file, "requeue", "d").message
+    assert runs_file.read_bytes() == before
+
+
+def test_requeue_of_a_running_run_that_made_progress_since_its_claim_is_refused(runs_file):
+    runs_file.parent.mkdir(parents=True)
+    busy = record_in("running")
+    busy["checkpoint"]["lifecycle_history"].append({"event": "node_started", "recorded_at_ms": NOW - 10_000})
+    write_runs(runs_file, busy)
+    before = runs_file.read_bytes()
+    result = act(runs_file, "requeue")
+    assert not result.ok and "made progress since its claim" in result.message
+    assert runs_file.read_bytes() == before
+
+
+def test_an_in_flight_recovered_context_run_is_not_found_as_the_engine_drops_it(runs_file, tmp_path):
+    runs_file.parent.mkdir(parents=True)
+    write_runs(runs_file, record_in("paused") | {"trigger_type": "recovered_context_run"})
+    before = tree_bytes(tmp_path)
+    result = act(runs_file, "resume")
+    assert not result.ok and result.message.startswith("run target not found")
+    assert tree_bytes(tmp_path) == before

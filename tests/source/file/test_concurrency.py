@@ -32,7 +32,9 @@ def _run(run_id: str, status: str, **extra) -> dict:
     return {
         "run_id": run_id,
         "automation_id": f"auto-{run_id}",
+        "trigger_type": "manual",
         "status": status,
+        "checkpoint": {},
         "created_at_ms": NOW,
         "updated_at_ms": NOW,
         "automation_snapshot": {"workspace_root": f"/ws/{run_id}"},

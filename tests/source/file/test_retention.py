@@ -25,6 +25,7 @@ def run(run_id="r", status="completed", updated=NOW, snapshot_at=100, **fields):
         {
             "run_id": run_id,
             "automation_id": "auto-1",
+            "trigger_type": "scheduled",
             "status": status,
             "created_at_ms": 1,
             "updated_at_ms": updated,

@@ -43,9 +43,11 @@ def record(run_id="run-1", *, status="completed", created="2026-11-05T10:00:00",
     return {
         "run_id": run_id,
         "automation_id": "auto-1",
+        "trigger_type": "scheduled",
         "status": status,
         "created_at_ms": ms(created),
         "updated_at_ms": ms(updated or created),
+        "checkpoint": {},
         **fields,
     }
 

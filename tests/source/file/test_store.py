@@ -24,9 +24,11 @@ def record(run_id="run-1", **fields):
     return {
         "run_id": run_id,
         "automation_id": "auto-1",
+        "trigger_type": "manual",
         "status": "queued",
         "created_at_ms": 1_795_300_000_000,
         "updated_at_ms": 1_795_300_000_500,
+        "checkpoint": {},
         **fields,
     }
 
@@ -162,7 +164,12 @@ def test_a_corrupt_entry_is_recovered_as_a_blocked_run_with_the_exact_fields():
                     "metadata": {"run_id_key": "key-bad", "parse_error": parse_error},
                 }
             ],
-            "last_failure": {"node_id": "checkpoint", "reason": detail, "failed_at_ms": NOW},
+            "last_failure": {
+                "node_id": "checkpoint",
+                "reason": detail,
+                "failed_at_ms": NOW,
+                "failure_kind": "checkpoint_recovery_failed",
+            },
         },
         "automation_snapshot": {"workspace_root": "/srv/ws", "flow": {"nodes": []}},
         "detail": detail,
@@ -299,14 +306,40 @@ def test_reading_an_unreadable_file_says_permission_denied(tmp_path):
 # --- location ----------------------------------------------------------------------
 
 
-def test_the_default_path_is_under_the_state_dirs_data_dir():
-    env = {"TANDEM_STATE_DIR": "/var/lib/tandem", "HOME": "/home/op"}
-    assert default_runs_file_path(env) == Path("/var/lib/tandem/data/automation_v2_runs.json")
+def test_a_valid_state_dir_holds_the_runs_file_in_its_data_dir(tmp_path):
+    env = {"TANDEM_STATE_DIR": f" {tmp_path} ", "TANDEM_HOME": "/elsewhere", "HOME": "/home/op"}
+    assert default_runs_file_path(env) == tmp_path.resolve() / "data" / "automation_v2_runs.json"
 
 
-def test_a_state_dir_already_named_data_holds_the_runs_file_directly():
-    env = {"TANDEM_STATE_DIR": "/var/lib/tandem/data"}
-    assert default_runs_file_path(env) == Path("/var/lib/tandem/data/automation_v2_runs.json")
+@pytest.mark.parametrize("name", ["data", "Data", "DATA"])
+def test_a_state_dir_named_data_in_any_case_holds_the_runs_file_directly(tmp_path, name):
+    (tmp_path / name).mkdir()
+    env = {"TANDEM_STATE_DIR": str(tmp_path / name)}
+    assert default_runs_file_path(env) == tmp_path.resolve() / name / "automation_v2_runs.json"
+
+
+def test_a_state_dir_is_canonicalized_like_the_server(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    env = {"TANDEM_STATE_DIR": str(tmp_path / "link")}
+    assert default_runs_file_path(env) == (tmp_path / "real").resolve() / "data" / "automation_v2_runs.json"
+
+
+@pytest.mark.parametrize("state_dir", ["/no/such/dir/data", "relative/dir", "/tmp/../tmp", "/etc"])
+def test_an_invalid_state_dir_gives_way_to_tandem_home(state_dir):
+    env = {"TANDEM_STATE_DIR": state_dir, "TANDEM_HOME": " /srv/tandem-home ", "HOME": "/home/op"}
+    assert default_runs_file_path(env) == Path("/srv/tandem-home/data/automation_v2_runs.json")
+
+
+def test_an_invalid_state_dir_without_tandem_home_is_the_home_and_always_gets_data_appended():
+    # The server's resolve_tandem_home_dir takes the raw value; shared paths append data/.
+    env = {"TANDEM_STATE_DIR": "/no/such/dir/data", "HOME": "/home/op"}
+    assert default_runs_file_path(env) == Path("/no/such/dir/data/data/automation_v2_runs.json")
+
+
+def test_tandem_home_without_a_state_dir_holds_the_runs_file_in_its_data_dir():
+    env = {"TANDEM_HOME": "/srv/th", "HOME": "/home/op"}
+    assert default_runs_file_path(env) == Path("/srv/th/data/automation_v2_runs.json")
 
 
 def test_without_a_state_dir_the_xdg_data_home_is_used(monkeypatch):
@@ -371,3 +404,20 @@ def test_the_runs_file_fixture_holds_every_status(runs_file):
     runs = read_runs_file(runs_file, now_ms=NOW)
     assert {run.status for run in runs.values()} == set(RunStatus)
     assert len(runs) == 20
+
+
+# --- what the server keeps out of its hot set at load ---------------------------------
+
+
+@pytest.mark.parametrize(("status", "kept"), [("queued", False), ("paused", False), ("running", False), ("completed", True), ("blocked", True)])
+def test_a_recovered_context_run_still_in_flight_is_dropped_at_load_like_the_server(status, kept):
+    entry = record("ctx", trigger_type="recovered_context_run", status=status)
+    runs, _ = parse_runs_file(json.dumps({"schema_version": 1, "runs": {"ctx": entry, "run-1": record()}}), now_ms=NOW)
+    assert ("ctx" in runs) is kept
+    assert "run-1" in runs
+
+
+def test_two_entries_with_one_run_id_resolve_to_the_key_that_sorts_last_like_serde():
+    raw = {"b-key": record("same", detail="from b"), "a-key": record("same", detail="from a")}
+    runs, _ = parse_runs_file(json.dumps({"schema_version": 1, "runs": raw}), now_ms=NOW)
+    assert runs["same"].detail == "from b"
