@@ -1,12 +1,14 @@
 """`tandem-tui pause|resume|requeue|release-lock RUN_ID`: operator actions from the shell.
 
-Each goes through the same core as the console (:func:`tandem_tui.domain.actions.perform`):
-locked compare-and-swap write, lifecycle events naming the operator, one audit line.
-Exit 0 with the updated run (a short summary, or ``--json``: ``{"ok": true, "action",
-"run_id", "previous_status", "new_status", "archived", "message", "run"}``); exit 1 when
-the action is refused or the run is not found (one line on stderr; with ``--json`` the
-same object with ``"ok": false`` is printed on stdout too); exit 2 for an unusable runs
-file or bad arguments.
+Each goes through the source the options name (``tandem_tui.source.open``), the same as
+the console: through a live engine's HTTP API when one is live, else our core's locked
+compare-and-swap write of the runs file; lifecycle events naming the operator, one
+audit line either way. Exit 0 with the updated run (a short summary, or ``--json``:
+``{"ok": true, "action", "run_id", "previous_status", "new_status", "archived",
+"message", "run"}``); exit 1 when the action is refused or the run is not found (one
+line on stderr; with ``--json`` the same object with ``"ok": false`` is printed on
+stdout too); exit 2 for an unusable runs file, bad arguments, or a live engine that
+cannot be reached or refuses the token.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ from typing import Any
 
 from rich.text import Text
 
-from tandem_tui.commands.options import EXIT_REFUSED, CommandError, add_runs_file_option, resolve_runs_file
+from tandem_tui.commands.options import EXIT_REFUSED, EXIT_UNUSABLE, CommandError
 from tandem_tui.commands.runs import output_console
 from tandem_tui.safe_text import literal
 from tandem_tui.domain.actions import ActionKind, ActionRequest, ActionResult
-from tandem_tui.source.file.perform import perform
 from tandem_tui.domain.clock import SYSTEM_CLOCK
 from tandem_tui.domain.models import dump_run
-from tandem_tui.source.file.store import RunsFileError
+from tandem_tui.source.base import SourceError
+from tandem_tui.source.open import SourceOptionError, add_source_options, open_source
 
 #: Command name -> (action, help).
 COMMANDS: dict[str, tuple[ActionKind, str]] = {
@@ -46,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, (kind, summary) in COMMANDS.items():
         parser = subparsers.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
         parser.add_argument("run_id", metavar="RUN_ID", help="the run to act on")
-        add_runs_file_option(parser)
+        add_source_options(parser)
         parser.add_argument("--reason", metavar="TEXT", help="why (recorded in the run's events and the audit log)")
         parser.add_argument("--actor", metavar="NAME", help="who acts (default: $USER@hostname)")
         parser.add_argument(
@@ -71,7 +73,10 @@ def _non_negative_int(value: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = resolve_runs_file(args)
+    try:
+        source = open_source(args, clock=SYSTEM_CLOCK)
+    except SourceOptionError as error:
+        raise CommandError(str(error)) from None
     request = ActionRequest(
         kind=args.action_kind,
         run_id=args.run_id,
@@ -80,13 +85,15 @@ def run(args: argparse.Namespace) -> int:
         expect_updated_at_ms=args.expect_updated_at_ms,
     )
     try:
-        result = perform(path, request, clock=SYSTEM_CLOCK)
-    except RunsFileError as error:
+        result = source.perform(request)
+    except SourceError as error:
         raise CommandError(" ".join(str(error).split())) from None
+    finally:
+        source.close()
     if args.json:
         print(json.dumps(as_json(result), indent=2, ensure_ascii=False))
     if not result.ok:
-        raise CommandError(" ".join(result.message.split()), EXIT_REFUSED)
+        raise CommandError(" ".join(result.message.split()), EXIT_UNUSABLE if result.unusable else EXIT_REFUSED)
     if not args.json:
         print_summary(result)
     return 0

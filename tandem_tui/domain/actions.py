@@ -104,6 +104,9 @@ class ActionResult:
     message: str
     run: Run | None = field(default=None, compare=False)
     archived: bool = False
+    #: Not a refusal of the action but of the route: a live engine that cannot be
+    #: reached or will not take our token (the CLI's exit 2, not 1).
+    unusable: bool = False
 
 
 # --- the pure rules ----------------------------------------------------------------

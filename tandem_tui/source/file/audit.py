@@ -18,7 +18,10 @@ from typing import Any, Literal
 AUDIT_FILE_NAME = "operator-audit.jsonl"
 AUDIT_SOURCE = "tandem-tui"
 
-AuditResult = Literal["ok", "refused"]
+#: ``failed``: the route could not be used (a live engine unreachable, or refusing our token).
+AuditResult = Literal["ok", "refused", "failed"]
+#: ``file``: our core wrote the runs file; ``engine``: the live engine's HTTP API.
+AuditRoute = Literal["file", "engine"]
 
 
 @dataclass(frozen=True)
@@ -35,9 +38,19 @@ class AuditEntry:
     result: AuditResult
     message: str
     source: str = AUDIT_SOURCE
+    route: AuditRoute = "file"
+    #: With the engine route: the engine's URL and answer (HTTP status, error code).
+    engine_url: str | None = None
+    engine_status: int | None = None
+    engine_code: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.route == "file":
+            # The file route's lines stay as they were, plus the route.
+            for name in ("engine_url", "engine_status", "engine_code"):
+                data.pop(name)
+        return data
 
 
 def audit_log_path(runs_file: str | os.PathLike[str]) -> Path:

@@ -46,6 +46,7 @@ def test_an_appended_entry_is_one_line_with_every_field_and_the_source(tmp_path)
         "result": "ok",
         "message": "running -> paused",
         "source": "tandem-tui",
+        "route": "file",
     }
     assert [e["result"] for e in read_audit(runs_file)] == ["ok", "refused"]
 
