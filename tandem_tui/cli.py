@@ -16,7 +16,7 @@ from tandem_tui import __version__
 from tandem_tui.commands.options import CommandError
 
 #: Each module has ``register(subparsers)``; the console module also adds the top-level options.
-COMMAND_MODULES = ("runs", "history", "status", "act", "simulate")
+COMMAND_MODULES = ("runs", "history", "status", "act", "engine", "simulate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -65,22 +65,46 @@ def open_console(runs_file: Path, *, read_only: bool, poll: bool) -> int:
 
 @contextmanager
 def demo_runs_file(*, seed: int = DEMO_SEED, timeout: float = DEMO_START_TIMEOUT) -> Iterator[Path]:
-    """A live runs file driven by the simulate engine in a child process."""
+    """A live runs file driven by the simulate engine in a child process.
+
+    The engine serves its HTTP API on a free loopback port (``--serve 0``), as a real
+    engine does: while the console is open, its actions go through that API (the
+    engine rewrites the runs file from memory, so a write to the file would be undone).
+    The engine's URL and token file reach the console's source through
+    ``TANDEM_ENGINE_URL`` and ``TANDEM_API_TOKEN_FILE``, restored when the demo ends.
+    """
+    import json
+    import os
+
     from tandem_tui.simulate import runs_file_for_state_dir
 
     with tempfile.TemporaryDirectory(prefix="tandem-tui-demo-") as state_dir:
         runs_file = runs_file_for_state_dir(state_dir)
+        engine_json = Path(state_dir) / "engine.json"
         engine = subprocess.Popen(
             [sys.executable, "-m", "tandem_tui", "simulate", "--state-dir", state_dir,
-             "--seed", str(seed), *DEMO_ENGINE_ARGS],
+             "--seed", str(seed), "--serve", "0", *DEMO_ENGINE_ARGS],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            # The demo's token is the engine's own file, not one from the caller's environment.
+            env={k: v for k, v in os.environ.items() if k not in ("TANDEM_API_TOKEN", "TANDEM_API_TOKEN_FILE")},
         )
+        saved = {name: os.environ.get(name) for name in ("TANDEM_ENGINE_URL", "TANDEM_API_TOKEN_FILE", "TANDEM_API_TOKEN")}
         try:
             _wait_for(runs_file, engine, timeout)
+            _wait_for(engine_json, engine, timeout)
+            info = json.loads(engine_json.read_text(encoding="utf-8"))
+            os.environ["TANDEM_ENGINE_URL"] = info["url"]
+            os.environ["TANDEM_API_TOKEN_FILE"] = info["token_file"]
+            os.environ.pop("TANDEM_API_TOKEN", None)
             yield runs_file
         finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
             _stop(engine)
 
 

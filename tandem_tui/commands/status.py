@@ -50,10 +50,29 @@ def run(args: argparse.Namespace) -> int:
         runs, now_ms=now_ms, max_concurrent_runs=max_concurrent_runs_from_env(os.environ)
     ).status_report(runs)
     if args.json:
+        # With a live engine, its own /scheduler/metrics beside ours (engine issue 10).
+        engine_metrics = _engine_metrics(args)
+        if engine_metrics is not None:
+            report = {**report, "engine_metrics": engine_metrics}
         print(json.dumps(report, indent=2))
     else:
         print_summary(report)
     return 0
+
+
+def _engine_metrics(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The live engine's own scheduler metrics, or None (no engine, no token, bad options)."""
+    from tandem_tui.source.open import SourceOptionError, open_source
+
+    try:
+        source = open_source(args)
+    except SourceOptionError:
+        return None
+    try:
+        metrics = getattr(source, "engine_metrics", None)
+        return metrics() if metrics is not None else None
+    finally:
+        source.close()
 
 
 def print_summary(report: Mapping[str, Any]) -> None:

@@ -317,7 +317,10 @@ class TandemApp(App[None]):
     @work(thread=True, group="actions", exit_on_error=False)
     def _perform(self, action: ActionKind, targets: list[tuple[str, DecisionState]], reason: str) -> None:
         from tandem_tui.domain.actions import ActionRequest
-        from tandem_tui.source.file.perform import perform
+        from tandem_tui.source.open import file_source
+
+        # Routed: through a live engine's API when one is live, else the runs file.
+        source = file_source(self.runs_file, clock=self.clock)
 
         # Guarded on what the operator's decision rested on (status, claim), not on
         # updated_at_ms, which a running run moves several times a second.
@@ -330,7 +333,7 @@ class TandemApp(App[None]):
                 expect_state=seen,
             )
             try:
-                result = perform(self.runs_file, request, clock=self.clock)
+                result = source.perform(request)
             except Exception as error:  # the file may be unreadable: say so, in one line
                 self.call_from_thread(
                     self.notify, _one_line(error, run_id), title="Failed", severity="error"

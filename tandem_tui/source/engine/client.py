@@ -26,7 +26,14 @@ READ_TIMEOUT_S = 5.0
 
 
 class EngineUnavailable(Exception):
-    """The engine cannot be used for this call, in one line (the CLI's exit 2)."""
+    """The engine cannot be used for this call, in one line (the CLI's exit 2).
+
+    ``status``/``code``: the engine's HTTP status and error code when it answered."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -124,9 +131,15 @@ class EngineClient:
             what = "unauthorized" if status == 401 else "forbidden"
             raise EngineUnavailable(
                 f"engine at {self.url} answered {status} {what} with the token from {self.token_origin}"
-                + (f": {body['error']}" if body.get("error") else "")
+                + (f": {body['error']}" if body.get("error") else ""),
+                status,
+                body.get("code") if isinstance(body.get("code"), str) else None,
             )
         if status in (200, 404, 409):
             return EngineReply(status, body)
         error = body.get("error") if isinstance(body.get("error"), str) else ""
-        raise EngineUnavailable(f"engine at {self.url} answered HTTP {status}" + (f": {error}" if error else ""))
+        raise EngineUnavailable(
+            f"engine at {self.url} answered HTTP {status}" + (f": {error}" if error else ""),
+            status,
+            body.get("code") if isinstance(body.get("code"), str) else None,
+        )

@@ -269,7 +269,7 @@ class EngineRoutedSource:
             except EngineUnavailable as error:
                 self._forget_detection()
                 message = f"{error}; nothing was written (an engine owns these runs)"
-                return self._engine_audited(request, detection, _refused(request, message, unusable=True), reply)
+                return self._engine_audited(request, detection, _refused(request, message, unusable=True), error)
         if not reply.ok:
             return self._engine_audited(request, detection, _engine_refusal(request, reply, before), reply)
         after = _run_of(reply.run)
