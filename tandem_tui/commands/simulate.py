@@ -24,7 +24,6 @@ from pathlib import Path
 
 from tandem_tui.commands.options import CommandError
 from tandem_tui.domain.scheduler import max_concurrent_runs_from_env
-from tandem_tui.source.file.store import RunsFileError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tandem_tui.simulate import Engine
+    # Imported here: other commands never load the engine.
+    from tandem_tui.simulate import Engine, RunsFileError
 
     max_concurrent = args.max_concurrent or max_concurrent_runs_from_env(os.environ)
     state_dir = Path(args.state_dir).expanduser()

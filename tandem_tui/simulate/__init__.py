@@ -26,6 +26,8 @@ from tandem_tui.simulate.engine import (
     TickReport,
     runs_file_for_state_dir,
 )
+# The error a runs file the engine cannot start on raises (for the command's one line).
+from tandem_tui.source.file.store import RunsFileError
 
 __all__ = [
     "ACME",
@@ -39,6 +41,7 @@ __all__ = [
     "AutomationSpec",
     "Engine",
     "NodeSpec",
+    "RunsFileError",
     "TickReport",
     "build_run",
     "required_providers",

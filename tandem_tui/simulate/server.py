@@ -29,7 +29,6 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -124,10 +123,14 @@ def _cancel_gate(run: Run) -> Answer | None:
     return None  # a cancel never answers 409; terminal runs are handled before the domain
 
 
+def _update_failed(run: Run) -> Answer:
+    return Answer(500, {"error": "Run update failed", "code": "AUTOMATION_V2_RUN_UPDATE_FAILED"})
+
+
 @dataclass(frozen=True)
 class _Route:
     """One action route: the domain's action kind (None: not in this domain yet), the
-    engine's status gate, and the engine's answer when the domain refuses."""
+    engine's status gate, and the engine's answer should the domain refuse after it."""
 
     kind: ActionKind | None
     gate: Callable[[Run], Answer | None]
@@ -137,13 +140,10 @@ class _Route:
 #: The four action routes. ``cancel`` maps to the domain's CANCEL only where the domain
 #: has one (another branch adds it); without it the route answers 501.
 ROUTES: dict[str, _Route] = {
-    "pause": _Route(ActionKind.PAUSE, _pause_gate, lambda run: _pause_gate(run) or _conflict(
-        "Run is not pausable", "AUTOMATION_V2_RUN_NOT_PAUSABLE", run.run_id)),
-    "resume": _Route(ActionKind.RESUME, _resume_gate, lambda run: _resume_gate(run) or _conflict(
-        "Run is not paused", "AUTOMATION_V2_RUN_NOT_PAUSED", run.run_id)),
+    "pause": _Route(ActionKind.PAUSE, _pause_gate, _update_failed),
+    "resume": _Route(ActionKind.RESUME, _resume_gate, _update_failed),
     "recover": _Route(ActionKind.REQUEUE, _recover_gate, _recover_refusal),
-    "cancel": _Route(getattr(ActionKind, "CANCEL", None), _cancel_gate, lambda run: Answer(
-        500, {"error": "Run update failed", "code": "AUTOMATION_V2_RUN_UPDATE_FAILED"})),
+    "cancel": _Route(getattr(ActionKind, "CANCEL", None), _cancel_gate, _update_failed),
 }
 
 

@@ -205,7 +205,9 @@ class EngineRoutedSource:
         self.inner.close()
 
     def __getattr__(self, name: str) -> Any:
-        # Whatever else the wrapped source offers (``runs_file``, ``load``...).
+        # Whatever else the wrapped source offers (``poll``, ``max_concurrent_runs``...).
+        if name == "inner":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     # ── the engine's own figures ───────────────────────────────────────────────

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 from tandem_tui.domain.actions import ActionKind, ActionRequest
-from tandem_tui.domain.clock import SYSTEM_CLOCK
 from tandem_tui.source.base import Route
 from tandem_tui.source.file.audit import read_audit
 from tandem_tui.source.file.source import FileSource
