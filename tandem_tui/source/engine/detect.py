@@ -268,9 +268,11 @@ class HealthProbe:
 def probe_health(url: str, timeout: float = HEALTH_TIMEOUT_S) -> HealthProbe:
     import httpx
 
+    from tandem_tui.source.engine.client import tls_verify
+
     target = f"{url}/global/health"
     try:
-        response = httpx.get(target, timeout=timeout)
+        response = httpx.get(target, timeout=timeout, verify=tls_verify(url))
     except httpx.ConnectError:
         return HealthProbe(False, False, f"nothing answers at {url} (connection refused)")
     except httpx.TimeoutException:
