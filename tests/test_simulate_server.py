@@ -126,3 +126,28 @@ def test_a_clean_stop_removes_engine_json(engine):
     engine.stop()
     assert engine.process.returncode == 0
     assert not (engine.state_dir / "engine.json").exists()
+
+
+def test_cancel_of_a_finished_run_is_an_idempotent_200_that_records_nothing(serving_engine, tmp_path):
+    import json
+
+    from tandem_tui.domain.models import dump_run
+    from tandem_tui.simulate import AUTOMATIONS, build_run
+
+    state_dir = tmp_path / "seeded"
+    (state_dir / "data").mkdir(parents=True)
+    now_ms = int(__import__("time").time() * 1000)
+    done = build_run(AUTOMATIONS[0], run_id="finished-run", workspace_root=None, now_ms=now_ms)
+    record = {**dump_run(done), "status": "completed", "finished_at_ms": now_ms}
+    (state_dir / "data" / "automation_v2_runs.json").write_text(
+        json.dumps({"schema_version": 1, "runs": {"finished-run": record}})
+    )
+    engine = serving_engine("--rate", "0", state_dir=state_dir)
+    with httpx.Client(base_url=engine.url, headers={"X-Tandem-Token": engine.token}) as api:
+        response = api.post("/automations/v2/runs/finished-run/cancel", json={"reason": "stop"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["ok"] is True and body["alreadyTerminal"] is True
+    assert body["run"]["status"] == "completed"
+    assert body["run"]["checkpoint"]["lifecycle_history"] == record["checkpoint"]["lifecycle_history"]
