@@ -293,7 +293,11 @@ class Engine:
             scheduler = scheduler_from_entries(self._entries, max_concurrent_runs=self.max_concurrent, clock=self.clock)
             run = self._runs[key]
             before = run.model_copy(deep=True)
-            answer, changed = handler(run, now_ms, scheduler)
+            try:
+                answer, changed = handler(run, now_ms, scheduler)
+            except BaseException:
+                self._runs[key] = before  # a failed handler leaves no half-made change
+                raise
             if changed:
                 self._entries[key] = dump_run(run)
                 self._corrupt.discard(key)
