@@ -101,13 +101,25 @@ def test_a_state_dir_that_is_a_file_is_refused_in_one_line(tmp_path):
     assert err.strip() == f"tandem-tui: --state-dir {not_a_dir}: not a directory"
 
 
+def read_whole(runs_file: Path) -> dict:
+    """The runs, read again while the engine's plain rewrite is caught half-way."""
+    from tandem_tui.source.file.store import RunsFileError
+
+    for _ in range(100):
+        try:
+            return read_runs_file(runs_file, now_ms=SYSTEM_CLOCK.now_ms())
+        except RunsFileError:
+            time.sleep(0.01)
+    raise AssertionError("the runs file never read whole")
+
+
 def test_cli_pauses_issued_while_the_engine_serves_hold_and_are_never_undone(serving_engine):
     """Real processes: the engine ticks every 250 ms while `tandem-tui pause` runs race it
     through its API (it keeps its runs in memory: the API is the only way in)."""
     engine = serving_engine("--rate", "6", "--max-concurrent", "4", "--seed", "2")
     runs_file = engine.runs_file
     time.sleep(0.5)
-    runs = read_runs_file(runs_file, now_ms=SYSTEM_CLOCK.now_ms())
+    runs = read_whole(runs_file)
     targets = sorted(
         run.run_id for run in runs.values() if run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
     )[:4]
