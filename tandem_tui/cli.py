@@ -18,7 +18,7 @@ from tandem_tui.commands.options import CommandError
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
 
 #: Each module has ``register(subparsers)``; the console module also adds the top-level options.
-COMMAND_MODULES = ("runs", "history", "status", "act", "simulate")
+COMMAND_MODULES = ("runs", "history", "status", "act", "engine", "simulate")
 
 
 def build_parser() -> argparse.ArgumentParser:

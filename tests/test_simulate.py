@@ -1,4 +1,5 @@
-"""The simulate engine on real files: coverage of every state, invariants, determinism."""
+"""The simulate engine on real files: coverage of every state, invariants, determinism, and
+the real engine's habits: runs in memory, a plain rewrite, nothing re-read."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tandem_tui.domain.models import TERMINAL_STATUSES, QueueReason, Run, RunSta
 from tandem_tui.source.file.shards import ShardIndex, history_root, load_all_shards
 from tandem_tui.source.file.store import read_runs_file
 from tandem_tui.domain.view import RunsView
-from tandem_tui.simulate import AUTOMATIONS, Engine, required_providers, runs_file_for_state_dir
+from tandem_tui.simulate import AUTOMATIONS, Engine, build_run, required_providers, runs_file_for_state_dir
 
 START_MS = 1_795_446_000_000
 TICK_MS = 1_000
@@ -152,6 +153,13 @@ def test_the_same_seed_and_clock_give_the_same_files(tmp_path):
     assert file_digest(first) != file_digest(other)
 
 
+def pause_through_the_engine(engine: Engine, run_id: str, reason: str = "looking into it"):
+    """What the API's pause route does: the engine's gate, then our domain, in memory."""
+    from tandem_tui.simulate.server import run_action
+
+    return run_action(engine, "pause", run_id, reason)
+
+
 def test_the_engine_never_moves_a_run_an_operator_paused(tmp_path):
     engine, clock = make_engine(tmp_path)
     paused: list[str] = []
@@ -159,12 +167,8 @@ def test_the_engine_never_moves_a_run_an_operator_paused(tmp_path):
         runs = tick(engine, clock)
         for run in sorted(runs.values(), key=lambda r: r.run_id):
             if run.status in (RunStatus.RUNNING, RunStatus.QUEUED) and len(paused) < 3 and run.run_id not in paused:
-                result = perform(
-                    engine.runs_file,
-                    ActionRequest(kind=ActionKind.PAUSE, run_id=run.run_id, reason="looking into it", actor="ops@test"),
-                    clock=clock,
-                )
-                assert result.ok, result.message
+                answer = pause_through_the_engine(engine, run.run_id)
+                assert answer.status == 200, answer.body
                 paused.append(run.run_id)
         if len(paused) == 3:
             break
@@ -183,14 +187,14 @@ def runs_entry(engine: Engine, run_id: str) -> dict:
 
 
 def test_an_operator_resume_puts_the_run_back_in_the_engines_hands(tmp_path):
+    from tandem_tui.simulate.server import run_action
+
     engine, clock = make_engine(tmp_path)
     for _ in range(10):
         runs = tick(engine, clock)
     target = next(run for run in sorted(runs.values(), key=lambda r: r.run_id) if run.status == RunStatus.QUEUED)
-    request = ActionRequest(kind=ActionKind.PAUSE, run_id=target.run_id, actor="ops@test")
-    assert perform(engine.runs_file, request, clock=clock).ok
-    resume = ActionRequest(kind=ActionKind.RESUME, run_id=target.run_id, actor="ops@test")
-    assert perform(engine.runs_file, resume, clock=clock).ok
+    assert pause_through_the_engine(engine, target.run_id).status == 200
+    assert run_action(engine, "resume", target.run_id, None).status == 200
 
     for _ in range(120):
         runs = tick(engine, clock)
@@ -206,20 +210,51 @@ def test_an_operator_resume_puts_the_run_back_in_the_engines_hands(tmp_path):
     assert run is None or "run_execution_claimed" in events[events.index("run_resumed"):]
 
 
-def test_foreign_runs_corrupt_entries_and_unknown_fields_survive_the_engine(tmp_path, fixtures_dir):
+def test_an_action_written_to_the_file_behind_the_engine_is_gone_at_its_next_save(tmp_path):
+    """Why actions go through the API while an engine lives: it never re-reads the file."""
+    engine, clock = make_engine(tmp_path)
+    for _ in range(5):
+        runs = tick(engine, clock)
+    target = next(run for run in sorted(runs.values(), key=lambda r: r.run_id) if run.status == RunStatus.QUEUED)
+    result = perform(
+        engine.runs_file,
+        ActionRequest(kind=ActionKind.PAUSE, run_id=target.run_id, reason="behind its back", actor="ops@test"),
+        clock=clock,
+    )
+    assert result.ok and runs_entry(engine, target.run_id)["status"] == "paused"
+
+    saves = engine.saves
+    while engine.saves == saves:
+        tick(engine, clock)
+
+    entry = runs_entry(engine, target.run_id)
+    assert entry["status"] != "paused"
+    assert "behind its back" not in json.dumps(entry)
+
+
+def test_the_engine_saves_with_a_plain_rewrite_not_an_atomic_rename(tmp_path):
+    engine, clock = make_engine(tmp_path)
+    tick(engine, clock)
+    inode = engine.runs_file.stat().st_ino
+    for _ in range(5):
+        tick(engine, clock)
+    assert engine.runs_file.stat().st_ino == inode  # truncate-and-write keeps the inode
+    assert not any(".tmp-" in path.name for path in engine.runs_file.parent.iterdir())
+
+
+def test_foreign_runs_corrupt_entries_and_unknown_fields_loaded_at_start_up_survive_the_engine(tmp_path, fixtures_dir):
     engine, clock = make_engine(tmp_path)
     engine.runs_file.parent.mkdir(parents=True)
     corrupt = json.loads((fixtures_dir / "runs_corrupt_entry.json").read_text())
     foreign = json.loads((fixtures_dir / "runs_v1.json").read_text())["runs"]
     queued_foreign = {key: value for key, value in foreign.items() if value["status"] == "queued"}
     entries = {**queued_foreign, **corrupt.get("runs", corrupt)}
-    engine.runs_file.write_text(json.dumps({"schema_version": 1, "runs": entries}, indent=2))
+    ours_before = build_run(AUTOMATIONS[0], run_id="inbox-digest-noted", workspace_root=None, now_ms=START_MS)
+    noted = {**dump_run(ours_before), "x_operator_note": {"kept": True}}
+    engine.runs_file.write_text(
+        json.dumps({"schema_version": 1, "runs": {**entries, "inbox-digest-noted": noted}}, indent=2)
+    )
 
-    runs = tick(engine, clock)
-    ours = next(run.run_id for run in runs.values() if run.automation_id == AUTOMATIONS[0].automation_id)
-    document = json.loads(engine.runs_file.read_text())
-    document["runs"][ours]["x_operator_note"] = {"kept": True}
-    engine.runs_file.write_text(json.dumps(document, indent=2))
     for _ in range(20):
         tick(engine, clock)
 
@@ -232,6 +267,7 @@ def test_foreign_runs_corrupt_entries_and_unknown_fields_survive_the_engine(tmp_
             assert value["status"] in {s.value for s in TERMINAL_STATUSES}
             assert dump_run(index.load(key)) == value
     assert "run-ir-0084" in after  # the corrupt entry, kept byte for byte above
+    ours = "inbox-digest-noted"
     if ours in after:
         assert after[ours]["x_operator_note"] == {"kept": True}
     else:

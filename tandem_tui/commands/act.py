@@ -2,13 +2,14 @@
 
 The sub-commands are the entries of :data:`tandem_tui.domain.actions.ACTIONS` (name,
 help, kind). Each goes to the source's :meth:`~tandem_tui.source.base.RunsSource.perform`,
-like the console's: by the route the source names, with lifecycle events naming the
-operator and one audit line.
+like the console's: through a live engine's HTTP API when one is live, else our core's
+locked compare-and-swap write of the runs file; lifecycle events naming the operator,
+and the attempt audited either way.
 Exit 0 with the updated run (a short summary, or ``--json``: ``{"ok": true, "action",
 "run_id", "previous_status", "new_status", "archived", "message", "run"}``); exit 1 when
 the action is refused or the run is not found (one line on stderr; with ``--json`` the
 same object with ``"ok": false`` is printed on stdout too); exit 2 for an unusable runs
-file or bad arguments.
+file, bad arguments, or a live engine that cannot be reached or refuses the token.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from typing import Any
 
 from rich.text import Text
 
-from tandem_tui.commands.options import EXIT_REFUSED, CommandError, add_source_options, source_of
+from tandem_tui.commands.options import EXIT_REFUSED, EXIT_UNUSABLE, CommandError, add_source_options, source_of
 from tandem_tui.commands.output import output_console
 from tandem_tui.domain.actions import ACTIONS, ActionRequest, ActionResult
 from tandem_tui.domain.models import dump_run
 from tandem_tui.present import one_line
-from tandem_tui.safe_text import literal
+from tandem_tui.safe_text import json_text, literal
 from tandem_tui.source.base import SourceError
 
 
@@ -73,10 +74,12 @@ def run(args: argparse.Namespace) -> int:
         result = source.perform(request)
     except SourceError as error:
         raise CommandError(str(error)) from None
+    finally:
+        source.close()
     if args.json:
-        print(json.dumps(as_json(result), indent=2, ensure_ascii=False))
+        print(json_text(as_json(result)))
     if not result.ok:
-        raise CommandError(one_line(result.message), EXIT_REFUSED)
+        raise CommandError(one_line(result.message), EXIT_UNUSABLE if result.unusable else EXIT_REFUSED)
     if not args.json:
         print_summary(result)
     return 0

@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tandem_tui.commands.options import CommandError, add_source_options, source_of
@@ -58,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
             if getattr(args, option, None) is not None:
                 flag = "--" + option.replace("_", "-")
                 raise CommandError(f"--demo makes its own runs file; drop {flag}")
-        with demo_state_dir() as state_dir:
-            args.state_dir = state_dir
+        with demo_state_dir() as demo:
+            args.state_dir, args.engine_url, args.token_file = demo.state_dir, demo.url, demo.token_file
             return open_console(source_of(args, console=True), read_only=args.read_only)
     return open_console(source_of(args, console=True), read_only=args.read_only)
 
@@ -76,25 +77,48 @@ def open_console(source: RunsSource, *, read_only: bool) -> int:
 
 
 @contextmanager
-def demo_state_dir(*, seed: int = DEMO_SEED, timeout: float = DEMO_START_TIMEOUT) -> Iterator[Path]:
-    """A live state directory driven by the simulate engine in a child process."""
+def demo_state_dir(*, seed: int = DEMO_SEED, timeout: float = DEMO_START_TIMEOUT) -> Iterator[DemoEngine]:
+    """A live state directory driven by the simulate engine in a child process.
+
+    The engine serves its HTTP API on a free loopback port (``--serve 0``), as a real
+    engine does: while the console is open, its actions go through that API (the
+    engine rewrites the runs file from memory, so a write to the file would be undone).
+    Its URL and token file are read from the ``engine.json`` it writes.
+    """
+    import json
+    import os
+
     from tandem_tui.simulate import runs_file_for_state_dir
 
     with tempfile.TemporaryDirectory(prefix="tandem-tui-demo-") as state_dir:
         # The engine's own store: the first thing it writes.
         written = runs_file_for_state_dir(state_dir)
+        engine_json = Path(state_dir) / "engine.json"
         engine = subprocess.Popen(
             [sys.executable, "-m", "tandem_tui", "simulate", "--state-dir", state_dir,
-             "--seed", str(seed), *DEMO_ENGINE_ARGS],
+             "--seed", str(seed), "--serve", "0", *DEMO_ENGINE_ARGS],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            # The demo's token is the engine's own file, not one from the caller's environment.
+            env={k: v for k, v in os.environ.items() if k not in ("TANDEM_API_TOKEN", "TANDEM_API_TOKEN_FILE")},
         )
         try:
             _wait_for(written, engine, timeout)
-            yield Path(state_dir)
+            _wait_for(engine_json, engine, timeout)
+            info = json.loads(engine_json.read_text(encoding="utf-8"))
+            yield DemoEngine(Path(state_dir), url=info["url"], token_file=Path(info["token_file"]))
         finally:
             _stop(engine)
+
+
+@dataclass(frozen=True)
+class DemoEngine:
+    """Where the demo engine keeps its runs, and how to reach its API."""
+
+    state_dir: Path
+    url: str
+    token_file: Path
 
 
 def _wait_for(written: Path, engine: subprocess.Popen[bytes], timeout: float) -> None:

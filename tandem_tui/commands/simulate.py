@@ -2,7 +2,12 @@
 
 The runs file is ``<state dir>/data/automation_v2_runs.json``, where the Tandem server
 would keep it with ``TANDEM_STATE_DIR`` set to that directory, so the console pointed at
-the same state dir (or ``--runs-file``) watches the simulation live. Ctrl-C (or SIGTERM)
+the same state dir (or ``--runs-file``) watches the simulation live. Like the real
+engine it keeps its runs in memory: read at start-up, rewritten on every change, never
+re-read. ``--serve PORT`` answers the engine's HTTP API on ``127.0.0.1:PORT`` (0: a free
+port), the only way to act on its runs while it lives; the port and URL go to
+``<state dir>/engine.json`` and the token to ``<state dir>/security/engine_api_token``
+(unless ``TANDEM_API_TOKEN`` / ``TANDEM_API_TOKEN_FILE`` name one). Ctrl-C (or SIGTERM)
 stops it between two ticks, never in the middle of a write.
 """
 
@@ -53,11 +58,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--duration", metavar="SECONDS", type=_non_negative_float, default=None,
         help="stop after this many seconds (default: until Ctrl-C)",
     )
+    parser.add_argument(
+        "--serve", metavar="PORT", type=_port, default=None,
+        help="answer the engine's HTTP API on 127.0.0.1:PORT (0: a free port, written to DIR/engine.json)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    # The engine writes the runs file itself: its store errors come with it.
+    # Imported here: other commands never load the engine.
     from tandem_tui.simulate import Engine, RunsFileError
 
     max_concurrent = args.max_concurrent or max_concurrent_runs_from_env(os.environ)
@@ -73,21 +82,48 @@ def run(args: argparse.Namespace) -> int:
         runs_limit=args.runs,
     )
     duration_ms = None if args.duration is None else int(args.duration * 1000)
-    print(
-        f"simulating into {engine.runs_file} (seed {args.seed}, {args.rate:g} runs/s, "
-        f"max {max_concurrent} running); Ctrl-C to stop",
-        file=sys.stderr,
-    )
     stop = threading.Event()
     try:
         with _stop_on_signals(stop):
-            ticks = engine.run(stop, duration_ms=duration_ms)
+            engine.start()  # the one read of the runs file: refuse to run on a bad one
+            with _serving(engine, state_dir, args.serve):
+                print(
+                    f"simulating into {engine.runs_file} (seed {args.seed}, {args.rate:g} runs/s, "
+                    f"max {max_concurrent} running); Ctrl-C to stop",
+                    file=sys.stderr,
+                )
+                ticks = engine.run(stop, duration_ms=duration_ms)
     except RunsFileError as error:
         raise CommandError(str(error)) from None
     except OSError as error:
         raise CommandError(f"{engine.runs_file}: {error.strerror or error}") from None
     print(f"stopped after {ticks} ticks; {engine.created} runs created", file=sys.stderr)
     return 0
+
+
+@contextmanager
+def _serving(engine: object, state_dir: Path, port: int | None) -> Iterator[None]:
+    """With ``--serve``: the API on loopback, ``engine.json`` and the token file while it runs."""
+    if port is None:
+        yield
+        return
+    from tandem_tui.simulate.server import ENGINE_JSON, load_or_create_token, serve, write_engine_json
+
+    try:
+        token, token_file = load_or_create_token(state_dir, os.environ)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    try:
+        server = serve(engine, token, port)  # type: ignore[arg-type]
+    except OSError as error:
+        raise CommandError(f"cannot serve on 127.0.0.1:{port}: {error.strerror or error}") from None
+    try:
+        write_engine_json(state_dir, server, token_file)
+        print(f"engine API on {server.url}", file=sys.stderr, flush=True)
+        yield
+    finally:
+        server.close()
+        (state_dir / ENGINE_JSON).unlink(missing_ok=True)
 
 
 @contextmanager
@@ -106,6 +142,13 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _port(text: str) -> int:
+    value = _parse(int, text, "a port number")
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return value
 
 
 def _positive_int(text: str) -> int:

@@ -18,7 +18,8 @@ from tandem_tui.commands.options import CommandError, add_source_options, read, 
 from tandem_tui.commands.output import output_console
 from tandem_tui.domain.snapshot import Snapshot
 from tandem_tui.present import Figures, figures, format_duration_ms, format_timestamp
-from tandem_tui.safe_text import literal, sanitize
+from tandem_tui.safe_text import json_text, literal, sanitize
+from tandem_tui.source.base import RunsSource
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,12 +44,32 @@ def snapshot_figures(snapshot: Snapshot) -> Figures:
 def run(args: argparse.Namespace) -> int:
     if args.watch:
         return watch(args)
-    shown = snapshot_figures(read(source_of(args)))
+    source = source_of(args)
+    try:
+        return _report(args, source)
+    finally:
+        source.close()
+
+
+def _report(args: argparse.Namespace, source: RunsSource) -> int:
+    shown = snapshot_figures(read(source))
     if args.json:
-        print(json.dumps(shown.status_json(), indent=2))
+        report = shown.status_json()
+        # With a live engine, its own /scheduler/metrics beside ours (they differ: the
+        # engine counts from its memory, ours are derived from the runs file).
+        engine_metrics = _engine_metrics(source)
+        if engine_metrics is not None:
+            report = {**report, "engine_metrics": engine_metrics}
+        print(json_text(report))
     else:
         print_summary(shown)
     return 0
+
+
+def _engine_metrics(source: RunsSource) -> dict[str, Any] | None:
+    """The live engine's own scheduler metrics, or None (no engine, or none reachable)."""
+    metrics = getattr(source, "engine_metrics", None)
+    return metrics() if metrics is not None else None
 
 
 def queued_text(shown: Figures, *, separator: str = ", ", joiner: str = " ") -> str:

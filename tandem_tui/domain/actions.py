@@ -123,6 +123,9 @@ class ActionResult:
     changed: bool = True
     #: The reason recorded (the operator's, trimmed, or the server's default).
     reason: str | None = None
+    #: Not a refusal of the action but of the route: a live engine that cannot be
+    #: reached or will not take our token (the CLI's exit 2, not 1).
+    unusable: bool = False
 
 
 # --- the pure rules ----------------------------------------------------------------

@@ -20,6 +20,12 @@ RUN_FAILED = "run_failed"
 RUN_BLOCKED = "run_blocked"
 RUN_CANCELLED = "run_cancelled"
 RUN_AWAITING_APPROVAL = "run_awaiting_approval"
+#: The cancel handler's event (with ``stop_kind: operator_stopped``).
+RUN_STOPPED = "run_stopped"
+
+# -- node progress (the simulate engine's own bookkeeping) -----------------------------
+NODE_STARTED = "node_started"
+NODE_COMPLETED = "node_completed"
 
 # -- pause, resume, recover (engine handlers and operator actions) --------------------
 RUN_PAUSE_REQUESTED = "run_pause_requested"

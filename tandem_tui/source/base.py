@@ -3,7 +3,8 @@
 The console (``tandem_tui.ui``) and every command (``tandem_tui.commands``) talk to a
 ``RunsSource`` and to nothing else; each place runs live is one package below
 ``tandem_tui.source`` implementing it (``file/`` for the runs file and its history
-shards; the SQLite store, PostgreSQL and a live engine's HTTP API later). A test runs
+shards; the SQLite store and PostgreSQL later). ``engine/`` wraps a source and routes
+its actions through a live engine's HTTP API (``EngineRoutedSource``). A test runs
 the same contract against every source (``tests/source/test_contract.py``).
 
 What a source promises:

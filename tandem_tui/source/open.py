@@ -2,8 +2,12 @@
 
 ``--runs-file PATH`` names the runs file; ``--state-dir DIR`` a Tandem state directory
 (its runs file is found as the server finds it); with neither, the server's default
-location from the environment. The CLI's argument parsing and this module are the only
-places a path turns into a source.
+location from the environment. ``--engine-url URL`` and ``--token-file PATH`` say where a
+live engine answers and which token to use (else as
+:mod:`tandem_tui.source.engine.detect` finds them). The CLI's argument parsing and this
+module are the only places a path turns into a source; every source that can act is
+wrapped in :class:`~tandem_tui.source.engine.source.EngineRoutedSource`, so a live
+engine's runs are only ever changed through its API.
 """
 
 from __future__ import annotations
@@ -35,6 +39,21 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="a Tandem state directory (its data/automation_v2_runs.json)",
     )
+    engine = parser.add_argument_group("a live engine")
+    engine.add_argument(
+        "--engine-url",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="the engine's API (default: $TANDEM_ENGINE_URL, else http://127.0.0.1:$TANDEM_ENGINE_PORT, port 39731)",
+    )
+    engine.add_argument(
+        "--token-file",
+        metavar="PATH",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="the engine's API token (default: $TANDEM_API_TOKEN, $TANDEM_API_TOKEN_FILE, "
+        "else <tandem home>/security/engine_api_token)",
+    )
 
 
 def runs_file_of(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> Path:
@@ -63,16 +82,58 @@ def open_source(
     env: Mapping[str, str] = os.environ,
     console: bool = False,
 ) -> RunsSource:
-    """The source the parsed options name. ``console=True`` tunes it for the console
-    (paced re-reads, parsing in a helper process)."""
+    """The source the parsed options name, routed through a live engine when there is
+    one. ``console=True`` tunes it for the console (paced re-reads, parsing in a helper
+    process)."""
     from tandem_tui.source.file.source import FileSource
 
-    return FileSource(
-        runs_file_of(args, env),
-        clock=clock,
+    env = env_for(args, env)
+    runs_file = runs_file_of(args, env)
+    inner = FileSource(runs_file, clock=clock, env=env, poll=bool(getattr(args, "poll", False)), console=console)
+    return routed(inner, runs_file, args=args, clock=clock, env=env)
+
+
+def env_for(args: argparse.Namespace, env: Mapping[str, str]) -> Mapping[str, str]:
+    """``env`` as the engine would see it: ``--state-dir`` stands for ``TANDEM_STATE_DIR``
+    (where its token file is found too)."""
+    state_dir = getattr(args, "state_dir", None)
+    if state_dir is None:
+        return env
+    return {**env, "TANDEM_STATE_DIR": str(Path(state_dir).expanduser())}
+
+
+def routed(
+    inner: RunsSource,
+    runs_file: str | os.PathLike[str],
+    *,
+    args: argparse.Namespace | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    env: Mapping[str, str] = os.environ,
+) -> RunsSource:
+    """``inner`` with its actions routed through a live engine (``--engine-url``,
+    ``--token-file`` from ``args``)."""
+    from tandem_tui.source.engine.source import EngineRoutedSource
+
+    return EngineRoutedSource(
+        inner,
+        runs_file,
+        engine_url=getattr(args, "engine_url", None),
+        token_file=getattr(args, "token_file", None),
         env=env,
-        poll=bool(getattr(args, "poll", False)),
-        console=console,
+        clock=clock,
+    )
+
+
+def describe_engine(args: argparse.Namespace, env: Mapping[str, str] = os.environ):  # noqa: ANN201
+    """What ``tandem-tui engine`` shows: the detection for the options' runs file."""
+    from tandem_tui.source.engine.detect import detect
+
+    env = env_for(args, env)
+    return detect(
+        runs_file_of(args, env),
+        engine_url_option=getattr(args, "engine_url", None),
+        token_file=getattr(args, "token_file", None),
+        env=env,
     )
 
 
@@ -84,7 +145,8 @@ def file_source(
     poll: bool = False,
     console: bool = False,
 ) -> RunsSource:
-    """A source over one runs file (tests, ``--demo``)."""
+    """A source over one runs file (tests, ``--demo``), routed through a live engine."""
     from tandem_tui.source.file.source import FileSource
 
-    return FileSource(runs_file, clock=clock, env=env, poll=poll, console=console)
+    inner = FileSource(runs_file, clock=clock, env=env, poll=poll, console=console)
+    return routed(inner, runs_file, clock=clock, env=env)

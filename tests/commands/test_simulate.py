@@ -101,41 +101,46 @@ def test_a_state_dir_that_is_a_file_is_refused_in_one_line(tmp_path):
     assert err.strip() == f"tandem-tui: --state-dir {not_a_dir}: not a directory"
 
 
-def test_cli_pauses_issued_while_the_engine_writes_hold_and_are_never_undone(tmp_path):
-    """Real processes: the engine ticks every 250 ms while `tandem-tui pause` runs race it."""
-    runs_file = tmp_path / "data" / "automation_v2_runs.json"
-    engine = simulate("--state-dir", str(tmp_path), "--rate", "6", "--max-concurrent", "4", "--seed", "2")
-    try:
-        deadline = time.monotonic() + 15
-        while not runs_file.exists():
-            assert engine.poll() is None, engine.communicate()[1]
-            assert time.monotonic() < deadline, "no runs file written"
-            time.sleep(0.05)
-        time.sleep(0.5)
-        runs = read_runs_file(runs_file, now_ms=SYSTEM_CLOCK.now_ms())
-        targets = sorted(
-            run.run_id for run in runs.values() if run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
-        )[:4]
-        assert len(targets) == 4
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        actions = [
-            subprocess.Popen(
-                [sys.executable, "-m", "tandem_tui", "pause", run_id, "--runs-file", str(runs_file),
-                 "--actor", "ops@test", "--reason", "race"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
-            )
-            for run_id in targets
-        ]
-        results = [(action.wait(timeout=30), action.stderr.read()) for action in actions]
-        for action in actions:
-            action.stdout.close()
-            action.stderr.close()
-        time.sleep(1.5)  # several more engine ticks
-    finally:
-        engine.send_signal(signal.SIGINT)
-        engine.communicate(timeout=10)
+def read_whole(runs_file: Path) -> dict:
+    """The runs, read again while the engine's plain rewrite is caught half-way."""
+    from tandem_tui.source.file.store import RunsFileError
 
-    assert engine.returncode == 0
+    for _ in range(100):
+        try:
+            return read_runs_file(runs_file, now_ms=SYSTEM_CLOCK.now_ms())
+        except RunsFileError:
+            time.sleep(0.01)
+    raise AssertionError("the runs file never read whole")
+
+
+def test_cli_pauses_issued_while_the_engine_serves_hold_and_are_never_undone(serving_engine):
+    """Real processes: the engine ticks every 250 ms while `tandem-tui pause` runs race it
+    through its API (it keeps its runs in memory: the API is the only way in)."""
+    engine = serving_engine("--rate", "6", "--max-concurrent", "4", "--seed", "2")
+    runs_file = engine.runs_file
+    time.sleep(0.5)
+    runs = read_whole(runs_file)
+    targets = sorted(
+        run.run_id for run in runs.values() if run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+    )[:4]
+    assert len(targets) == 4
+    env = {**engine.env(), "PYTHONPATH": str(REPO)}
+    actions = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tandem_tui", "pause", run_id, "--state-dir", str(engine.state_dir),
+             "--actor", "ops@test", "--reason", "race"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+        )
+        for run_id in targets
+    ]
+    results = [(action.wait(timeout=30), action.stderr.read()) for action in actions]
+    for action in actions:
+        action.stdout.close()
+        action.stderr.close()
+    time.sleep(1.5)  # several more engine ticks
+    engine.stop()
+
+    assert engine.process.returncode == 0
     runs = assert_sound(runs_file, 4)
     for run_id, (code, err) in zip(targets, results, strict=True):
         run = runs.get(run_id)
@@ -143,7 +148,7 @@ def test_cli_pauses_issued_while_the_engine_writes_hold_and_are_never_undone(tmp
             assert run is not None and run.status == RunStatus.PAUSED, f"{run_id}: pause undone"
             assert run.checkpoint.lifecycle_history[-1].event == "run_paused"
         else:
-            # Refused: the run had moved on (e.g. finished) before the action read it.
+            # Refused: the run had moved on (e.g. finished) before the action reached it.
             assert code == 1 and err.strip(), err
     assert any(code == 0 for code, _ in results)
 

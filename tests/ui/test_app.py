@@ -71,7 +71,9 @@ def test_a_runs_file_and_a_state_dir_together_are_a_usage_error_in_one_line():
 
 
 def test_demo_runs_the_engine_in_a_child_process_and_cleans_up(tmp_path):
-    with console.demo_state_dir(timeout=20) as state_dir:
+    with console.demo_state_dir(timeout=20) as demo:
+        state_dir = demo.state_dir
+        assert demo.url.startswith("http://127.0.0.1:") and demo.token_file.is_file()
         runs_file = state_dir / "data" / "automation_v2_runs.json"
         assert runs_file.exists()
         first = runs_file.stat().st_mtime_ns

@@ -24,11 +24,16 @@ from typing import Any, Literal
 AUDIT_FILE_NAME = "operator-audit.jsonl"
 AUDIT_SOURCE = "tandem-tui"
 
+#: ``failed``: the attempt could not be carried out (an unusable store, a live engine
+#: unreachable or refusing our token); ``intent`` and ``interrupted``: see the module
+#: docstring.
 AuditResult = Literal["intent", "ok", "refused", "failed", "interrupted"]
 #: Results that end an attempt.
 OUTCOMES = frozenset({"ok", "refused", "failed"})
 #: How much of the log's end is searched for interrupted attempts.
 RECENT_BYTES = 256 * 1024
+#: ``file``: our core wrote the runs file; ``engine``: the live engine's HTTP API.
+AuditRoute = Literal["file", "engine"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,11 @@ class AuditEntry:
     message: str
     source: str = AUDIT_SOURCE
     #: Where the action went: ``file`` (our core wrote the runs file) or ``engine``.
-    route: str = "file"
+    route: AuditRoute = "file"
+    #: With the engine route: the engine's URL and answer (HTTP status, error code).
+    engine_url: str | None = None
+    engine_status: int | None = None
+    engine_code: str | None = None
     #: Shared by an attempt's intent and outcome lines.
     attempt: str | None = None
     #: The process that made the attempt (an intent of a live process is in progress).
@@ -54,6 +63,11 @@ class AuditEntry:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        # Fields that say nothing for this line are left out: a file-route line has no
+        # engine answer, a line without an attempt id no attempt or pid.
+        if self.route == "file":
+            for key in ("engine_url", "engine_status", "engine_code"):
+                del data[key]
         for key in ("attempt", "pid"):
             if data[key] is None:
                 del data[key]

@@ -1,18 +1,26 @@
-"""The simulate engine: drives realistic automation runs through the core, on real files.
+"""The simulate engine: drives realistic automation runs through the core, like a Tandem host.
 
 It plays the engine side of a Tandem host for the demo, the tests and the benchmarks.
-Four automations (one without a workspace, so capacity binds; two sharing a repository,
-so workspace locks bind) across five workspaces and two tenants create runs; queued
-runs are admitted through the scheduler's checks and claimed through the claim path;
-running runs move through their flow's nodes, spend tokens, hit provider throttles and
+The automations of :mod:`~tandem_tui.simulate.catalogue` create runs; queued runs are
+admitted through the scheduler's checks and claimed through the claim path; running
+runs move through their flow's nodes, spend tokens, hit provider throttles and
 transient failures (durable retry backoff), fail, block, wait at an approval gate, get
 paused by a spend guardrail or reaped as stale (and auto-resumed), and complete. Old
 terminal runs are archived into history shards so the hot file stays small.
 
-Every write goes through :func:`~tandem_tui.source.file.transaction.transact`, and every tick
-starts from the file's latest content, so consoles and CLI actions can act on the same
-runs at the same time. The engine moves only what it owns: it never touches a run paused
-by anyone else, nor a running run claimed by another claimant.
+Like the real engine (≤ 0.6.8) where the console meets it:
+
+- the runs live **in memory**; the runs file is read **once**, at start-up (the first
+  :meth:`Engine.step`), and never again;
+- every change rewrites the runs file whole with a plain truncate-and-write (the
+  server's ``fs::write``: no lock, no temp file, no fsync), so anything written to the
+  file behind the engine's back is gone at its next save, and a reader can catch the
+  file half-written;
+- operator actions reach it only through :meth:`Engine.act` (its HTTP API,
+  :mod:`tandem_tui.simulate.server`), which runs OUR domain rules on its in-memory runs.
+
+The engine moves only what it owns: it never touches a run paused by anyone else, nor
+a running run claimed by another claimant.
 
 Deterministic: one ``random.Random(seed)``, sorted iteration, and time only from the
 injected clock — the same seed and the same clock readings give the same file.
@@ -20,18 +28,18 @@ injected clock — the same seed and the same clock readings give the same file.
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import os
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from tandem_tui.domain import events
+from tandem_tui.domain.actions import scheduler_from_entries
 from tandem_tui.domain.claims import CLAIMANT_ID_ENV, claim_run
 from tandem_tui.domain.clock import Clock, SystemClock
 from tandem_tui.domain.lifecycle import apply_run_update, record_lifecycle_event
@@ -48,17 +56,26 @@ from tandem_tui.domain.models import (
 )
 from tandem_tui.domain.recovery import STALE_REAP_EVENT, auto_resume_stale_reaped_runs
 from tandem_tui.domain.retry import RetryDecision, apply_retry_backoff, retry_backoff_is_due
-from tandem_tui.domain.scheduler import AutomationScheduler
+from tandem_tui.domain.scheduler import AutomationScheduler, SchedulerMetrics
+from tandem_tui.domain.view import RunsView, last_queue_entry_ms
+from tandem_tui.simulate.catalogue import (
+    AUTOMATIONS,
+    AUTOMATIONS_BY_ID,
+    MODELS,
+    AutomationSpec,
+    NodeSpec,
+    build_run,
+    digest,
+    required_providers,
+)
 from tandem_tui.source.file.shards import write_shard
 from tandem_tui.source.file.store import (
-    RunsDocument,
     RunsFileError,
     default_runs_file_path,
     parse_run_entry,
     read_runs_document,
+    serialize_runs_file,
 )
-from tandem_tui.source.file.transaction import transact_outcome
-from tandem_tui.domain.view import RunsView, last_queue_entry_ms
 
 #: Simulated time between ticks when the engine runs on its own.
 TICK_MS = 250
@@ -70,196 +87,7 @@ GUARDRAIL_CANCEL_AFTER_MS = 120_000
 STALE_RESUME_DELAY_MS = 3_000
 ENGINE_SOURCE = "tandem-tui-simulate"
 
-# ── the automations ───────────────────────────────────────────────────────────
-
-WORKSPACES = (
-    "/srv/tandem/workspaces/api-gateway",
-    "/srv/tandem/workspaces/web-console",
-    "/srv/tandem/workspaces/newsroom",
-    "/srv/tandem/workspaces/finance-ledger",
-    "/srv/tandem/workspaces/docs-site",
-)
-
-ACME = TenantContext.explicit("acme-finance", "ledger", actor_id="ops@acme.example")
-
-#: provider -> (model, USD per 1k prompt tokens, USD per 1k completion tokens)
-MODELS: dict[str, tuple[str, float, float]] = {
-    "openai": ("gpt-4.1-mini", 0.0004, 0.0016),
-    "anthropic": ("claude-sonnet-4", 0.003, 0.015),
-    "google": ("gemini-2.5-flash", 0.0003, 0.0025),
-}
-
-
-@dataclass(frozen=True)
-class NodeSpec:
-    node_id: str
-    agent_id: str
-    objective: str
-    max_attempts: int = 3
-    gate: bool = False
-
-
-@dataclass(frozen=True)
-class AutomationSpec:
-    automation_id: str
-    name: str
-    agents: Mapping[str, str]  # agent_id -> provider
-    nodes: tuple[NodeSpec, ...]
-    workspaces: tuple[str | None, ...]
-    weight: float
-    tenant: TenantContext | None = None
-
-    def snapshot(self, workspace_root: str | None, updated_at_ms: int) -> dict[str, Any]:
-        """The ``automation_snapshot`` a run of this automation carries."""
-        snapshot: dict[str, Any] = {
-            "automation_id": self.automation_id,
-            "name": self.name,
-            "status": "active",
-            "schedule": {"type": "manual"},
-            "agents": [
-                {
-                    "agent_id": agent_id,
-                    "display_name": agent_id.replace("-", " ").title(),
-                    "model_policy": {
-                        "default_model": {"provider_id": provider, "model_id": MODELS[provider][0]}
-                    },
-                    "skills": [],
-                }
-                for agent_id, provider in self.agents.items()
-            ],
-            "flow": {
-                "nodes": [
-                    {
-                        "node_id": node.node_id,
-                        "agent_id": node.agent_id,
-                        "objective": node.objective,
-                        "depends_on": [self.nodes[i - 1].node_id] if i else [],
-                        "retry_policy": {"max_attempts": node.max_attempts, "backoff_ms": 2_000},
-                        **({"gate": {"kind": "approval", "required": True}} if node.gate else {}),
-                    }
-                    for i, node in enumerate(self.nodes)
-                ]
-            },
-            "execution": {"max_parallel_agents": 1, "max_total_runtime_ms": 3_600_000},
-            "output_targets": [f"reports/{self.automation_id}.md"],
-            "created_at_ms": 1_700_000_000_000,
-            "updated_at_ms": updated_at_ms,
-            "creator_id": "automation-builder",
-        }
-        if workspace_root is not None:
-            snapshot["workspace_root"] = workspace_root
-        return snapshot
-
-    def provider_of(self, node_id: str) -> str:
-        node = next(n for n in self.nodes if n.node_id == node_id)
-        return self.agents[node.agent_id]
-
-
-AUTOMATIONS: tuple[AutomationSpec, ...] = (
-    AutomationSpec(
-        automation_id="inbox-digest",
-        name="Support inbox digest",
-        agents={"inbox-reader": "openai", "digest-writer": "anthropic"},
-        nodes=(
-            NodeSpec("fetch_threads", "inbox-reader", "Collect support threads opened since the last digest"),
-            NodeSpec("cluster", "inbox-reader", "Group threads by product area and urgency", max_attempts=2),
-            NodeSpec("write_digest", "digest-writer", "Write the digest with owners and next steps"),
-        ),
-        workspaces=(None,),
-        weight=0.45,
-    ),
-    AutomationSpec(
-        automation_id="pr-triage",
-        name="Pull request triage",
-        agents={"triager": "openai", "reviewer": "anthropic"},
-        nodes=(
-            NodeSpec("list_prs", "triager", "List open pull requests without a reviewer"),
-            NodeSpec("classify", "triager", "Label each pull request by risk and area"),
-            NodeSpec("review_notes", "reviewer", "Draft first-pass review notes for risky changes"),
-        ),
-        workspaces=(WORKSPACES[0], WORKSPACES[1], WORKSPACES[4]),
-        weight=0.25,
-    ),
-    AutomationSpec(
-        automation_id="release-notes",
-        name="Weekly release notes",
-        agents={"historian": "google", "editor": "anthropic"},
-        nodes=(
-            NodeSpec("gather_commits", "historian", "Gather merged commits since the last tag"),
-            NodeSpec("draft", "editor", "Draft user-facing release notes"),
-            NodeSpec("approve", "editor", "Wait for a maintainer to approve the notes", gate=True),
-            NodeSpec("publish", "editor", "Publish the notes to the changelog", max_attempts=2),
-        ),
-        workspaces=(WORKSPACES[0], WORKSPACES[2]),
-        weight=0.15,
-    ),
-    AutomationSpec(
-        automation_id="ledger-reconcile",
-        name="Ledger reconciliation",
-        agents={"extractor": "google", "auditor": "openai"},
-        nodes=(
-            NodeSpec("extract", "extractor", "Extract invoice lines from the inbox exports"),
-            NodeSpec("match", "auditor", "Match invoice lines against ledger entries"),
-            NodeSpec("report", "auditor", "Report unmatched lines to the finance channel"),
-        ),
-        workspaces=(WORKSPACES[3],),
-        weight=0.15,
-        tenant=ACME,
-    ),
-)
-AUTOMATIONS_BY_ID = {spec.automation_id: spec for spec in AUTOMATIONS}
-
-
-def required_providers(run: Run) -> list[str]:
-    """The model providers the run's automation snapshot says its agents use, sorted."""
-    snapshot = run.automation_snapshot or {}
-    providers: set[str] = set()
-    for agent in snapshot.get("agents") or ():
-        model = ((agent or {}).get("model_policy") or {}).get("default_model") or {}
-        provider = model.get("provider_id")
-        if isinstance(provider, str) and provider.strip():
-            providers.add(provider.strip())
-    return sorted(providers)
-
-
-def _digest(*parts: object) -> str:
-    return hashlib.sha1(":".join(str(p) for p in parts).encode()).hexdigest()
-
-
-def build_run(spec: AutomationSpec, *, run_id: str, workspace_root: str | None, now_ms: int) -> Run:
-    """A freshly created, queued run of ``spec`` (what the server writes on trigger)."""
-    tenant = spec.tenant.model_copy(deep=True) if spec.tenant else TenantContext.local_implicit()
-    return parse_run(
-        {
-            "run_id": run_id,
-            "automation_id": spec.automation_id,
-            "tenant_context": tenant.model_dump(mode="json"),
-            "trigger_type": "scheduled",
-            "status": "queued",
-            "created_at_ms": now_ms,
-            "updated_at_ms": now_ms,
-            "active_session_ids": [],
-            "active_instance_ids": [],
-            "checkpoint": {
-                "completed_nodes": [],
-                "pending_nodes": [node.node_id for node in spec.nodes],
-                "node_outputs": {},
-                "node_attempts": {},
-                "blocked_nodes": [],
-                "lifecycle_history": [],
-            },
-            "automation_snapshot": spec.snapshot(workspace_root, 1_700_000_000_000),
-            "workflow_definition_version": "3",  # Option<String> on the server
-            "workflow_definition_snapshot_hash": _digest(spec.automation_id, "v3")[:16],
-            "execution_claim_epoch": 0,
-            "prompt_tokens": 0,
-            "completion_tokens": 0,
-            "total_tokens": 0,
-            "estimated_cost_usd": 0.0,
-            "trigger_reason": "schedule tick",
-            "effective_execution_profile": "strict",
-        }
-    )
+T = TypeVar("T")
 
 
 # ── the engine ────────────────────────────────────────────────────────────────
@@ -267,7 +95,7 @@ def build_run(spec: AutomationSpec, *, run_id: str, workspace_root: str | None, 
 
 @dataclass
 class _State:
-    """What the engine remembers between ticks (restored if a transaction retries)."""
+    """What the engine remembers between ticks."""
 
     created: int = 0
     credit: float = 0.0
@@ -294,7 +122,11 @@ def runs_file_for_state_dir(state_dir: Path | str) -> Path:
 
 
 class Engine:
-    """Drives runs in ``<state_dir>/data/automation_v2_runs.json``; see the module doc."""
+    """Drives runs kept in memory, saved to ``<state_dir>/data/automation_v2_runs.json``.
+
+    See the module doc. Thread-safe: ticks (:meth:`step`) and API actions (:meth:`act`)
+    take one lock, so an action lands between two ticks and is in the next save.
+    """
 
     def __init__(
         self,
@@ -325,29 +157,66 @@ class Engine:
         self.claim_env = {**os.environ, CLAIMANT_ID_ENV: self.claimant_id}
         self._rng = random.Random(seed)
         self._state = _State()
+        self._lock = threading.RLock()
+        self._started = False
+        #: Every hot entry as it will be saved (raw JSON values; unknown fields kept).
+        self._entries: dict[str, Any] = {}
+        #: The parsed runs, by entry key (corrupt entries parsed as the store recovers them).
+        self._runs: dict[str, Run] = {}
+        #: Entries that did not validate: they count for admission but are never rewritten.
+        self._corrupt: set[str] = set()
+        #: How many times the runs file was written (the tests count saves).
+        self.saves = 0
 
     @property
     def created(self) -> int:
         """How many runs this engine has created so far."""
         return self._state.created
 
+    # ── start-up: the only read of the runs file ──────────────────────────────
+
+    def start(self) -> None:
+        """Load the runs file into memory, once (a missing file is an empty host).
+
+        Raises :class:`~tandem_tui.source.file.store.RunsFileError` for a file it cannot
+        use (unreadable, invalid, of a newer schema): the engine refuses to start rather
+        than overwrite it.
+        """
+        with self._lock:
+            if self._started:
+                return
+            if self.runs_file.exists():
+                document = read_runs_document(self.runs_file)
+                now_ms = self.clock.now_ms()
+                for key in sorted(document.entries):
+                    value = document.entries[key]
+                    try:
+                        run = parse_run(value)
+                    except ValidationError:
+                        try:
+                            run = parse_run_entry(key, value, now_ms=now_ms)
+                        except RunsFileError:
+                            continue
+                        self._corrupt.add(key)
+                    self._runs[key] = run
+                self._entries = dict(document.entries)
+            self._started = True
+
     # ── one tick ─────────────────────────────────────────────────────────────
 
     def step(self) -> TickReport:
-        """One tick at the clock's current time: archive, then one transaction for the rest."""
-        now_ms = self.clock.now_ms()
-        archived = self._archive(now_ms)
-        rng_state = self._rng.getstate()
-        saved = copy.deepcopy(self._state)
-
-        def change(document: RunsDocument) -> TickReport:
-            # A transaction may call us again on a fresh read: start from the same state.
-            self._rng.setstate(rng_state)
-            self._state = copy.deepcopy(saved)
-            return _Tick(self, document, now_ms).run(archived)
-
-        outcome = transact_outcome(self.runs_file, change, clock=self.clock, create=True)
-        return replace(outcome.value, written=outcome.written)
+        """One tick at the clock's current time: archive, move runs, save if anything changed."""
+        with self._lock:
+            first = not self._started
+            self.start()
+            now_ms = self.clock.now_ms()
+            archived = self._archive(now_ms)
+            report = _Tick(self, now_ms).run(archived)
+            changed = first or bool(report.archived or report.created or report.claimed or report.transitions)
+            changed = changed or bool(report.written)
+            if changed:
+                self.save()
+            return replace(report, written=changed)
 
     def run(
         self,
@@ -375,34 +244,94 @@ class Engine:
                 break
         return ticks
 
-    # ── archiving (outside the transaction: shards first, then the hot file) ───
+    # ── saving: the server's plain rewrite ─────────────────────────────────────
 
-    def _archive(self, now_ms: int) -> tuple[tuple[str, Any], ...]:
-        """Write shards for old terminal runs; returns (key, raw value) to drop from the hot file.
+    def save(self) -> None:
+        """Rewrite the runs file whole from memory, as the server does (``fs::write``).
 
-        The shard is written before the hot file forgets the run, so a crash in between
-        leaves the run in both places, never in neither. The hot file only drops an
-        entry whose raw value is still exactly what was archived.
+        Deliberately not atomic and not locked: truncate, then write. A reader may see
+        a half-written file; a writer behind our back is overwritten.
         """
-        try:
-            document = read_runs_document(self.runs_file)
-        except RunsFileError:
-            return ()
+        with self._lock:
+            payload = serialize_runs_file(self._entries).encode("utf-8")
+            self.runs_file.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.runs_file, "wb") as handle:  # truncate-and-write, like fs::write
+                handle.write(payload)
+            self.saves += 1
+
+    # ── the API's view of the runs ─────────────────────────────────────────────
+
+    def runs(self) -> list[Run]:
+        """Deep copies of the hot runs (what the API lists), under the lock."""
+        with self._lock:
+            self.start()
+            return [run.model_copy(deep=True) for run in self._runs.values()]
+
+    def metrics(self) -> SchedulerMetrics:
+        """The scheduler metrics of the in-memory runs (``GET /scheduler/metrics``)."""
+        with self._lock:
+            self.start()
+            now_ms = self.clock.now_ms()
+            runs = {run.run_id: run for run in self._runs.values()}
+            return RunsView.build(runs, now_ms=now_ms, max_concurrent_runs=self.max_concurrent).metrics()
+
+    def act(self, run_id: str, handler: Callable[[Run, int, AutomationScheduler], tuple[T, bool]]) -> T | None:
+        """Run ``handler(run, now_ms, scheduler)`` on the in-memory run ``run_id``.
+
+        ``handler`` returns ``(answer, changed)``; a change is written back and saved at
+        once (the server's ``update_automation_v2_run`` persists every update). Returns
+        None when no hot run has that id (nothing is changed then).
+        """
+        with self._lock:
+            self.start()
+            key = run_id if run_id in self._runs else next(
+                (k for k, run in self._runs.items() if run.run_id == run_id), None
+            )
+            if key is None:
+                return None
+            now_ms = self.clock.now_ms()
+            scheduler = scheduler_from_entries(self._entries, max_concurrent_runs=self.max_concurrent, clock=self.clock)
+            run = self._runs[key]
+            before = run.model_copy(deep=True)
+            try:
+                answer, changed = handler(run, now_ms, scheduler)
+            except BaseException:
+                self._runs[key] = before  # a failed handler leaves no half-made change
+                raise
+            if changed:
+                self._entries[key] = dump_run(run)
+                self._corrupt.discard(key)
+                self.save()
+            else:
+                self._runs[key] = before  # a refusal leaves the run exactly as it was
+            return answer
+
+    # ── archiving: shards first, then the hot set forgets the run ───────────────
+
+    def _archive(self, now_ms: int) -> tuple[str, ...]:
+        """Write shards for old terminal runs and drop them from memory.
+
+        The shard is written before the run leaves the hot set, so a crash in between
+        leaves the run in both places, never in neither.
+        """
         cutoff = now_ms - self.archive_after_ms
-        out: list[tuple[str, Any]] = []
-        for key in sorted(document.entries):
-            value = document.entries[key]
+        out: list[str] = []
+        for key in sorted(self._entries):
+            if key in self._corrupt:
+                continue  # a corrupt entry stays where it is, byte for byte
+            value = self._entries[key]
             if not isinstance(value, dict) or value.get("status") not in _TERMINAL_VALUES:
                 continue
             finished = value.get("finished_at_ms") or value.get("updated_at_ms") or 0
             if not isinstance(finished, int) or finished > cutoff:
                 continue
-            try:
-                run = parse_run(value)
-            except ValidationError:
-                continue  # a corrupt entry stays where it is, byte for byte
+            run = self._runs.get(key)
+            if run is None:
+                continue
             write_shard(self.runs_file, run)
-            out.append((key, value))
+            del self._entries[key]
+            del self._runs[key]
+            out.append(key)
         return tuple(out)
 
 
@@ -410,13 +339,13 @@ _TERMINAL_VALUES = frozenset(status.value for status in TERMINAL_STATUSES)
 
 
 class _Tick:
-    """One tick applied to one freshly read document (may be replayed on a retry)."""
+    """One tick applied to the engine's in-memory runs."""
 
-    def __init__(self, engine: Engine, document: RunsDocument, now_ms: int) -> None:
+    def __init__(self, engine: Engine, now_ms: int) -> None:
         self.engine = engine
         self.rng = engine._rng
         self.state = engine._state
-        self.document = document
+        self.entries = engine._entries
         self.now_ms = now_ms
         last = engine._state.last_tick_ms
         elapsed = TICK_MS if last is None or now_ms <= last else now_ms - last
@@ -424,19 +353,8 @@ class _Tick:
         self.tick_scale = min(elapsed / TICK_MS, 8.0)
         self.touched: set[str] = set()
         self.transitions: list[tuple[str, str, str]] = []
-        self.runs: dict[str, Run] = {}
-        #: Entries that did not validate: they count for admission but are never rewritten.
-        self.corrupt: set[str] = set()
-        for key in sorted(document.entries):
-            value = document.entries[key]
-            try:
-                self.runs[key] = parse_run(value)
-            except ValidationError:
-                try:
-                    self.runs[key] = parse_run_entry(key, value, now_ms=now_ms)
-                except RunsFileError:
-                    continue
-                self.corrupt.add(key)
+        self.runs: dict[str, Run] = engine._runs
+        self.corrupt: set[str] = engine._corrupt
         view = RunsView.build(
             {run.run_id: run for run in self.runs.values()},
             now_ms=now_ms,
@@ -446,8 +364,7 @@ class _Tick:
         self.scheduler: AutomationScheduler = view.scheduler
         self._install_throttles()
 
-    def run(self, archived: tuple[tuple[str, Any], ...]) -> TickReport:
-        archived_ids = self._drop_archived(archived)
+    def run(self, archived: tuple[str, ...]) -> TickReport:
         self._advance_runs()
         created = self._create_runs()
         claimed = self._admit_queued()
@@ -457,8 +374,9 @@ class _Tick:
             at_ms=self.now_ms,
             created=tuple(created),
             claimed=tuple(claimed),
-            archived=tuple(archived_ids),
+            archived=archived,
             transitions=tuple(self.transitions),
+            written=bool(self.touched),
         )
 
     # ── bookkeeping ──────────────────────────────────────────────────────────
@@ -471,19 +389,10 @@ class _Tick:
                 continue
             self.scheduler.rate_limits.record_throttle_until_for_tenant(tenant, key[1], until)
 
-    def _drop_archived(self, archived: tuple[tuple[str, Any], ...]) -> list[str]:
-        dropped = []
-        for key, value in archived:
-            if self.document.entries.get(key) == value:
-                del self.document.entries[key]
-                self.runs.pop(key, None)
-                dropped.append(key)
-        return dropped
-
     def _write_back(self) -> None:
         for key in sorted(self.touched):
             run = self.runs[key]
-            self.document.entries[key] = dump_run(run)
+            self.entries[key] = dump_run(run)
 
     def _update(self, key: str, mutate: Callable[[Run], None]) -> None:
         run = self.runs[key]
@@ -541,12 +450,12 @@ class _Tick:
         spec = self.rng.choices(AUTOMATIONS, weights=[s.weight for s in AUTOMATIONS])[0]
         workspace = self.rng.choice(spec.workspaces)
         self.state.created += 1
-        suffix = _digest(self.engine.seed, self.now_ms, self.state.created)[:8]
+        suffix = digest(self.engine.seed, self.now_ms, self.state.created)[:8]
         run_id = f"{spec.automation_id}-{suffix}"
-        while run_id in self.document.entries:
+        while run_id in self.entries:
             run_id += "x"
         run = build_run(spec, run_id=run_id, workspace_root=workspace, now_ms=self.now_ms)
-        self._event(run, "run_created", "run created by schedule tick", trigger_type="scheduled")
+        self._event(run, events.RUN_CREATED, "run created by schedule tick", trigger_type="scheduled")
         run.scheduler = _fresh_queue_metadata(run, self.now_ms)
         self.runs[run_id] = run
         self.touched.add(run_id)
@@ -600,7 +509,7 @@ class _Tick:
             now_ms=self.now_ms,
             scheduler=self.scheduler,
             env=self.engine.claim_env,
-            claim_id=f"run-claim-{_digest(run.run_id, self.now_ms, run.execution_claim_epoch)[:12]}",
+            claim_id=f"run-claim-{digest(run.run_id, self.now_ms, run.execution_claim_epoch)[:12]}",
         )
         if claim is None:
             return
@@ -619,12 +528,12 @@ class _Tick:
                 if claim is None or claim.claimant_id != self.engine.claimant_id:
                     continue  # someone else's work
                 self._advance_running(key)
-            elif run.status == RunStatus.PAUSING and self._last_event_is_ours(run, "run_pause_requested"):
+            elif run.status == RunStatus.PAUSING and self._last_event_is_ours(run, events.RUN_PAUSE_REQUESTED):
                 if self._chance(0.5):  # the agent takes a moment to wind down
                     self._settle_pause(key)
             elif run.status == RunStatus.PAUSED:
                 self._maybe_resume(key)
-            elif run.status == RunStatus.AWAITING_APPROVAL and self._last_event_is_ours(run, "run_awaiting_approval"):
+            elif run.status == RunStatus.AWAITING_APPROVAL and self._last_event_is_ours(run, events.RUN_AWAITING_APPROVAL):
                 self._decide_gate(key)
             elif run.status == RunStatus.QUEUED and run.created_at_ms < self.now_ms and self._chance(0.001):
                 self._update(key, lambda r: self._cancel(r, "trigger superseded by a newer schedule tick"))
@@ -684,14 +593,14 @@ class _Tick:
     def _start_node(self, run: Run, node: NodeSpec) -> None:
         attempts = run.checkpoint.node_attempts.get(node.node_id, 0) + 1
         run.checkpoint.node_attempts[node.node_id] = attempts
-        session = f"session-{_digest(run.run_id, node.node_id, attempts)[:10]}"
+        session = f"session-{digest(run.run_id, node.node_id, attempts)[:10]}"
         run.active_session_ids = [session]
         run.latest_session_id = session
-        run.active_instance_ids = [f"instance-{node.agent_id}-{_digest(session)[:6]}"]
+        run.active_instance_ids = [f"instance-{node.agent_id}-{digest(session)[:6]}"]
         run.detail = f"running node `{node.node_id}` attempt {attempts}"
         self._event(
             run,
-            "node_started",
+            events.NODE_STARTED,
             f"node `{node.node_id}` attempt {attempts} started",
             node_id=node.node_id,
             attempt=attempts,
@@ -724,7 +633,7 @@ class _Tick:
                 "artifact": {
                     "status": "written",
                     "path": path,
-                    "content_digest": f"sha256:{_digest(run.run_id, node.node_id, attempts)}",
+                    "content_digest": f"sha256:{digest(run.run_id, node.node_id, attempts)}",
                     "bytes": self.rng.randint(400, 40_000),
                 },
             },
@@ -738,7 +647,7 @@ class _Tick:
         run.detail = f"completed node `{node.node_id}`; continuing"
         self._event(
             run,
-            "node_completed",
+            events.NODE_COMPLETED,
             f"node `{node.node_id}` completed",
             node_id=node.node_id,
             attempt=attempts,
@@ -753,7 +662,7 @@ class _Tick:
         run.active_session_ids = []
         run.active_instance_ids = []
         run.detail = "automation run completed"
-        self._event(run, "run_completed", "all nodes completed", total_tokens=run.total_tokens)
+        self._event(run, events.RUN_COMPLETED, "all nodes completed", total_tokens=run.total_tokens)
 
     def _transient_failure(self, key: str, spec: AutomationSpec, node: NodeSpec) -> None:
         run = self.runs[key]
@@ -808,18 +717,18 @@ class _Tick:
         self._event(run, event, reason, stop_kind)
 
     def _cancel(self, run: Run, reason: str) -> None:
-        self._stop(run, RunStatus.CANCELLED, StopKind.CANCELLED, reason, "run_cancelled")
+        self._stop(run, RunStatus.CANCELLED, StopKind.CANCELLED, reason, events.RUN_CANCELLED)
 
     def _fail(self, run: Run, node: NodeSpec, reason: str, kind: str) -> None:
         run.checkpoint.last_failure = FailureRecord(
             node_id=node.node_id, reason=reason, failed_at_ms=self.now_ms, failure_kind=kind
         )
-        self._stop(run, RunStatus.FAILED, None, f"node `{node.node_id}` failed: {reason}", "run_failed")
+        self._stop(run, RunStatus.FAILED, None, f"node `{node.node_id}` failed: {reason}", events.RUN_FAILED)
 
     def _block(self, run: Run, node: NodeSpec) -> None:
         run.checkpoint.blocked_nodes.append(node.node_id)
         reason = f"node `{node.node_id}` blocked: output failed validation against the strict profile"
-        self._stop(run, RunStatus.BLOCKED, None, reason, "run_blocked")
+        self._stop(run, RunStatus.BLOCKED, None, reason, events.RUN_BLOCKED)
 
     def _stale_reap(self, run: Run) -> None:
         node_id = self._current_node(run)
@@ -837,12 +746,12 @@ class _Tick:
     def _request_guardrail_pause(self, run: Run) -> None:
         run.status = RunStatus.PAUSING
         run.detail = "pausing: agent weekly spend cap reached"
-        self._event(run, "run_pause_requested", "agent weekly spend cap reached", StopKind.GUARDRAIL_STOPPED)
+        self._event(run, events.RUN_PAUSE_REQUESTED, "agent weekly spend cap reached", StopKind.GUARDRAIL_STOPPED)
 
     def _settle_pause(self, key: str) -> None:
         def mutate(run: Run) -> None:
             run.pause_reason = "agent weekly spend cap reached"
-            self._stop(run, RunStatus.PAUSED, StopKind.GUARDRAIL_STOPPED, run.pause_reason, "run_paused")
+            self._stop(run, RunStatus.PAUSED, StopKind.GUARDRAIL_STOPPED, run.pause_reason, events.RUN_PAUSED)
 
         self._update(key, mutate)
 
@@ -863,7 +772,7 @@ class _Tick:
                 if resumed:
                     self.touched.add(key)
                     self.transitions.append((run.run_id, before.value, run.status.value))
-        elif self._last_event_is_ours(run, "run_paused"):
+        elif self._last_event_is_ours(run, events.RUN_PAUSED):
             if self.now_ms - paused_at >= GUARDRAIL_CANCEL_AFTER_MS:
                 self._update(key, lambda r: self._cancel(r, "spend hold expired without a resume"))
 
@@ -879,7 +788,7 @@ class _Tick:
             "decisions": ["approve", "rework", "cancel"],
         }
         run.detail = f"awaiting approval at node `{node.node_id}`"
-        self._event(run, "run_awaiting_approval", f"gate `{node.node_id}` awaits a decision", node_id=node.node_id)
+        self._event(run, events.RUN_AWAITING_APPROVAL, f"gate `{node.node_id}` awaits a decision", node_id=node.node_id)
 
     def _decide_gate(self, key: str) -> None:
         run = self.runs[key]
@@ -906,14 +815,14 @@ class _Tick:
         checkpoint.awaiting_gate = None
         if not approved:
             checkpoint.blocked_nodes.append(node_id)
-            self._stop(run, RunStatus.BLOCKED, None, f"gate `{node_id}` was rejected", "run_blocked")
+            self._stop(run, RunStatus.BLOCKED, None, f"gate `{node_id}` was rejected", events.RUN_BLOCKED)
             return
         checkpoint.completed_nodes.append(node_id)
         checkpoint.pending_nodes = [n for n in checkpoint.pending_nodes if n != node_id]
         run.status = RunStatus.QUEUED
         run.resume_reason = f"gate `{node_id}` approved"
         run.detail = f"gate `{node_id}` approved; queued to continue"
-        self._event(run, "run_resumed", f"gate `{node_id}` approved", node_id=node_id)
+        self._event(run, events.RUN_RESUMED, f"gate `{node_id}` approved", node_id=node_id)
         run.scheduler = _fresh_queue_metadata(run, self.now_ms)
 
 
