@@ -112,3 +112,53 @@ def upsert(connection: Any, record: Mapping[str, Any], *, mark: str = "?", table
         f"updated_at_ms = excluded.updated_at_ms WHERE excluded.updated_at_ms >= {table}.updated_at_ms",
         tuple(value for i, value in enumerate(columns(record, is_hot=True)) if i != 6),
     )
+
+
+#: The tables of upstream's PostgreSQL rendering of schema v5 that the sources read.
+POSTGRES_DDL = """
+CREATE SCHEMA IF NOT EXISTS "{schema}";
+SET search_path TO "{schema}";
+CREATE TABLE IF NOT EXISTS schema_metadata (schema_version BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS automation_runs (
+    run_id TEXT PRIMARY KEY,
+    automation_id TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    workspace_id TEXT NOT NULL,
+    deployment_id TEXT,
+    status TEXT NOT NULL,
+    is_hot BIGINT NOT NULL DEFAULT 1,
+    run_json TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    updated_at_ms BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_automation_runs_scope_status ON automation_runs (org_id, workspace_id, status);
+CREATE TABLE IF NOT EXISTS stateful_migrations (
+    migration_id TEXT PRIMARY KEY, status TEXT NOT NULL, source_fingerprint TEXT NOT NULL,
+    record_count BIGINT NOT NULL, started_at_ms BIGINT NOT NULL, completed_at_ms BIGINT
+);
+SET search_path TO DEFAULT;
+"""
+
+
+def make_postgres_engine(
+    url: str,
+    schema: str,
+    hot: Mapping[str, Mapping[str, Any]] | Iterable[Mapping[str, Any]] = (),
+    history: Mapping[str, Mapping[str, Any]] | Iterable[Mapping[str, Any]] = (),
+    *,
+    encrypted: Iterable[tuple[Mapping[str, Any], bool]] = (),
+    schema_version: int = 5,
+) -> None:
+    """One engine's schema in the database at ``url``, with rows, as the engine writes them."""
+    import psycopg
+
+    insert = INSERT.replace("?", "%s").replace("automation_runs", f'"{schema}".automation_runs')
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(POSTGRES_DDL.format(schema=schema))
+        with connection.transaction():
+            connection.execute(f'INSERT INTO "{schema}".schema_metadata VALUES (%s)', (schema_version,))
+            for records, is_hot in ((hot, True), (history, False)):
+                for record in records.values() if isinstance(records, Mapping) else records:
+                    connection.execute(insert, columns(record, is_hot=is_hot))
+            for record, is_hot in encrypted:
+                connection.execute(insert, columns(record, is_hot=is_hot, run_json=CIPHERTEXT))
