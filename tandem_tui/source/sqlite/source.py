@@ -33,7 +33,7 @@ from tandem_tui.source.file.shards import is_nonterminal_recovered_context_run
 from tandem_tui.source.sqlite import store
 from tandem_tui.source.sqlite.engine_lock import EngineLockState, engine_lock_state
 from tandem_tui.source.sqlite.follow import POLL_INTERVAL_MS, SqliteFollower, StoreSnapshot
-from tandem_tui.source.sqlite.rows import ENGINE_LOCK_FILE_NAME, DecodedRow, StoreError, decode_row
+from tandem_tui.source.sqlite.rows import DATABASE_FILE_NAME, ENGINE_LOCK_FILE_NAME, DecodedRow, StoreError, decode_row
 
 
 class SqliteSource:
@@ -50,7 +50,7 @@ class SqliteSource:
         env: Mapping[str, str] = os.environ,
         poll_interval_ms: int = POLL_INTERVAL_MS,
     ) -> None:
-        self.database = Path(database)
+        self.database = database_path(database)
         self.clock = clock
         self.env = env
         self.poll_interval_ms = poll_interval_ms
@@ -68,9 +68,14 @@ class SqliteSource:
     def describe(self) -> SourceDescription:
         state = self.engine_state()
         if state.live is False:
+            summary = "engine stopped · actions write the SQLite store"
+            if self._authoritative() is False:
+                # The engine merges the runs file into the store at its next start (the
+                # newer updated_at_ms wins), so what we write still counts.
+                summary += " · legacy runs file not yet imported"
             return SourceDescription(
                 kind=self.kind, location=str(self.database), route=Route.SQLITE,
-                summary="engine stopped · actions write the SQLite store", engine_live=False,
+                summary=summary, engine_live=False,
             )
         why = (
             f"an engine is live ({state.why}): actions go through its HTTP API"
@@ -82,6 +87,18 @@ class SqliteSource:
             summary="engine live · read-only" if state.live else "engine unknown · read-only",
             engine_live=state.live, why_read_only=why,
         )
+
+    def _authoritative(self) -> bool | None:
+        """Whether the engine's one-time import of the runs file is complete; ``None``
+        when the store cannot be read (describe never raises)."""
+        try:
+            connection = store.connect_read_only(self.database)
+        except (OSError, StoreError):
+            return None
+        try:
+            return store.legacy_import_complete(connection)
+        finally:
+            connection.close()
 
     # -- reading ----------------------------------------------------------------------
 
@@ -186,6 +203,18 @@ class SqliteSource:
 
     def close(self) -> None:
         """Nothing to release: followers close with their ``follow`` generator."""
+
+
+def database_path(path: str | os.PathLike[str]) -> Path:
+    """The database a ``--sqlite`` path names: the file itself, or the store inside a
+    data directory (or a state directory's ``data/``)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        for candidate in (path / DATABASE_FILE_NAME, path / "data" / DATABASE_FILE_NAME):
+            if candidate.exists():
+                return candidate
+        return path / DATABASE_FILE_NAME
+    return path
 
 
 def month_of(created_at_ms: int, updated_at_ms: int) -> Month:

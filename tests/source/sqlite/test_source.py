@@ -153,3 +153,13 @@ def test_readers_never_write_the_store(store, fixture_now_ms):
     source.archive_months()
     source.find_run("run-rn-0142")
     assert store.read_bytes() == before
+
+
+def test_a_data_directory_names_the_store_inside_it(store, fixture_now_ms):
+    assert SqliteSource(store.parent).database == store
+    assert SqliteSource(store.parent.parent).database == store  # a state dir: its data/
+
+
+def test_describe_says_when_the_engine_has_not_yet_imported_the_runs_file(tmp_path, fixture_now_ms):
+    path = make_sqlite_store(tmp_path, fixture_runs(), migration_complete=False)
+    assert "not yet imported" in source_of(path, fixture_now_ms).describe().summary
