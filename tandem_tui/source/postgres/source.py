@@ -104,6 +104,10 @@ class FleetFollower:
             return self._snapshot(changed)
 
     def _poll(self) -> tuple[frozenset[str], bool]:
+        with gc_paused():
+            return self._poll_paused()
+
+    def _poll_paused(self) -> tuple[frozenset[str], bool]:
         now_ms = self.clock.now_ms()
         changed: set[str] = set()
         try:
@@ -142,7 +146,7 @@ class FleetFollower:
     def _poll_engine(self, connection: psycopg.Connection, engine: _Engine, now_ms: int) -> tuple[frozenset[str], bool]:
         previous_error = engine.error
         try:
-            with gc_paused(), connection.transaction():
+            with connection.transaction():
                 connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 engine.version = store.schema_version(connection, engine.name)
                 store.check_schema(connection, engine.name)

@@ -87,6 +87,12 @@ class SqliteFollower:
             return self._snapshot(changed)
 
     def _poll(self) -> tuple[frozenset[str], bool]:
+        # Decoding rows and rebuilding the view allocate many acyclic objects: collections
+        # they would trigger walk them all in vain (as in the runs-file watcher).
+        with gc_paused():
+            return self._poll_paused()
+
+    def _poll_paused(self) -> tuple[frozenset[str], bool]:
         now_ms = self.clock.now_ms()
         try:
             connection = self._connect()
@@ -94,7 +100,7 @@ class SqliteFollower:
             if version == self._data_version and self._error is None:
                 return frozenset(), False
             self.reads += 1
-            with gc_paused(), store.read_transaction(connection):
+            with store.read_transaction(connection):
                 store.check_schema(connection, str(self.database))
                 changed = read_hot(
                     self.hot,

@@ -39,18 +39,11 @@ class HotSet:
         self.rows: dict[str, DecodedRow] = {}
         self.stamps: dict[str, Stamp] = {}
         self.decoded_rows = 0
-
-    @property
-    def runs(self) -> dict[str, Run]:
-        return {run_id: decoded.run for run_id, decoded in self.rows.items()}
-
-    @property
-    def opaque(self) -> dict[str, str]:
-        return {run_id: d.opaque for run_id, d in self.rows.items() if d.opaque is not None}
-
-    @property
-    def encrypted(self) -> frozenset[str]:
-        return frozenset(run_id for run_id, d in self.rows.items() if d.encrypted)
+        # Rebuilt only when a poll changed something; never mutated once handed out
+        # (a snapshot holding the previous maps is compared with the new ones).
+        self.runs: dict[str, Run] = {}
+        self.opaque: dict[str, str] = {}
+        self.encrypted: frozenset[str] = frozenset()
 
     def to_fetch(self, stamps: Iterable[tuple[str, int, str, int]]) -> tuple[dict[str, Stamp], list[str]]:
         """The new stamps, and the ids whose rows must be fetched whole."""
@@ -75,6 +68,10 @@ class HotSet:
         # A row listed but not fetched (deleted in between) keeps no stale stamp.
         self.stamps = {run_id: stamp for run_id, stamp in stamps.items() if run_id in new_rows}
         self.rows = new_rows
+        if changed:
+            self.runs = {run_id: decoded.run for run_id, decoded in new_rows.items()}
+            self.opaque = {run_id: d.opaque for run_id, d in new_rows.items() if d.opaque is not None}
+            self.encrypted = frozenset(run_id for run_id, d in new_rows.items() if d.encrypted)
         return frozenset(changed)
 
 

@@ -110,7 +110,7 @@ def decode_row(row: RunRow, *, now_ms: int) -> DecodedRow:
         prefix = row.run_json.lstrip().split(":", 1)[0]
         return DecodedRow(row, stand_in(row, f"encrypted record ({prefix}:): only its columns can be read"), opaque="encrypted")
     try:
-        value = json.loads(row.run_json)
+        value = _loads(row.run_json)
     except (ValueError, RecursionError) as error:
         why = f"run_json is not JSON ({' '.join(str(error).split())})"
         return DecodedRow(row, stand_in(row, why), opaque=why)
@@ -125,6 +125,16 @@ def decode_row(row: RunRow, *, now_ms: int) -> DecodedRow:
         why = " ".join(str(error).split())
         return DecodedRow(row, stand_in(row, why), opaque=why)
     return DecodedRow(row, run, envelope=envelope)
+
+
+def _loads(text: str) -> Any:
+    """Strict JSON (no NaN/Infinity), with the stdlib: orjson would turn an integer
+    beyond 64 bits into a float, and a record must survive a read and write unchanged."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def stand_in(row: RunRow, why: str) -> Run:

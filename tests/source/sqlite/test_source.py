@@ -163,3 +163,15 @@ def test_a_data_directory_names_the_store_inside_it(store, fixture_now_ms):
 def test_describe_says_when_the_engine_has_not_yet_imported_the_runs_file(tmp_path, fixture_now_ms):
     path = make_sqlite_store(tmp_path, fixture_runs(), migration_complete=False)
     assert "not yet imported" in source_of(path, fixture_now_ms).describe().summary
+
+
+def test_a_huge_integer_and_nan_are_read_as_json_reads_them(tmp_path, fixture_now_ms):
+    record = {**fixture_runs()["run-da-0019"], "future_counter": 123456789012345678901234567890}
+    path = make_sqlite_store(tmp_path, [record])
+    connection = writer(path)
+    nan = {**record, "run_id": "run-nan"}
+    connection.execute(INSERT, columns(nan, is_hot=True, run_json=json.dumps({"kind": "run", "payload": nan}).replace("1234567890}", "NaN}")))
+    connection.close()
+    snapshot = source_of(path, fixture_now_ms).read()
+    assert dump_run(snapshot.runs["run-da-0019"])["future_counter"] == 123456789012345678901234567890
+    assert "not JSON" in snapshot.opaque["run-nan"]
