@@ -61,7 +61,7 @@ def _add_store_options(group: argparse._ArgumentGroup) -> None:
 
 
 def _store_source(
-    args: argparse.Namespace, *, clock: Clock, env: Mapping[str, str]
+    args: argparse.Namespace, *, clock: Clock, env: Mapping[str, str], console: bool = False
 ) -> RunsSource | None:
     """The database store the options (or the engine's storage environment) name, if any."""
     chosen = [name for name in ("runs_file", "state_dir", "sqlite", "postgres") if getattr(args, name, None) is not None]
@@ -71,7 +71,7 @@ def _store_source(
     if getattr(args, "sqlite", None) is not None:
         from tandem_tui.source.sqlite.source import SqliteSource
 
-        return SqliteSource(Path(args.sqlite).expanduser(), clock=clock, env=env)
+        return SqliteSource(Path(args.sqlite).expanduser(), clock=clock, env=env, console=console)
     url = getattr(args, "postgres", None)
     if url is None and not chosen and (env.get("TANDEM_STORAGE_BACKEND") or "").strip().lower() == "postgres":
         url = (env.get("TANDEM_STORAGE_POSTGRES_URL") or "").strip() or None
@@ -80,7 +80,7 @@ def _store_source(
             raise SourceOptionError("--postgres needs a URL (postgresql://user@host:port/db)")
         from tandem_tui.source.postgres.source import PostgresSource
 
-        return PostgresSource(str(url).strip(), clock=clock, env=env)
+        return PostgresSource(str(url).strip(), clock=clock, env=env, console=console)
     return None
 
 
@@ -114,7 +114,7 @@ def open_source(
     (paced re-reads, parsing in a helper process)."""
     from tandem_tui.source.file.source import FileSource
 
-    store = _store_source(args, clock=clock, env=env)
+    store = _store_source(args, clock=clock, env=env, console=console)
     if store is not None:
         return store
 

@@ -263,8 +263,12 @@ class PostgresSource:
         env: Mapping[str, str] = os.environ,
         poll_interval_ms: int = POLL_INTERVAL_MS,
         audit_owner: str | os.PathLike[str] | None = None,
+        console: bool = False,
     ) -> None:
         self.url = url
+        # A console polls once a second: each poll scans every engine's hot stamps.
+        if console:
+            poll_interval_ms = max(poll_interval_ms, 1_000)
         self.clock = clock
         self.env = env
         self.poll_interval_ms = poll_interval_ms

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,8 +56,14 @@ class SqliteFollower:
         clock: Clock,
         max_concurrent_runs: int,
         poll_interval_ms: int = POLL_INTERVAL_MS,
+        min_reload_interval_ms: int = 0,
     ) -> None:
         self.database = Path(database)
+        #: A store committed to several times a second is re-read at most this often
+        #: (the first commit after a quiet spell is read at once): with a large history
+        #: each re-read scans the table, and a console shows one state a second.
+        self.min_reload_interval_ms = max(int(min_reload_interval_ms), 0)
+        self._last_read_at: float | None = None
         self.clock = clock
         self.max_concurrent_runs = max_concurrent_runs
         self.poll_interval_ms = max(int(poll_interval_ms), 1)
@@ -99,6 +106,9 @@ class SqliteFollower:
             version = store.data_version(connection)
             if version == self._data_version and self._error is None:
                 return frozenset(), False
+            if self._too_soon():
+                return frozenset(), False  # the version stays unseen: read at a later poll
+            self._last_read_at = time.monotonic()
             self.reads += 1
             with store.read_transaction(connection):
                 store.check_schema(connection, str(self.database))
@@ -138,6 +148,11 @@ class SqliteFollower:
         self._error = None
         self._record_sample(now_ms)
         return changed, bool(changed) or was_stale or first
+
+    def _too_soon(self) -> bool:
+        if not self.min_reload_interval_ms or self._last_read_at is None or self._error is not None:
+            return False
+        return (time.monotonic() - self._last_read_at) * 1000 < self.min_reload_interval_ms
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:

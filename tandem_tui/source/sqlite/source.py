@@ -36,9 +36,14 @@ from tandem_tui.source.sqlite.follow import POLL_INTERVAL_MS, SqliteFollower, St
 from tandem_tui.source.sqlite.rows import DATABASE_FILE_NAME, ENGINE_LOCK_FILE_NAME, DecodedRow, StoreError, decode_row
 
 
+#: How often (ms) a console re-reads a store committed to many times a second.
+CONSOLE_MIN_RELOAD_INTERVAL_MS = 1_000
+
+
 class SqliteSource:
     """One ``stateful_runtime.sqlite3``. ``env`` gives the scheduler cap and the action
-    defaults; ``poll_interval_ms`` how often a follower asks ``PRAGMA data_version``."""
+    defaults; ``poll_interval_ms`` how often a follower asks ``PRAGMA data_version``;
+    ``console=True`` paces re-reads of a busy store."""
 
     kind = "sqlite"
 
@@ -49,8 +54,10 @@ class SqliteSource:
         clock: Clock = SYSTEM_CLOCK,
         env: Mapping[str, str] = os.environ,
         poll_interval_ms: int = POLL_INTERVAL_MS,
+        console: bool = False,
     ) -> None:
         self.database = database_path(database)
+        self.console = console
         self.clock = clock
         self.env = env
         self.poll_interval_ms = poll_interval_ms
@@ -106,6 +113,7 @@ class SqliteSource:
         return SqliteFollower(
             self.database, clock=self.clock, max_concurrent_runs=self.max_concurrent_runs,
             poll_interval_ms=self.poll_interval_ms,
+            min_reload_interval_ms=CONSOLE_MIN_RELOAD_INTERVAL_MS if self.console else 0,
         )
 
     def read(self) -> StoreSnapshot:

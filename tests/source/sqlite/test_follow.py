@@ -160,3 +160,15 @@ def test_a_read_transaction_left_open_would_stop_it(store):
         reader.execute("COMMIT")
         reader.close()
     assert any(busy == 1 for busy, _, _ in results), results
+
+
+def test_a_busy_store_is_re_read_at_most_once_per_interval_and_the_change_is_not_lost(store, fixture_now_ms):
+    follower = follower_of(store, fixture_now_ms, min_reload_interval_ms=300)
+    follower.load()
+    connection = writer(store)
+    upsert(connection, {**fixture_runs()["run-ib-0008"], "status": "paused", "updated_at_ms": fixture_now_ms})
+    connection.close()
+    assert follower.load().changed == frozenset()  # too soon after the first read
+    time.sleep(0.35)
+    assert follower.load().changed == frozenset({"run-ib-0008"})
+    follower.close()
