@@ -212,3 +212,16 @@ def test_an_unreachable_database_is_stale_and_a_one_line_error(fixture_now_ms, t
     assert "\n" not in snapshot.freshness.error
     with pytest.raises(SourceError):
         source.read()
+
+
+def test_locks_and_expired_claims_name_their_engine(fleet, fixture_now_ms, tmp_path):
+    snapshot = source_of(fleet, fixture_now_ms, tmp_path).read()
+    locks = snapshot.view.locks(snapshot.runs, fixture_now_ms)
+    assert locks and all(lock.workspace.split(":", 1)[0] in (A, B) for lock in locks)
+    for lock in locks:
+        engine = lock.workspace.split(":", 1)[0]
+        assert lock.holder_run_id.startswith(f"{engine}/") and lock.holder_run_id in snapshot.runs
+    a_locks = {lock.workspace.split(":", 1)[1] for lock in locks if lock.workspace.startswith(A)}
+    assert a_locks == set(snapshot.view.views[A].scheduler.locked_workspaces)
+    for key in snapshot.view.expired_claims(snapshot.runs, fixture_now_ms):
+        assert key in snapshot.runs
