@@ -125,9 +125,9 @@ class FleetFollower:
                 engine_changed, engine_news = self._poll_engine(connection, engine, now_ms)
                 changed |= {fleet_key(schema, run_id) for run_id in engine_changed}
                 news = news or engine_news
-        except (StoreError, psycopg.Error) as error:
+        except Exception as error:  # noqa: BLE001 - psycopg's, ours, or a bad row: never raised
             self._drop_connection()
-            message = store.one_line(error)
+            message = store.one_line(error if isinstance(error, (StoreError, psycopg.Error)) else f"cannot read ({type(error).__name__}: {error})")
             stale_news = message != self._error or self._read_at_ms is None
             self._error = message
             return frozenset(), stale_news

@@ -129,6 +129,9 @@ class SqliteFollower:
         except sqlite3.Error as error:
             self._drop_connection()
             return self._stale(_one_line(f"{self.database.name}: {error}"), now_ms)
+        except Exception as error:  # noqa: BLE001 - a follower never takes the console down
+            self._drop_connection()
+            return self._stale(_one_line(f"{self.database.name}: cannot read ({type(error).__name__}: {error})"), now_ms)
         self._missing = False
         return self._apply(changed, now_ms)
 

@@ -175,3 +175,18 @@ def test_a_huge_integer_and_nan_are_read_as_json_reads_them(tmp_path, fixture_no
     snapshot = source_of(path, fixture_now_ms).read()
     assert dump_run(snapshot.runs["run-da-0019"])["future_counter"] == 123456789012345678901234567890
     assert "not JSON" in snapshot.opaque["run-nan"]
+
+
+def test_a_row_that_breaks_the_schema_makes_the_read_stale_not_a_crash(tmp_path, fixture_now_ms):
+    path = tmp_path / "stateful_runtime.sqlite3"
+    connection = sqlite3.connect(path)
+    # Not the engine's DDL: nothing stops a NULL timestamp here.
+    connection.executescript(
+        "CREATE TABLE schema_metadata (schema_version INTEGER); INSERT INTO schema_metadata VALUES (5);"
+        "CREATE TABLE automation_runs (run_id TEXT, automation_id TEXT, org_id TEXT, workspace_id TEXT,"
+        " deployment_id TEXT, status TEXT, is_hot INTEGER, run_json TEXT, created_at_ms INTEGER, updated_at_ms INTEGER);"
+        "INSERT INTO automation_runs VALUES ('r', 'a', 'local', 'local', NULL, 'queued', 1, '{}', NULL, NULL);"
+    )
+    connection.close()
+    snapshot = source_of(path, fixture_now_ms).load()
+    assert snapshot.freshness.stale and "cannot read (TypeError" in snapshot.freshness.error
