@@ -92,6 +92,7 @@ class FleetFollower:
         self._read_at_ms: int | None = None
         self._error: str | None = None
         self._generation = 0
+        self._pending: set[str] = set()
         self._lock = threading.Lock()
 
     @property
@@ -126,6 +127,9 @@ class FleetFollower:
                 changed |= {fleet_key(schema, run_id) for run_id in engine_changed}
                 news = news or engine_news
         except Exception as error:  # noqa: BLE001 - psycopg's, ours, or a bad row: never raised
+            # Engines read before the failure have moved on: their changes are said with
+            # the next good snapshot.
+            self._pending |= changed
             self._drop_connection()
             message = store.one_line(error if isinstance(error, (StoreError, psycopg.Error)) else f"cannot read ({type(error).__name__}: {error})")
             stale_news = message != self._error or self._read_at_ms is None
@@ -141,6 +145,8 @@ class FleetFollower:
         self._record_sample(now_ms)
         if first:
             changed |= set(self._runs)
+        changed |= self._pending
+        self._pending = set()
         return frozenset(changed), bool(changed) or news or first or was_stale
 
     def _poll_engine(self, connection: psycopg.Connection, engine: _Engine, now_ms: int) -> tuple[frozenset[str], bool]:

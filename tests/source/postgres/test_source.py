@@ -225,3 +225,21 @@ def test_locks_and_expired_claims_name_their_engine(fleet, fixture_now_ms, tmp_p
     assert a_locks == set(snapshot.view.views[A].scheduler.locked_workspaces)
     for key in snapshot.view.expired_claims(snapshot.runs, fixture_now_ms):
         assert key in snapshot.runs
+
+
+def test_a_lost_connection_is_stale_then_the_next_poll_reconnects(fleet, fixture_now_ms, tmp_path):
+    follower = source_of(fleet, fixture_now_ms, tmp_path).follower()
+    good = follower.load()
+    with psycopg.connect(fleet, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'tandem-tui' AND pid <> pg_backend_pid()"
+        )
+        upsert(admin, {**fixture_runs()["run-ib-0008"], "status": "paused", "updated_at_ms": fixture_now_ms},
+               mark="%s", table=f'"{A}".automation_runs')
+    stale = follower.load()
+    assert stale.freshness.stale and stale.runs == good.runs
+    fresh = follower.load()
+    assert not fresh.freshness.stale
+    assert fresh.changed == frozenset({f"{A}/run-ib-0008"})
+    follower.close()
