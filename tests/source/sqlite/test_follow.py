@@ -107,8 +107,8 @@ def test_follow_yields_a_snapshot_per_commit(store, fixture_now_ms):
 WRITER = textwrap.dedent(
     """
     import json, sqlite3, sys, time
-    path, rounds = sys.argv[1], int(sys.argv[2])
-    connection = sqlite3.connect(path, isolation_level=None, timeout=5)
+    path, rounds, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    connection = sqlite3.connect(path, isolation_level=None, timeout=timeout)
     results = []
     for i in range(rounds):
         connection.execute("BEGIN IMMEDIATE")
@@ -121,8 +121,11 @@ WRITER = textwrap.dedent(
 )
 
 
-def checkpoints(path, rounds=20):
-    out = subprocess.run([sys.executable, "-c", WRITER, str(path), str(rounds)], capture_output=True, text=True, timeout=60)
+def checkpoints(path, rounds=20, busy_timeout_s=5.0):
+    """Run the engine-like writer; each checkpoint waits up to ``busy_timeout_s`` for readers."""
+    out = subprocess.run(
+        [sys.executable, "-c", WRITER, str(path), str(rounds), str(busy_timeout_s)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     import json
 
@@ -155,7 +158,7 @@ def test_a_read_transaction_left_open_would_stop_it(store):
     reader.execute("BEGIN")
     reader.execute("SELECT count(*) FROM automation_runs").fetchone()
     try:
-        results = checkpoints(store, rounds=3)
+        results = checkpoints(store, rounds=2, busy_timeout_s=0.2)
     finally:
         reader.execute("COMMIT")
         reader.close()
