@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,15 +51,21 @@ def _server_user() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """The URL of a running server's ``postgres`` database (session-wide)."""
+class NoPostgres(RuntimeError):
+    """No PostgreSQL server binaries on this machine."""
+
+
+@contextmanager
+def running_server() -> Iterator[str]:
+    """A temporary PostgreSQL server; yields the URL of its ``postgres`` database.
+
+    Raises :class:`NoPostgres` without server binaries, ``RuntimeError`` when it does
+    not start (with initdb's or the server log's last words). Used by the tests and by
+    ``bench/bench_postgres.py``.
+    """
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if initdb is None or pg_ctl is None:
-        message = "no PostgreSQL server binaries (initdb, pg_ctl): apt-get install postgresql"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # CI must run these tests, never skip them quietly
-        pytest.skip(message)
+        raise NoPostgres("no PostgreSQL server binaries (initdb, pg_ctl): apt-get install postgresql")
     user = _server_user()
     base = Path(tempfile.mkdtemp(prefix="tandem-tui-pg-"))
     run_as = {"user": user} if user else {}
@@ -67,27 +74,39 @@ def postgres_server() -> Iterator[str]:
         os.chown(base, entry.pw_uid, entry.pw_gid)
     data = base / "data"
     port = _free_port()
-    init = subprocess.run(
-        [initdb, "-D", str(data), "-A", "trust", "-U", "tandem", "-E", "UTF8", "--no-sync"],
-        capture_output=True, text=True, cwd=base, **run_as,
-    )
-    if init.returncode != 0:
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.fail(f"initdb failed: {init.stderr.strip()}")
-    options = f"-h 127.0.0.1 -p {port} -k {base} -F -c max_connections=50"
-    start = subprocess.run(
-        [pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "server.log"), "-w", "-t", "60", "start"],
-        capture_output=True, text=True, cwd=base, **run_as,
-    )
-    if start.returncode != 0:
-        log = (base / "server.log").read_text() if (base / "server.log").exists() else ""
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.fail(f"PostgreSQL did not start: {start.stderr.strip()} {log[-500:]}")
     try:
-        yield f"postgresql://tandem@127.0.0.1:{port}/postgres"
+        init = subprocess.run(
+            [initdb, "-D", str(data), "-A", "trust", "-U", "tandem", "-E", "UTF8", "--no-sync"],
+            capture_output=True, text=True, cwd=base, **run_as,
+        )
+        if init.returncode != 0:
+            raise RuntimeError(f"initdb failed: {init.stderr.strip()}")
+        options = f"-h 127.0.0.1 -p {port} -k {base} -F -c max_connections=50"
+        start = subprocess.run(
+            [pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "server.log"), "-w", "-t", "60", "start"],
+            capture_output=True, text=True, cwd=base, **run_as,
+        )
+        if start.returncode != 0:
+            log = (base / "server.log").read_text() if (base / "server.log").exists() else ""
+            raise RuntimeError(f"PostgreSQL did not start: {start.stderr.strip()} {log[-500:]}")
+        try:
+            yield f"postgresql://tandem@127.0.0.1:{port}/postgres"
+        finally:
+            subprocess.run([pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, cwd=base, **run_as)
     finally:
-        subprocess.run([pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, cwd=base, **run_as)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a running server's ``postgres`` database (session-wide)."""
+    try:
+        with running_server() as url:
+            yield url
+    except NoPostgres as error:
+        if os.environ.get("CI"):
+            pytest.fail(str(error))  # CI must run these tests, never skip them quietly
+        pytest.skip(str(error))
 
 
 @pytest.fixture

@@ -16,13 +16,15 @@ import psycopg
 from psycopg import sql
 
 from tandem_tui.source.postgres.keys import SCHEMA_NAME, engine_lock_key, pg_locks_ids
-from tandem_tui.source.sqlite.hotset import STAMP_COLUMNS
 from tandem_tui.source.sqlite.rows import RUN_COLUMNS, SCHEMA_VERSION, RunRow, StoreError
 
 #: The URL's environment variable, as the engine reads it.
 URL_ENV = "TANDEM_STORAGE_POSTGRES_URL"
 #: Rows fetched per ``= ANY(...)`` query.
 BATCH = 1_000
+#: A row's stamp (:mod:`tandem_tui.source.sqlite.hotset`). ``octet_length`` reads a
+#: TOASTed value's size without decompressing it (``length`` would: 4x slower).
+STAMP_COLUMNS = "run_id, updated_at_ms, status, octet_length(run_json)"
 
 
 def connect(url: str) -> psycopg.Connection:

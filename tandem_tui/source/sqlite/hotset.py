@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from tandem_tui.domain.models import Run
 from tandem_tui.source.sqlite.rows import DecodedRow, RunRow, decode_row
 
-#: ``SELECT`` list of a row's stamp: what tells a changed row without reading it.
+#: ``SELECT`` list of a row's stamp in SQLite: what tells a changed row without decoding
+#: it (PostgreSQL's, ``octet_length``, is in ``source.postgres.store``).
 STAMP_COLUMNS = "run_id, updated_at_ms, status, length(run_json)"
 
 Stamp = tuple[int, str, int]
