@@ -1,11 +1,16 @@
 """Which source the command line names: the one place options become a ``RunsSource``.
 
 ``--runs-file PATH`` names the runs file; ``--state-dir DIR`` a Tandem state directory
-(its runs file is found as the server finds it); with neither, the server's default
-location from the environment. ``--engine-url URL`` and ``--token-file PATH`` say where a
-live engine answers and which token to use (else as
+(its runs file is found as the server finds it); ``--sqlite PATH`` the engine's SQLite
+store (``stateful_runtime.sqlite3``, Tandem >= 0.6.9, also chosen on its own when it is
+the authoritative store beside the runs file: the legacy import marked complete);
+``--postgres URL`` a PostgreSQL database holding a fleet of engines (also chosen, with
+no other option, when the environment says the engine stores in PostgreSQL:
+``TANDEM_STORAGE_BACKEND=postgres`` and ``TANDEM_STORAGE_POSTGRES_URL``); with none, the
+server's default location from the environment. ``--engine-url URL`` and ``--token-file
+PATH`` say where a live engine answers and which token to use (else as
 :mod:`tandem_tui.source.engine.detect` finds them). The CLI's argument parsing and this
-module are the only places a path turns into a source; every source that can act is
+module are the only places a path turns into a source; every file or SQLite source is
 wrapped in :class:`~tandem_tui.source.engine.source.EngineRoutedSource`, so a live
 engine's runs are only ever changed through its API.
 """
@@ -54,6 +59,49 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
         help="the engine's API token (default: $TANDEM_API_TOKEN, $TANDEM_API_TOKEN_FILE, "
         "else <tandem home>/security/engine_api_token)",
     )
+    _add_store_options(group)
+
+
+def _add_store_options(group: argparse._ArgumentGroup) -> None:
+    """``--sqlite`` and ``--postgres``: the engine's database stores (Tandem >= 0.6.9)."""
+    group.add_argument(
+        "--sqlite",
+        metavar="PATH",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="the engine's SQLite store, stateful_runtime.sqlite3 (Tandem >= 0.6.9)",
+    )
+    group.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="a PostgreSQL database of Tandem engines (default: TANDEM_STORAGE_POSTGRES_URL "
+        "when TANDEM_STORAGE_BACKEND=postgres)",
+    )
+
+
+def _store_source(
+    args: argparse.Namespace, *, clock: Clock, env: Mapping[str, str], console: bool = False
+) -> RunsSource | None:
+    """The database store the options (or the engine's storage environment) name, if any."""
+    chosen = [name for name in ("runs_file", "state_dir", "sqlite", "postgres") if getattr(args, name, None) is not None]
+    if len(chosen) > 1:
+        options = " and ".join("--" + name.replace("_", "-") for name in chosen)
+        raise SourceOptionError(f"give one source, not {options}")
+    if getattr(args, "sqlite", None) is not None:
+        from tandem_tui.source.sqlite.source import SqliteSource
+
+        return SqliteSource(Path(args.sqlite).expanduser(), clock=clock, env=env, console=console)
+    url = getattr(args, "postgres", None)
+    if url is None and not chosen and (env.get("TANDEM_STORAGE_BACKEND") or "").strip().lower() == "postgres":
+        url = (env.get("TANDEM_STORAGE_POSTGRES_URL") or "").strip() or None
+    if url is not None:
+        if not str(url).strip():
+            raise SourceOptionError("--postgres needs a URL (postgresql://user@host:port/db)")
+        from tandem_tui.source.postgres.source import PostgresSource
+
+        return PostgresSource(str(url).strip(), clock=clock, env=env, console=console)
+    return None
 
 
 def runs_file_of(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> Path:
@@ -88,9 +136,30 @@ def open_source(
     from tandem_tui.source.file.source import FileSource
 
     env = env_for(args, env)
+    store = _store_source(args, clock=clock, env=env, console=console)
+    if store is not None and getattr(args, "sqlite", None) is not None:
+        # Beside the engine's runs file, lock file and token: a live engine owns it.
+        sibling = Path(args.sqlite).expanduser().parent / "automation_v2_runs.json"
+        return routed(store, sibling, args=args, clock=clock, env=env)
+    if store is not None:
+        return store
     runs_file = runs_file_of(args, env)
-    inner = FileSource(runs_file, clock=clock, env=env, poll=bool(getattr(args, "poll", False)), console=console)
+    if _sqlite_is_authoritative(runs_file):
+        # Tandem >= 0.6.9 after its one-time import: the runs file is only a copy of the
+        # hot set, never read again; the SQLite store is what the engine loads.
+        from tandem_tui.source.sqlite.source import SqliteSource
+
+        database = runs_file.parent / "stateful_runtime.sqlite3"
+        inner = SqliteSource(database, clock=clock, env=env, console=console)
+    else:
+        inner = FileSource(runs_file, clock=clock, env=env, poll=bool(getattr(args, "poll", False)), console=console)
     return routed(inner, runs_file, args=args, clock=clock, env=env)
+
+
+def _sqlite_is_authoritative(runs_file: Path) -> bool:
+    from tandem_tui.source.engine.detect import STORE_SQLITE, authoritative_store
+
+    return authoritative_store(runs_file).kind == STORE_SQLITE
 
 
 def env_for(args: argparse.Namespace, env: Mapping[str, str]) -> Mapping[str, str]:

@@ -237,4 +237,4 @@ def test_a_state_directory_names_the_runs_file_as_the_server_finds_it(busy_file,
 
 def test_a_runs_file_and_a_state_directory_together_are_one_line_and_exit_2(busy_file, tmp_path, capsys):
     assert cli(["status", "--runs-file", str(busy_file), "--state-dir", str(tmp_path)]) == 2
-    assert capsys.readouterr().err == "tandem-tui: give --runs-file or --state-dir, not both\n"
+    assert capsys.readouterr().err == "tandem-tui: give one source, not --runs-file and --state-dir\n"

@@ -1,0 +1,1 @@
+"""A fleet of engines sharing one PostgreSQL database (one schema per engine), as one source."""
