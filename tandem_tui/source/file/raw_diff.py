@@ -1,10 +1,17 @@
 """Which entries of a runs file changed between two reads, here or in a helper process.
 
-The watcher re-validates only entries whose raw JSON changed. Finding them means parsing
-the whole file, and a 59 MB parse holds the GIL for about half a second: in the console
-that is half a second in which no key press is answered. :class:`HelperDiffer` does the
-parse and the comparison in a child process and hands back only the changed entries
-(a few kilobytes on a typical write); :class:`LocalDiffer` does the same in-process.
+The watcher re-validates only entries whose raw JSON changed. The engine rewrites the
+whole file on every save, so finding them is the main cost of following a busy file.
+:class:`LocalDiffer` finds them from the bytes: :func:`~tandem_tui.source.file.entry_scan.scan_entries`
+gives each entry's byte span, each span is hashed, and only spans whose hash differs
+from the last committed read are parsed. It keeps no parsed copy of the previous file,
+only one hash per entry. When the scanner does not read the layout, or a span it found
+does not parse, the whole file is parsed as before, so every verdict (and every error
+message) is the full parse's.
+
+:class:`HelperDiffer` does the same in a child process and hands back only the changed
+entries (a few kilobytes on a typical write), so that nothing of it holds the console's
+GIL; :class:`LocalDiffer` does it in-process.
 
 Both are two-phase: :meth:`diff` proposes, and the caller :meth:`commit`\\ s once it has
 validated what changed (or :meth:`rollback`\\ s when validation failed), so the baseline
@@ -13,6 +20,8 @@ never runs ahead of the runs the caller holds.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
 import struct
 import subprocess
@@ -20,8 +29,17 @@ import sys
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
+import orjson
+
 from tandem_tui.domain.gc_pause import gc_paused
-from tandem_tui.source.file.store import RunsFileError, parse_runs_document
+from tandem_tui.source.file.entry_scan import scan_entries
+from tandem_tui.source.file.store import (
+    RUNS_FILE_NAME,
+    RUNS_SCHEMA_VERSION,
+    RunsFileError,
+    load_json,
+    parse_runs_document,
+)
 
 
 @dataclass(frozen=True)
@@ -39,17 +57,34 @@ class Differ(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class _Baseline:
+    """One digest per entry, and what was hashed: the value's bytes as they lie in the
+    file (``"span"``) or its compact re-serialization after a full parse (``"value"``).
+    Digests of different kinds are never compared (all entries count as changed once)."""
+
+    kind: str
+    digests: dict[str, bytes]
+
+
+_EMPTY = _Baseline("span", {})
+
+
 class LocalDiffer:
-    """Parse and compare in this process."""
+    """Find changed entries in this process: scan and hash, parse only what changed."""
 
     def __init__(self) -> None:
-        self._committed: dict[str, Any] = {}
-        self._pending: dict[str, Any] | None = None
+        self._committed = _EMPTY
+        self._pending: _Baseline | None = None
+        #: How many diffs fell back to parsing the whole file (for tests and benches).
+        self.full_parses = 0
 
     def diff(self, raw: bytes) -> EntryDiff:
-        entries = parse_runs_document(raw).entries
-        self._pending = entries
-        return _compare(self._committed, entries)
+        diff = self._diff_spans(raw)
+        if diff is None:
+            self.full_parses += 1
+            diff = self._diff_parsed(raw)
+        return diff
 
     def commit(self) -> None:
         if self._pending is not None:
@@ -59,7 +94,63 @@ class LocalDiffer:
         self._pending = None
 
     def close(self) -> None:
-        self._committed = {}
+        self._committed = _EMPTY
+        self._pending = None
+
+    def _diff_spans(self, raw: bytes) -> EntryDiff | None:
+        scanned = scan_entries(raw)
+        if scanned is None:
+            return None
+        if scanned.schema_version is not None and scanned.schema_version > RUNS_SCHEMA_VERSION:
+            return None  # the full parse words the refusal
+        view = memoryview(raw)
+        digests: dict[str, bytes] = {}
+        for key, start, end in scanned.spans:
+            digests[key] = hashlib.sha1(view[start:end]).digest()  # a later duplicate wins
+        previous = self._committed.digests if self._committed.kind == "span" else {}
+        last = {key: (start, end) for key, start, end in scanned.spans}
+        if len(last) < len(scanned.spans):
+            # A duplicate key: its last value wins, but every earlier one must be JSON too.
+            for key, start, end in scanned.spans:
+                if last[key] != (start, end) and _parse_span(raw, start, end) is _INVALID:
+                    return None
+        changed: dict[str, Any] = {}
+        for key, digest in digests.items():
+            if previous.get(key) == digest:
+                continue  # the same bytes as a span that parsed before
+            value = _parse_span(raw, *last[key])
+            if value is _INVALID:
+                return None  # not one JSON value: the scanner cut wrong, or the file is bad
+            changed[key] = value
+        self._pending = _Baseline("span", digests)
+        return EntryDiff(list(digests), changed)
+
+    def _diff_parsed(self, raw: bytes) -> EntryDiff:
+        entries = parse_runs_document(raw).entries
+        digests = {key: _value_digest(value) for key, value in entries.items()}
+        previous = self._committed.digests if self._committed.kind == "value" else {}
+        changed = {key: entries[key] for key, digest in digests.items() if previous.get(key) != digest}
+        self._pending = _Baseline("value", digests)
+        return EntryDiff(list(entries), changed)
+
+
+_INVALID = object()
+
+
+def _parse_span(raw: bytes, start: int, end: int) -> Any:
+    """The span's value, parsed as the full parse would; ``_INVALID`` if it is not one value."""
+    try:
+        return load_json(raw[start:end], RUNS_FILE_NAME)
+    except (RunsFileError, ValueError):
+        return _INVALID
+
+
+def _value_digest(value: Any) -> bytes:
+    try:
+        data = orjson.dumps(value)
+    except TypeError:  # an integer beyond 64 bits: orjson does not write those
+        data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.sha1(data).digest()
 
 
 class HelperDiffer:
@@ -146,14 +237,6 @@ class HelperDiffer:
         self._process.wait()
 
 
-def _compare(previous: dict[str, Any], entries: dict[str, Any]) -> EntryDiff:
-    changed = {key: value for key, value in entries.items() if previous.get(key, _MISSING) != value}
-    return EntryDiff(list(entries), changed)
-
-
-_MISSING = object()
-
-
 def serve(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
     """The helper's loop: one :class:`LocalDiffer`, driven over stdin and stdout."""
     stdin = stdin or sys.stdin.buffer
@@ -186,23 +269,34 @@ def serve(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None
             _send(stdout, reply)
 
 
-_LENGTH = struct.Struct(">Q")
+#: Each message: the lengths of its pickled ``(command, payload)`` and of a raw payload
+#: that follows it unpickled (``_NO_RAW`` if none). A file's bytes travel raw: pickling
+#: them would copy a big file once more on each side of the pipe.
+_HEADER = struct.Struct(">QQ")
+_NO_RAW = 2**64 - 1
 
 
-def _send(stream: BinaryIO | None, message: Any) -> None:
+def _send(stream: BinaryIO | None, message: tuple[str, Any]) -> None:
     if stream is None:
         raise OSError("helper pipe closed")
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_LENGTH.pack(len(data)))
+    command, payload = message
+    raw = payload if isinstance(payload, bytes) else None
+    data = pickle.dumps((command, None if raw is not None else payload), protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data), len(raw) if raw is not None else _NO_RAW))
     stream.write(data)
+    if raw is not None:
+        stream.write(raw)
     stream.flush()
 
 
-def _receive(stream: BinaryIO | None) -> Any:
+def _receive(stream: BinaryIO | None) -> tuple[str, Any]:
     if stream is None:
         raise EOFError
-    header = _read_exactly(stream, _LENGTH.size)
-    return pickle.loads(_read_exactly(stream, _LENGTH.unpack(header)[0]))
+    size, raw_size = _HEADER.unpack(_read_exactly(stream, _HEADER.size))
+    command, payload = pickle.loads(_read_exactly(stream, size))
+    if raw_size != _NO_RAW:
+        payload = _read_exactly(stream, raw_size)
+    return command, payload
 
 
 def _read_exactly(stream: BinaryIO, size: int) -> bytes:
