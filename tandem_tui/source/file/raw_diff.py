@@ -97,6 +97,20 @@ class LocalDiffer:
         self._committed = _EMPTY
         self._pending = None
 
+    def prime(self, raw: bytes) -> None:
+        """Make ``raw`` the committed baseline, trusting that its caller validated these
+        very bytes: only hashes, no value is parsed (a full parse if the layout is not
+        one the scanner reads)."""
+        scanned = scan_entries(raw)
+        if scanned is None or (scanned.schema_version or 0) > RUNS_SCHEMA_VERSION:
+            self.diff(raw)
+        else:
+            view = memoryview(raw)
+            self._pending = _Baseline(
+                "span", {key: hashlib.sha1(view[start:end]).digest() for key, start, end in scanned.spans}
+            )
+        self.commit()
+
     def _diff_spans(self, raw: bytes) -> EntryDiff | None:
         scanned = scan_entries(raw)
         if scanned is None:
@@ -252,8 +266,7 @@ def serve(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None
         if command == "prime":
             try:
                 with gc_paused():
-                    differ.diff(payload)
-                differ.commit()
+                    differ.prime(payload)
             except (RunsFileError, ValueError):
                 differ.rollback()  # an empty baseline: the next diff reports everything
         elif command == "commit":
@@ -267,6 +280,8 @@ def serve(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None
             except (RunsFileError, ValueError) as error:
                 reply = ("error", str(error))
             _send(stdout, reply)
+            del reply
+        payload = None  # the file's bytes are not kept between requests
 
 
 #: Each message: the lengths of its pickled ``(command, payload)`` and of a raw payload
