@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 import struct
 import subprocess
@@ -159,6 +160,13 @@ def _parse_span(raw: bytes, start: int, end: int) -> Any:
         return _INVALID
 
 
+def read_with_mtime(path: str | os.PathLike[str]) -> tuple[bytes, int]:
+    """The file's bytes and the mtime of the very file they were read from."""
+    with open(path, "rb") as handle:
+        mtime_ns = os.fstat(handle.fileno()).st_mtime_ns
+        return handle.read(), mtime_ns
+
+
 def _value_digest(value: Any) -> bytes:
     try:
         data = orjson.dumps(value)
@@ -207,6 +215,27 @@ class HelperDiffer:
                 return payload
         assert self._fallback is not None
         return self._fallback.diff(raw)
+
+    def diff_file(self, path: str | os.PathLike[str]) -> tuple[int, EntryDiff]:
+        """Read ``path`` in the helper and diff it: ``(mtime_ns, diff)`` of what was read.
+
+        The file's bytes never enter this process. Raises the ``OSError`` the read
+        raised, or :class:`RunsFileError` for an unusable file, like :meth:`diff`.
+        """
+        if self._fallback is None:
+            try:
+                _send(self._process.stdin, ("diff_file", os.fspath(path)))
+                kind, payload = _receive(self._process.stdout)
+            except (EOFError, OSError):
+                self._fall_back()
+            else:
+                if kind == "error":
+                    raise RunsFileError(payload)
+                if kind == "oserror":
+                    raise OSError(*payload)
+                return payload
+        raw, mtime_ns = read_with_mtime(path)
+        return mtime_ns, self.diff(raw)
 
     def prime(self, raw: bytes) -> None:
         """Make ``raw`` the helper's baseline without a reply (the caller read it itself)."""
@@ -273,10 +302,16 @@ def serve(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None
             differ.commit()
         elif command == "rollback":
             differ.rollback()
-        elif command == "diff":
+        elif command in ("diff", "diff_file"):
             try:
                 with gc_paused():
-                    reply: tuple[str, Any] = ("ok", differ.diff(payload))
+                    if command == "diff":
+                        reply: tuple[str, Any] = ("ok", differ.diff(payload))
+                    else:
+                        payload, mtime_ns = read_with_mtime(payload)
+                        reply = ("ok", (mtime_ns, differ.diff(payload)))
+            except OSError as error:
+                reply = ("oserror", (error.errno, error.strerror))
             except (RunsFileError, ValueError) as error:
                 reply = ("error", str(error))
             _send(stdout, reply)
