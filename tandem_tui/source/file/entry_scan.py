@@ -26,6 +26,7 @@ that check and the caller falls back to a full parse.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 #: JSON's whitespace, and nothing else (no form feed, no Unicode spaces).
@@ -57,11 +58,16 @@ class ScannedEntries:
     spans: list[tuple[str, int, int]]
 
 
-def scan_entries(raw: bytes) -> ScannedEntries | None:
+def scan_entries(raw: bytes, lengths: Mapping[str, int] | None = None) -> ScannedEntries | None:
     """The entries' byte spans, or ``None`` when the layout is not one this scanner reads.
 
-    The caller must still check that every span is one complete JSON value (see the
-    module docstring) before trusting the result.
+    ``lengths`` (each key's value length in the previous version of the file) lets the
+    scan jump over values that kept their length instead of searching every line of
+    them: where a predicted end is not followed by ``,`` and the next key, it searches
+    as without hints. The caller must still check that every span is one complete JSON
+    value (see the module docstring) before trusting the result; a wrong prediction
+    gives a span that is not one (or is byte for byte a value that was), so hints change
+    the speed, never the answer.
     """
     header = _VERSIONED_HEADER.match(raw)
     if header is not None:
@@ -83,7 +89,11 @@ def scan_entries(raw: bytes) -> ScannedEntries | None:
     newline = raw.rfind(b"\n", body, first)
     if raw[first] != 0x22 or newline < 0:  # '"' on a line of its own, or not this layout
         return None
-    spans = _member_spans(raw, _key_pattern(first - newline - 1), newline, end)
+    pattern = _key_pattern(first - newline - 1)
+    if lengths:
+        spans = _member_spans_hinted(raw, pattern, newline, end, lengths)
+    else:
+        spans = _member_spans(raw, pattern, newline, end)
     if spans is None:
         return None
     if version is None and any(key == _SCHEMA_VERSION_KEY for key, _, _ in spans):
@@ -115,6 +125,41 @@ def _member_spans(
         return None
     spans.append((key, value_start, end))
     return spans
+
+
+def _member_spans_hinted(
+    raw: bytes, pattern: re.Pattern[bytes], start: int, end: int, lengths: Mapping[str, int]
+) -> list[tuple[str, int, int]] | None:
+    spans: list[tuple[str, int, int]] = []
+    match = pattern.match(raw, start, end)
+    while match is not None:
+        key = _decode_key(match.group(1))
+        if key is None:
+            return None
+        value_start = match.end()
+        following = None
+        length = lengths.get(key)
+        if length is not None:
+            predicted = value_start + length
+            if predicted == end:
+                spans.append((key, value_start, end))
+                return spans
+            if predicted < end and raw[predicted] == 0x2C:  # ','
+                following = pattern.match(raw, predicted + 1, end)
+                value_end = predicted
+        if following is None:
+            following = pattern.search(raw, value_start, end)
+            if following is None:
+                if value_start >= end:
+                    return None
+                spans.append((key, value_start, end))
+                return spans
+            value_end = _before_separator(raw, value_start, following.start())
+            if value_end is None:
+                return None
+        spans.append((key, value_start, value_end))
+        match = following
+    return None
 
 
 def _key_pattern(indent: int) -> re.Pattern[bytes]:

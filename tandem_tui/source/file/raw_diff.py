@@ -67,6 +67,8 @@ class _Baseline:
 
     kind: str
     digests: dict[str, int]
+    #: Each value's length in bytes (``"span"`` only): the scanner's hints for the next read.
+    lengths: dict[str, int] | None = None
 
 
 _EMPTY = _Baseline("span", {})
@@ -109,12 +111,14 @@ class LocalDiffer:
         else:
             view = memoryview(raw)
             self._pending = _Baseline(
-                "span", {key: hash(view[start:end]) for key, start, end in scanned.spans}
+                "span",
+                {key: hash(view[start:end]) for key, start, end in scanned.spans},
+                {key: end - start for key, start, end in scanned.spans},
             )
         self.commit()
 
     def _diff_spans(self, raw: bytes) -> EntryDiff | None:
-        scanned = scan_entries(raw)
+        scanned = scan_entries(raw, self._committed.lengths)
         if scanned is None:
             return None
         if scanned.schema_version is not None and scanned.schema_version > RUNS_SCHEMA_VERSION:
@@ -138,7 +142,7 @@ class LocalDiffer:
             if value is _INVALID:
                 return None  # not one JSON value: the scanner cut wrong, or the file is bad
             changed[key] = value
-        self._pending = _Baseline("span", digests)
+        self._pending = _Baseline("span", digests, {key: end - start for key, (start, end) in last.items()})
         return EntryDiff(list(digests), changed)
 
     def _diff_parsed(self, raw: bytes) -> EntryDiff:

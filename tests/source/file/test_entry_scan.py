@@ -198,3 +198,50 @@ def test_an_invalid_file_gets_the_full_parse_s_error_word_for_word(mutate):
     else:  # still valid JSON with another meaning: the same entries as the full parse
         diff = differ.diff(raw)
         assert diff.keys == list(expected)
+
+
+# --- hints: the previous read's value lengths change the speed, never the answer ----
+
+
+def lengths_of(raw: bytes) -> dict[str, int]:
+    scanned = scan_entries(raw)
+    assert scanned is not None
+    return {key: end - start for key, start, end in scanned.spans}
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda runs: runs,
+        lambda runs: {**runs, "r2": {**runs["r2"], "n": "longer now"}},
+        lambda runs: {**runs, "r2": {"run_id": "r2"}},  # shorter
+        lambda runs: {key: value for key, value in runs.items() if key != "r0"},
+        lambda runs: {key: value for key, value in runs.items() if key != "r4"},  # the last one
+        lambda runs: {"new": {"run_id": "new"}, **runs},
+        lambda runs: {**runs, "new": {"run_id": "new"}},
+        lambda runs: dict(reversed(list(runs.items()))),
+        lambda runs: {**runs, "r1": {**runs["r1"], "n": 10}, "r3": {**runs["r3"], "n": 30}},  # same length
+        lambda runs: {},
+    ],
+    ids=["same", "longer", "shorter", "first-removed", "last-removed", "added-first", "added-last",
+         "reordered", "same-length-changes", "emptied"],
+)
+def test_a_hinted_scan_finds_the_same_spans_as_an_unhinted_one(edit):
+    runs = {f"r{i}": {"run_id": f"r{i}", "n": i, **TRICKY} for i in range(5)}
+    hints = lengths_of(versioned(**runs))
+    raw = versioned(**edit(runs))
+    assert scan_entries(raw, hints) == scan_entries(raw)
+
+
+def test_a_hint_that_lands_on_a_comma_and_a_key_inside_a_longer_value_still_gives_the_parse_s_answer():
+    before = b'{\n  "schema_version": 1,\n  "runs": {\n    "a": {"k": 12},\n    "b": {}\n  }\n}'
+    # "a" grew, and its old length (9 bytes) now ends just before ',\n    "x": ' inside it.
+    after = b'{\n  "schema_version": 1,\n  "runs": {\n    "a": {"k": [1],\n    "x": 2},\n    "b": {}\n  }\n}'
+    hinted = scan_entries(after, lengths_of(before))
+    assert hinted is not None and hinted.spans[0][0] == "a" and hinted.spans[1][0] == "x"  # cut wrong...
+    differ = LocalDiffer()
+    differ.diff(before)
+    differ.commit()
+    diff = differ.diff(after)
+    assert differ.full_parses == 1  # ...so the span did not parse and the whole file was
+    assert diff.keys == ["a", "b"] and diff.changed == full_parse(after)  # all, once: a full parse's baseline
