@@ -1,6 +1,7 @@
 """Whole-process CPU of ``tandem-tui pause RUN`` beside a bare read + parse + write.
 
-The floor is a bare process that reads the file, parses it with ``orjson.loads``, writes
+The floor is a bare process that reads the file, parses it with ``orjson.loads`` (the
+collector off), writes
 it back with ``orjson.dumps(OPT_INDENT_2)`` to a temp file, fsyncs it and renames it over
 the original. Each run works on a fresh copy of the file (the copy is not measured).
 CPU is user+system of the child, median of ``--repeat`` runs; ``--code DIR`` measures
@@ -25,7 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 BARE = """
-import os, sys, orjson
+import gc, os, sys, orjson
+gc.disable()  # as the transaction parses (with it on, collections dominate a big file)
 path = sys.argv[1]
 with open(path, "rb") as handle:
     value = orjson.loads(handle.read())
