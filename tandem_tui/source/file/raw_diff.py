@@ -59,11 +59,13 @@ class Differ(Protocol):
 
 @dataclass(frozen=True)
 class _Baseline:
-    """One digest per entry (Python's keyed 64-bit SipHash of the bytes: twice as fast as
-    sha1 here, and an accidental equal digest for a changed entry is a 2**-64 chance;
-    digests are only compared within the process that made them), and what was hashed: the value's bytes as they lie in the
-    file (``"span"``) or its compact re-serialization after a full parse (``"value"``).
-    Digests of different kinds are never compared (all entries count as changed once)."""
+    """One digest per entry, and what was hashed: the value's bytes as they lie in the
+    file (``"span"``, and only of spans that parsed as one JSON value) or its compact
+    re-serialization after a full parse (``"value"``). Digests of different kinds are
+    never compared (all entries count as changed once). A digest is Python's keyed
+    64-bit SipHash of the bytes: twice as fast as sha1 here, an accidental equal digest
+    for a changed entry is a 2**-64 chance, and digests are only compared within the
+    process that made them."""
 
     kind: str
     digests: dict[str, int]
@@ -102,11 +104,18 @@ class LocalDiffer:
         self._pending = None
 
     def prime(self, raw: bytes) -> None:
-        """Make ``raw`` the committed baseline, trusting that its caller validated these
-        very bytes: only hashes, no value is parsed (a full parse if the layout is not
-        one the scanner reads)."""
+        """Make ``raw`` the committed baseline without building a diff of it.
+
+        Each span is still parsed (a baseline digest vouches that its bytes are one JSON
+        value), but one at a time and dropped at once: the memory of one entry, not of
+        the file's every value. A layout the scanner does not read gets a full parse.
+        """
         scanned = scan_entries(raw)
-        if scanned is None or (scanned.schema_version or 0) > RUNS_SCHEMA_VERSION:
+        if (
+            scanned is None
+            or (scanned.schema_version or 0) > RUNS_SCHEMA_VERSION
+            or any(_parse_span(raw, start, end) is _INVALID for _, start, end in scanned.spans)
+        ):
             self.diff(raw)
         else:
             view = memoryview(raw)

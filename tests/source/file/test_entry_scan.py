@@ -245,3 +245,12 @@ def test_a_hint_that_lands_on_a_comma_and_a_key_inside_a_longer_value_still_give
     diff = differ.diff(after)
     assert differ.full_parses == 1  # ...so the span did not parse and the whole file was
     assert diff.keys == ["a", "b"] and diff.changed == full_parse(after)  # all, once: a full parse's baseline
+
+
+def test_a_primed_baseline_vouches_only_for_spans_that_parsed():
+    # Valid JSON the scanner cuts wrong: a nested key sits at the entries' indent.
+    raw = b'{\n  "schema_version": 1,\n  "runs": {\n    "a": {"x": 1,\n    "y": {"z": 2}},\n    "b": {}\n  }\n}'
+    differ = LocalDiffer()
+    differ.prime(raw)
+    diff = differ.diff(raw)
+    assert diff.keys == list(full_parse(raw)) == ["a", "b"]
