@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.text import Text
 
 # CSI / OSC / other ESC sequences, then any remaining C0/C1 control character.
 _ESCAPE_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
@@ -52,4 +53,6 @@ def json_text(value: Any, *, indent: int | None = 2) -> str:
 
 def literal(value: object, style: str = "") -> Text:
     """A Rich ``Text`` that shows ``value`` exactly, with no markup interpretation."""
+    from rich.text import Text  # here: sanitize() is used where rich is not loaded
+
     return Text(sanitize(value), style=style, no_wrap=False)

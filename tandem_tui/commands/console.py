@@ -24,9 +24,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tandem_tui.commands.options import CommandError, add_source_options, source_of
-from tandem_tui.source.base import RunsSource
+
+if TYPE_CHECKING:
+    from tandem_tui.source.base import RunsSource
 
 DEMO_SEED = 7
 #: The demo's engine: a run takes about half a minute and a new one comes every few

@@ -9,12 +9,17 @@ given, and :func:`read` takes one snapshot of it.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
+# Light imports only: the CLI builds its parser (--version, --help) from this module
+# without loading pydantic or rich; the domain and the sources load when a command runs.
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
-from tandem_tui.domain.snapshot import Snapshot
-from tandem_tui.present import one_line
-from tandem_tui.source.base import RunsSource, SourceError
+from tandem_tui.safe_text import sanitize
 from tandem_tui.source.open import SourceOptionError, add_source_options, open_source
+
+if TYPE_CHECKING:
+    from tandem_tui.domain.snapshot import Snapshot
+    from tandem_tui.source.base import RunsSource
 
 __all__ = ["EXIT_OK", "EXIT_REFUSED", "EXIT_UNUSABLE", "CommandError", "add_source_options", "clock_of", "read", "source_of"]
 
@@ -27,7 +32,8 @@ class CommandError(Exception):
     """A one-line failure the CLI prints to stderr and turns into an exit code."""
 
     def __init__(self, message: str, exit_code: int = EXIT_UNUSABLE) -> None:
-        super().__init__(one_line(message))
+        # Text from runs (ids, reasons) is data: escapes and bidi controls shown, not acted on.
+        super().__init__(sanitize(" ".join(str(message).split())))
         self.exit_code = exit_code
 
 
@@ -46,6 +52,8 @@ def source_of(args: argparse.Namespace, *, console: bool = False) -> RunsSource:
 
 def read(source: RunsSource) -> Snapshot:
     """One snapshot for a one-shot command; an unusable store is one line and exit 2."""
+    from tandem_tui.source.base import SourceError
+
     try:
         return source.read()
     except SourceError as error:

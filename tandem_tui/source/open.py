@@ -21,9 +21,12 @@ import argparse
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
-from tandem_tui.source.base import RunsSource
+
+if TYPE_CHECKING:
+    from tandem_tui.source.base import RunsSource
 
 
 def add_source_options(parser: argparse.ArgumentParser) -> None:

@@ -44,6 +44,7 @@ from tandem_tui.source.file.atomic import (
     write_durable_temp,
 )
 from tandem_tui.domain.clock import Clock
+from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.source.file.store import (
     RunsDocument,
     RunsFileError,
@@ -304,6 +305,20 @@ def _attempt(path: Path, change: Callable[[RunsDocument], T], *, create: bool) -
 
 
 def _apply(
+    path: Path,
+    change: Callable[[RunsDocument], T],
+    *,
+    raw: bytes,
+    read_identity: FileIdentity | None,
+) -> tuple[T, bool]:
+    # Parsing a big file allocates millions of acyclic dicts and strings; with the cyclic
+    # collector on, the collections they trigger walk all of them in vain (at 10k runs
+    # 1.49 s of an action's 3.36 s; 0.58 s with the collector paused).
+    with gc_paused():
+        return _apply_parsed(path, change, raw=raw, read_identity=read_identity)
+
+
+def _apply_parsed(
     path: Path,
     change: Callable[[RunsDocument], T],
     *,

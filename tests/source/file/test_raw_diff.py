@@ -117,3 +117,29 @@ def test_a_watcher_parsing_in_a_helper_holds_a_bad_write_as_stale(runs_file, fix
         assert not watcher.load().freshness.stale
     finally:
         watcher.close()
+
+
+def test_a_watcher_parsing_in_a_helper_leaves_the_reading_to_it_and_still_sees_a_missing_file(
+    runs_file, fixture_now_ms
+):
+    watcher = RunsWatcher(runs_file, clock=ManualClock(fixture_now_ms), max_concurrent_runs=8, parse_in_helper=True)
+    try:
+        watcher.load()
+        edit_detail(runs_file, "run-rn-0142", "primes the helper")
+        watcher.load()
+        edit_detail(runs_file, "run-rn-0142", "read by the helper")
+        seen = watcher.load()
+        assert seen.runs["run-rn-0142"].detail == "read by the helper"
+        assert watcher._last_bytes is None, "the file's bytes stay in the helper"
+        unchanged = watcher.load()
+        assert unchanged.changed == frozenset() and not unchanged.freshness.stale
+        text = runs_file.read_text()
+        runs_file.unlink()
+        missing = watcher.load()
+        assert missing.freshness.stale and missing.freshness.missing
+        assert missing.freshness.error == f"{runs_file.name}: file not found"
+        assert missing.runs == seen.runs
+        runs_file.write_text(text)
+        assert not watcher.load().freshness.stale
+    finally:
+        watcher.close()

@@ -1,0 +1,73 @@
+"""The command line imports only what the chosen command needs."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from tandem_tui import cli
+
+HEAVY = ("textual", "rich", "pydantic", "watchfiles")
+
+
+def modules_imported_by(argv: list[str]) -> set[str]:
+    """Top-level packages among HEAVY that running ``main(argv)`` imports, in a fresh process."""
+    code = (
+        "import sys\n"
+        "from tandem_tui.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(' '.join(sorted({{name.split('.')[0] for name in sys.modules}} & set({HEAVY!r}))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(done.stdout.split("\n")[-2].split())
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"]])
+def test_version_and_help_import_no_textual_rich_pydantic_or_watchfiles(argv: list[str]) -> None:
+    assert modules_imported_by(argv) == set()
+
+
+def test_a_command_usage_error_imports_no_command_module() -> None:
+    assert modules_imported_by(["no-such-command"]) == set()
+
+
+def test_status_help_does_not_import_the_console() -> None:
+    assert "textual" not in modules_imported_by(["status", "--help"])
+
+
+def test_a_sub_command_help_reaches_the_command_s_own_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["status", "-h"])
+    assert exit_info.value.code == 0
+    assert "--json" in capsys.readouterr().out
+
+
+def _help_lines(parser: argparse.ArgumentParser) -> dict[str, str]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {choice.dest: choice.help for choice in action._choices_actions}
+
+
+@pytest.mark.parametrize("command", cli.COMMANDS, ids=lambda command: command.name)
+def test_each_table_help_line_is_the_one_its_module_registers(command: cli.Command) -> None:
+    assert _help_lines(cli.build_parser(command.name))[command.name] == command.help
+
+
+@pytest.mark.parametrize("module", cli.COMMAND_MODULES)
+def test_every_name_a_module_registers_is_in_the_table(module: str) -> None:
+    first = next(command.name for command in cli.COMMANDS if command.module == module)
+    stand_ins = set(_help_lines(cli.build_parser()))
+    assert set(_help_lines(cli.build_parser(first))) == stand_ins
+
+
+def test_the_top_level_help_lists_every_command_in_table_order(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    positions = [out.index(f"    {command.name} ") for command in cli.COMMANDS]
+    assert positions == sorted(positions)
