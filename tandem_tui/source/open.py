@@ -9,7 +9,8 @@ no other option, when the environment says the engine stores in PostgreSQL:
 ``TANDEM_STORAGE_BACKEND=postgres`` and ``TANDEM_STORAGE_POSTGRES_URL``); with none, the
 server's default location from the environment. ``--engine-url URL`` and ``--token-file
 PATH`` say where a live engine answers and which token to use (else as
-:mod:`tandem_tui.source.engine.detect` finds them). The CLI's argument parsing and this
+:mod:`tandem_tui.source.engine.detect` finds them); with ``--postgres``, ``--engine-url
+SCHEMA=URL`` (repeatable) names each live engine's API by its schema. The CLI's argument parsing and this
 module are the only places a path turns into a source; every file or SQLite source is
 wrapped in :class:`~tandem_tui.source.engine.source.EngineRoutedSource`, so a live
 engine's runs are only ever changed through its API.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,9 +52,11 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
     engine = parser.add_argument_group("a live engine")
     engine.add_argument(
         "--engine-url",
-        metavar="URL",
+        metavar="[SCHEMA=]URL",
+        action="append",
         default=argparse.SUPPRESS,
-        help="the engine's API (default: $TANDEM_ENGINE_URL, else http://127.0.0.1:$TANDEM_ENGINE_PORT, port 39731)",
+        help="the engine's API (default: $TANDEM_ENGINE_URL, else http://127.0.0.1:$TANDEM_ENGINE_PORT, port 39731); "
+        "with --postgres, SCHEMA=URL per live engine (repeatable)",
     )
     engine.add_argument(
         "--token-file",
@@ -103,8 +107,37 @@ def _store_source(
             raise SourceOptionError("--postgres needs a URL (postgresql://user@host:port/db)")
         from tandem_tui.source.postgres.source import PostgresSource
 
-        return PostgresSource(str(url).strip(), clock=clock, env=env, console=console)
+        plain, per_schema = engine_urls_of(args)
+        if plain is not None:
+            raise SourceOptionError(f"with --postgres, name the engine's schema: --engine-url SCHEMA={plain}")
+        return PostgresSource(
+            str(url).strip(), clock=clock, env=env, console=console,
+            engine_urls=per_schema, token_file=getattr(args, "token_file", None),
+        )
+    if engine_urls_of(args)[1]:
+        raise SourceOptionError("--engine-url SCHEMA=URL names an engine of a --postgres fleet; give --postgres URL")
     return None
+
+
+#: ``SCHEMA=URL``: a schema name as the engine accepts it, then ``=``.
+_SCHEMA_URL = re.compile(r"([a-z_][a-z0-9_]{0,62})=(\S+)")
+
+
+def engine_urls_of(args: argparse.Namespace) -> tuple[str | None, dict[str, str]]:
+    """``--engine-url`` values: the plain URL (the last one given) and the ``SCHEMA=URL``
+    ones by schema. A value may be a string (set by code, as ``--demo`` does) or a list."""
+    values = getattr(args, "engine_url", None)
+    if values is None:
+        return None, {}
+    plain: str | None = None
+    per_schema: dict[str, str] = {}
+    for value in [values] if isinstance(values, str) else values:
+        match = _SCHEMA_URL.fullmatch(str(value).strip())
+        if match:
+            per_schema[match.group(1)] = match.group(2)
+        elif str(value).strip():
+            plain = str(value).strip()
+    return plain, per_schema
 
 
 def runs_file_of(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> Path:
@@ -189,7 +222,7 @@ def routed(
     return EngineRoutedSource(
         inner,
         runs_file,
-        engine_url=getattr(args, "engine_url", None),
+        engine_url=engine_urls_of(args)[0] if args is not None else None,
         token_file=getattr(args, "token_file", None),
         env=env,
         clock=clock,
@@ -203,7 +236,7 @@ def describe_engine(args: argparse.Namespace, env: Mapping[str, str] = os.enviro
     env = env_for(args, env)
     return detect(
         runs_file_of(args, env),
-        engine_url_option=getattr(args, "engine_url", None),
+        engine_url_option=engine_urls_of(args)[0],
         token_file=getattr(args, "token_file", None),
         env=env,
     )

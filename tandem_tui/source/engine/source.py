@@ -51,7 +51,7 @@ from tandem_tui.source.base import (
     RunsSource,
     SourceDescription,
 )
-from tandem_tui.source.engine.detect import STORE_SQLITE, Detection, detect
+from tandem_tui.source.engine.detect import STORE_SQLITE, Detection, TokenSource, detect
 from tandem_tui.source.file.audit import AuditEntry, append_audit
 
 #: How long (s) a detection stands before it is made again.
@@ -239,83 +239,114 @@ class EngineRoutedSource:
         return self._perform_on_engine(request, detection)
 
     def _perform_on_engine(self, request: ActionRequest, detection: Detection) -> ActionResult:
-        from tandem_tui.source.engine.client import EngineClient, EngineReply, EngineUnavailable
-
-        request = ActionRequest(
-            kind=ActionKind(request.kind),
-            run_id=request.run_id,
-            reason=normalized_reason(request.reason),
-            actor=(request.actor or "").strip() or default_actor(self.env),
-            expect_updated_at_ms=request.expect_updated_at_ms,
-            expect_state=request.expect_state,
-        )
-        route = ENGINE_ROUTES.get(request.kind.value)
-        if route is None:
-            return self._engine_audited(request, detection, _refused(request, RELEASE_LOCK_REFUSAL), None)
-        if not detection.token.found:
+        request = _normalized(request, self.env)
+        if ENGINE_ROUTES.get(request.kind.value) is not None and not detection.token.found:
             return self._engine_audited(request, detection, _refused(request, _no_token_refusal(detection), unusable=True), None)
-        reply: EngineReply | None = None
-        with EngineClient(detection.url.url, detection.token.token, token_origin=detection.token.origin) as client:
-            try:
-                # The run as the engine holds it: its status before, and the stale-view guard.
-                current = client.get_run(request.run_id)
-                if not current.ok:
-                    reply = current
-                    return self._engine_audited(request, detection, _engine_refusal(request, current, None), current)
-                before = _run_of(current.run)
-                if before is not None:
-                    stale = stale_view_refusal(request, before)
-                    if stale is not None:
-                        return self._engine_audited(request, detection, _refused(request, stale.message, run=before), current)
-                reply = client.action(route, request.run_id, request.reason)
-            except EngineUnavailable as error:
-                self._forget_detection()
-                message = f"{error}; nothing was written (an engine owns these runs)"
-                return self._engine_audited(request, detection, _refused(request, message, unusable=True), error)
-        if not reply.ok:
-            return self._engine_audited(request, detection, _engine_refusal(request, reply, before), reply)
-        after = _run_of(reply.run)
-        previous = before.status if before is not None else None
-        new = after.status if after is not None else _status_of(reply.run)
-        if reply.body.get("alreadyTerminal"):
-            summary = f"already {new.value if new else 'terminal'}; nothing to cancel"
-        else:
-            summary = f"{previous.value if previous else '?'} -> {new.value if new else '?'}"
-        result = ActionResult(
-            ok=True,
-            kind=request.kind,
-            run_id=request.run_id,
-            previous_status=previous,
-            new_status=new,
-            message=f"run {request.run_id}: {summary} (via the engine at {detection.url.url})",
-            run=after,
-        )
+        result, reply = act_through_engine(request, request.run_id, detection.url.url, detection.token)
+        if isinstance(reply, Exception):
+            self._forget_detection()  # the next attempt looks again
         return self._engine_audited(request, detection, result, reply)
 
     def _engine_audited(self, request: ActionRequest, detection: Detection, result: ActionResult, reply: Any) -> ActionResult:
         """One audit line for an attempt that did not go to the file route."""
-        entry = AuditEntry(
-            at_ms=self.clock.now_ms(),
-            actor=request.actor or default_actor(self.env),
-            action=ActionKind(request.kind).value,
-            run_id=request.run_id,
-            previous_status=result.previous_status.value if result.previous_status else None,
-            new_status=result.new_status.value if result.ok and result.new_status else None,
-            reason=request.reason,
-            result="ok" if result.ok else ("failed" if result.unusable else "refused"),
-            message=result.message,
-            route="engine",
-            engine_url=detection.url.url,
-            engine_status=getattr(reply, "status", None),
-            engine_code=getattr(reply, "code", None),
-        )
+        entry = engine_audit_entry(request, result, detection.url.url, reply, at_ms=self.clock.now_ms(), env=self.env)
+        return append_engine_audit(self.runs_file, entry, result)
+
+
+def _normalized(request: ActionRequest, env: Mapping[str, str]) -> ActionRequest:
+    return ActionRequest(
+        kind=ActionKind(request.kind),
+        run_id=request.run_id,
+        reason=normalized_reason(request.reason),
+        actor=(request.actor or "").strip() or default_actor(env),
+        expect_updated_at_ms=request.expect_updated_at_ms,
+        expect_state=request.expect_state,
+    )
+
+
+def act_through_engine(request: ActionRequest, engine_run_id: str, url: str, token: TokenSource) -> tuple[ActionResult, Any]:
+    """``request`` (normalized) carried out by the live engine at ``url`` on its run
+    ``engine_run_id``: ``(result, answer)``, the answer being the engine's last
+    :class:`~tandem_tui.source.engine.client.EngineReply`, the
+    :class:`~tandem_tui.source.engine.client.EngineUnavailable` that stopped it, or
+    None (refused before any call). Never falls back to writing anything."""
+    from tandem_tui.source.engine.client import EngineClient, EngineReply, EngineUnavailable
+
+    route = ENGINE_ROUTES.get(ActionKind(request.kind).value)
+    if route is None:
+        return _refused(request, RELEASE_LOCK_REFUSAL), None
+    if not token.found:
+        return _refused(request, _no_token_message(token.origin), unusable=True), None
+    reply: EngineReply
+    with EngineClient(url, token.token, token_origin=token.origin) as client:
         try:
-            append_audit(self.runs_file, entry)
-        except OSError as error:
-            return ActionResult(
-                **{**result.__dict__, "message": f"{result.message} (audit log not written: {error.strerror or error})"}
-            )
-        return result
+            # The run as the engine holds it: its status before, and the stale-view guard.
+            current = client.get_run(engine_run_id)
+            if not current.ok:
+                return _engine_refusal(request, current, None), current
+            before = _run_of(current.run)
+            if before is not None:
+                stale = stale_view_refusal(request, before)
+                if stale is not None:
+                    return _refused(request, stale.message, run=before), current
+            reply = client.action(route, engine_run_id, request.reason)
+        except EngineUnavailable as error:
+            message = f"{error}; nothing was written (an engine owns these runs)"
+            return _refused(request, message, unusable=True), error
+    if not reply.ok:
+        return _engine_refusal(request, reply, before), reply
+    after = _run_of(reply.run)
+    previous = before.status if before is not None else None
+    new = after.status if after is not None else _status_of(reply.run)
+    if reply.body.get("alreadyTerminal"):
+        summary = f"already {new.value if new else 'terminal'}; nothing to cancel"
+    else:
+        summary = f"{previous.value if previous else '?'} -> {new.value if new else '?'}"
+    result = ActionResult(
+        ok=True,
+        kind=request.kind,
+        run_id=request.run_id,
+        previous_status=previous,
+        new_status=new,
+        message=f"run {request.run_id}: {summary} (via the engine at {url})",
+        run=after,
+    )
+    return result, reply
+
+
+def engine_audit_entry(
+    request: ActionRequest, result: ActionResult, url: str, reply: Any, *, at_ms: int, env: Mapping[str, str]
+) -> AuditEntry:
+    """The audit line (route ``engine``) of an attempt through a live engine."""
+    return AuditEntry(
+        at_ms=at_ms,
+        actor=request.actor or default_actor(env),
+        action=ActionKind(request.kind).value,
+        run_id=request.run_id,
+        previous_status=result.previous_status.value if result.previous_status else None,
+        new_status=result.new_status.value if result.ok and result.new_status else None,
+        reason=request.reason,
+        result="ok" if result.ok else ("failed" if result.unusable else "refused"),
+        message=result.message,
+        route="engine",
+        engine_url=url,
+        engine_status=getattr(reply, "status", None),
+        engine_code=getattr(reply, "code", None),
+    )
+
+
+def append_engine_audit(
+    log_owner: str | os.PathLike[str], entry: AuditEntry, result: ActionResult, extra: Mapping[str, Any] | None = None
+) -> ActionResult:
+    """Append ``entry`` (plus ``extra`` fields) to the audit log of ``log_owner``; a failed
+    append is said in the result's message, never hides the action."""
+    try:
+        append_audit(log_owner, {**entry.as_dict(), **(extra or {})} if extra else entry)
+    except OSError as error:
+        return ActionResult(
+            **{**result.__dict__, "message": f"{result.message} (audit log not written: {error.strerror or error})"}
+        )
+    return result
 
 
 def _run_of(value: dict[str, Any] | None) -> Run | None:
@@ -367,6 +398,10 @@ def _no_token_refusal(detection: Detection) -> str:
         f"an engine is live ({detection.how_known}) but there is no API token to act through it "
         f"({detection.token.origin}); give --token-file or TANDEM_API_TOKEN. Nothing was written."
     )
+
+
+def _no_token_message(origin: str) -> str:
+    return f"an engine is live but there is no API token to act through it ({origin}); give --token-file or TANDEM_API_TOKEN. Nothing was written."
 
 
 def _sqlite_refusal(detection: Detection) -> str:

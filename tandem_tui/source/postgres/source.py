@@ -11,9 +11,13 @@ others are still shown. Which engines are live comes from ``pg_locks``.
 Actions on a run whose engine is not live are carried out by our core in one
 transaction that first takes the engine's own write lock
 (``pg_advisory_xact_lock(write_lock_key(schema))``) and checks again that the engine is
-not live; a live engine's runs are read-only here (the caller routes to its HTTP API).
+not live. Actions on a live engine's run go through that engine's HTTP API when its URL
+is known (``engine_urls``: ``--engine-url SCHEMA=URL``; the token as for the other
+sources), the same call and refusals as
+:func:`~tandem_tui.source.engine.source.act_through_engine`; without a URL they are
+refused (read-only), and nothing of ours writes a live engine's schema, ever.
 Audit lines go to ``<data dir>/automation-runs/postgres/operator-audit.jsonl`` of the
-local Tandem data dir, each naming its engine.
+local Tandem data dir, each naming its engine (``route`` ``engine`` for the API's).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from tandem_tui.domain.scheduler import max_concurrent_runs_from_env
 from tandem_tui.domain.snapshot import Freshness, MetricsSample, MetricsSeries
 from tandem_tui.domain.view import RunsView
 from tandem_tui.source.base import ArchivedRead, ArchiveEntry, FoundRun, Month, Route, SourceDescription, SourceError
+from tandem_tui.source.engine.detect import TokenSource, find_token
+from tandem_tui.source.engine.source import act_through_engine, append_engine_audit, engine_audit_entry
 from tandem_tui.source.file.store import default_runs_file_path
 from tandem_tui.source.postgres import store
 from tandem_tui.source.postgres.fleet import EngineInfo, FleetView, fleet_key, split_key
@@ -270,8 +276,13 @@ class PostgresSource:
         poll_interval_ms: int = POLL_INTERVAL_MS,
         audit_owner: str | os.PathLike[str] | None = None,
         console: bool = False,
+        engine_urls: Mapping[str, str] | None = None,
+        token_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.url = url
+        #: Each live engine's API, by schema (``--engine-url SCHEMA=URL``).
+        self.engine_urls = {schema: u.strip().rstrip("/") for schema, u in (engine_urls or {}).items()}
+        self.token_file = token_file
         # A console polls once a second: each poll scans every engine's hot stamps.
         if console:
             poll_interval_ms = max(poll_interval_ms, 1_000)
@@ -302,18 +313,36 @@ class PostgresSource:
         finally:
             connection.close()
         stopped = len(schemas) - len(live)
+        via_api = sorted(schema for schema in live if schema in self.engine_urls)
+        token = self.token()
         summary = f"{len(schemas)} engines · {len(live)} live"
+        if via_api and token.found:
+            summary += f" ({len(via_api)} via API)"
         if stopped:
             return SourceDescription(
                 kind=self.kind, location=location, route=Route.POSTGRES,
                 summary=f"{summary} · actions on stopped engines write their schema",
                 engine_live=None if live else False,
             )
+        if via_api and token.found:
+            return SourceDescription(
+                kind=self.kind, location=location, route=Route.ENGINE,
+                summary=f"{summary} · actions via API" + ("" if len(via_api) == len(live) else " where the URL is known"),
+                engine_live=True,
+            )
+        why = "no engine schema found"
+        if schemas and via_api:
+            why = f"every engine is live and there is no API token ({token.origin})"
+        elif schemas:
+            why = "every engine is live and no engine URL is known: give --engine-url SCHEMA=URL"
         return SourceDescription(
             kind=self.kind, location=location, route=Route.NONE, summary=f"{summary} · read-only",
-            engine_live=True if schemas else None,
-            why_read_only="every engine is live: actions go through its HTTP API" if schemas else "no engine schema found",
+            engine_live=True if schemas else None, why_read_only=why,
         )
+
+    def token(self) -> TokenSource:
+        """The API token for the live engines, found as for the other sources."""
+        return find_token(self.token_file, self.env)
 
     def follower(self) -> FleetFollower:
         return FleetFollower(
@@ -421,6 +450,7 @@ class PostgresSource:
     # -- acting -----------------------------------------------------------------------
 
     def perform(self, request: ActionRequest) -> ActionResult:
+        """The run's engine, when live, acts through its API; else our core acts on its schema."""
         request = normalized_request(request, self.env)
         try:
             connection = store.connect(self.url)
@@ -437,12 +467,38 @@ class PostgresSource:
                 )
                 return audited(self.audit_owner, request, result, self.clock)
             schema, run_id = located
-            result = self._act(connection, schema, run_id, request)
+            live = bool(store.live_engines(connection, [schema]))
+            if not live:
+                try:
+                    result = self._act(connection, schema, run_id, request)
+                except EngineLiveError as error:  # it started meanwhile: no write was made
+                    return self._engine_audited(request, schema, refused_live(request, str(error)), None, None)
         except psycopg.Error as error:
             raise SourceError(f"{store.redacted(self.url)}: {store.one_line(error)}") from None
         finally:
             connection.close()
+        if live:
+            return self._perform_on_engine(request, schema, run_id)
         return audited(self.audit_owner, request, result, self.clock, extra={"engine": schema})
+
+    def _perform_on_engine(self, request: ActionRequest, schema: str, run_id: str) -> ActionResult:
+        """A live engine's run: through its HTTP API, or refused when its URL is not known."""
+        url = self.engine_urls.get(schema)
+        if url is None:
+            message = (
+                f"engine {schema} is live (it holds its PostgreSQL engine lock) and its API URL is not known: "
+                f"give --engine-url {schema}=URL. Nothing was written."
+            )
+            return self._engine_audited(request, schema, refused_live(request, message), None, None)
+        result, reply = act_through_engine(request, run_id, url, self.token())
+        return self._engine_audited(request, schema, result, url, reply)
+
+    def _engine_audited(
+        self, request: ActionRequest, schema: str, result: ActionResult, url: str | None, reply: object
+    ) -> ActionResult:
+        entry = engine_audit_entry(request, result, url or "", reply, at_ms=self.clock.now_ms(), env=self.env)
+        extra = {"engine": schema, "engine_url": url}
+        return append_engine_audit(self.audit_owner, entry, result, extra)
 
     def _act(self, connection: psycopg.Connection, schema: str, run_id: str, request: ActionRequest) -> ActionResult:
         self._refuse_if_live(connection, schema)
@@ -489,4 +545,12 @@ class PostgresSource:
 
     def close(self) -> None:
         """Nothing to release: followers close with their ``follow`` generator."""
+
+
+def refused_live(request: ActionRequest, message: str) -> ActionResult:
+    """A refusal because a live engine owns the run and cannot be used (the CLI's exit 2)."""
+    return ActionResult(
+        ok=False, kind=request.kind, run_id=request.run_id, previous_status=None, new_status=None,
+        message=message, unusable=True,
+    )
 

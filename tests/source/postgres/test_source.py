@@ -16,7 +16,6 @@ from tandem_tui.source.base import RunsSource, SourceError
 from tandem_tui.source.file.audit import read_audit
 from tandem_tui.source.postgres.keys import engine_lock_key, pg_locks_ids, write_lock_key
 from tandem_tui.source.postgres.source import PostgresSource
-from tandem_tui.source.sqlite.perform import EngineLiveError
 from tests.source.stores import fixture_history, fixture_runs, make_postgres_engine, upsert
 
 ENV = {"USER": "alice", "TANDEM_SCHEDULER_MAX_CONCURRENT_RUNS": "4"}
@@ -192,8 +191,10 @@ def test_a_live_engines_runs_are_never_written(fleet, fixture_now_ms, tmp_path):
     source = source_of(fleet, fixture_now_ms, tmp_path)
     with psycopg.connect(fleet, autocommit=True) as engine_session:
         engine_session.execute("SELECT pg_advisory_lock(%s)", (engine_lock_key(A),))
-        with pytest.raises(EngineLiveError, match="is live"):
-            source.perform(ActionRequest(ActionKind.PAUSE, f"{A}/run-rn-0142"))
+        result = source.perform(ActionRequest(ActionKind.PAUSE, f"{A}/run-rn-0142"))
+    assert not result.ok and result.unusable
+    assert f"engine {A} is live" in result.message and f"--engine-url {A}=URL" in result.message
+    assert "\n" not in result.message
     with psycopg.connect(fleet) as connection:
         assert connection.execute(
             f'SELECT status FROM "{A}".automation_runs WHERE run_id = %s', ("run-rn-0142",)
