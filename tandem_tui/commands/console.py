@@ -53,6 +53,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="open the console on a live simulated host in a temporary directory",
     )
+    parser.add_argument(
+        "--store", choices=("file", "sqlite"), default="file",
+        help="with --demo: the host keeps its runs in the runs file (Tandem <= 0.6.8) or in the "
+        "SQLite store (>= 0.6.9)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -62,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             if getattr(args, option, None) is not None:
                 flag = "--" + option.replace("_", "-")
                 raise CommandError(f"--demo makes its own runs file; drop {flag}")
-        with demo_state_dir() as demo:
+        with demo_state_dir(store=getattr(args, "store", "file")) as demo:
             args.state_dir, args.engine_url, args.token_file = demo.state_dir, demo.url, demo.token_file
             return open_console(source_of(args, console=True), read_only=args.read_only)
     return open_console(source_of(args, console=True), read_only=args.read_only)
@@ -80,7 +85,9 @@ def open_console(source: RunsSource, *, read_only: bool) -> int:
 
 
 @contextmanager
-def demo_state_dir(*, seed: int = DEMO_SEED, timeout: float = DEMO_START_TIMEOUT) -> Iterator[DemoEngine]:
+def demo_state_dir(
+    *, seed: int = DEMO_SEED, timeout: float = DEMO_START_TIMEOUT, store: str = "file"
+) -> Iterator[DemoEngine]:
     """A live state directory driven by the simulate engine in a child process.
 
     The engine serves its HTTP API on a free loopback port (``--serve 0``), as a real
@@ -99,7 +106,7 @@ def demo_state_dir(*, seed: int = DEMO_SEED, timeout: float = DEMO_START_TIMEOUT
         engine_json = Path(state_dir) / "engine.json"
         engine = subprocess.Popen(
             [sys.executable, "-m", "tandem_tui", "simulate", "--state-dir", state_dir,
-             "--seed", str(seed), "--serve", "0", *DEMO_ENGINE_ARGS],
+             "--seed", str(seed), "--serve", "0", "--store", store, *DEMO_ENGINE_ARGS],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Iterator
@@ -59,6 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="stop after this many seconds (default: until Ctrl-C)",
     )
     parser.add_argument(
+        "--store", choices=("file", "sqlite"), default="file",
+        help="file: the runs file and shards (Tandem <= 0.6.8); sqlite: the SQLite store "
+        "stateful_runtime.sqlite3, the runs file only its hot copy (Tandem >= 0.6.9)",
+    )
+    parser.add_argument(
         "--serve", metavar="PORT", type=_port, default=None,
         help="answer the engine's HTTP API on 127.0.0.1:PORT (0: a free port, written to DIR/engine.json)",
     )
@@ -80,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         pace=args.pace,
         max_concurrent=max_concurrent,
         runs_limit=args.runs,
+        store=args.store,
     )
     duration_ms = None if args.duration is None else int(args.duration * 1000)
     stop = threading.Event()
@@ -93,10 +100,14 @@ def run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 ticks = engine.run(stop, duration_ms=duration_ms)
-    except RunsFileError as error:
+    except RunsFileError as error:  # the SQLite store's errors (StoreError, lock held) too
         raise CommandError(str(error)) from None
+    except sqlite3.Error as error:
+        raise CommandError(f"{engine.runs_file.parent}: {' '.join(str(error).split())}") from None
     except OSError as error:
         raise CommandError(f"{engine.runs_file}: {error.strerror or error}") from None
+    finally:
+        engine.close()
     print(f"stopped after {ticks} ticks; {engine.created} runs created", file=sys.stderr)
     return 0
 

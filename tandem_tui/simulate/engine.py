@@ -8,7 +8,9 @@ transient failures (durable retry backoff), fail, block, wait at an approval gat
 paused by a spend guardrail or reaped as stale (and auto-resumed), and complete. Old
 terminal runs are archived into history shards so the hot file stays small.
 
-Like the real engine (≤ 0.6.8) where the console meets it:
+Like the real engine (≤ 0.6.8; with ``store="sqlite"`` the ≥ 0.6.9 layout of
+:mod:`~tandem_tui.simulate.sqlite_store`: the store authoritative, the file its copy of
+the hot set, history as store rows) where the console meets it:
 
 - the runs live **in memory**; the runs file is read **once**, at start-up (the first
   :meth:`Engine.step`), and never again;
@@ -68,6 +70,7 @@ from tandem_tui.simulate.catalogue import (
     digest,
     required_providers,
 )
+from tandem_tui.simulate.sqlite_store import SqliteRunsStore
 from tandem_tui.source.file.shards import write_shard
 from tandem_tui.source.file.store import (
     RunsFileError,
@@ -86,6 +89,10 @@ GUARDRAIL_CANCEL_AFTER_MS = 120_000
 #: A stale-reaped run stays paused at least this long before auto-resume is considered.
 STALE_RESUME_DELAY_MS = 3_000
 ENGINE_SOURCE = "tandem-tui-simulate"
+#: Where the engine keeps its runs: the runs file (<= 0.6.8) or the SQLite store (>= 0.6.9).
+STORE_FILE = "file"
+STORE_SQLITE = "sqlite"
+STORES = (STORE_FILE, STORE_SQLITE)
 
 T = TypeVar("T")
 
@@ -139,9 +146,16 @@ class Engine:
         clock: Clock | None = None,
         runs_limit: int | None = None,
         archive_after_ms: int = ARCHIVE_AFTER_MS,
+        store: str = STORE_FILE,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.runs_file = runs_file_for_state_dir(self.state_dir)
+        if store not in STORES:
+            raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
+        #: ``sqlite``: the >= 0.6.9 layout (:mod:`tandem_tui.simulate.sqlite_store`).
+        self.store: SqliteRunsStore | None = SqliteRunsStore(self.runs_file.parent) if store == STORE_SQLITE else None
+        #: Runs archived since the last save (the SQLite store marks them history then).
+        self._archived: list[str] = []
         self.seed = seed
         self.rate = max(float(rate), 0.0)
         #: How fast runs move through their nodes: 1 finishes a node in ~2 s of clock
@@ -185,11 +199,17 @@ class Engine:
         with self._lock:
             if self._started:
                 return
-            if self.runs_file.exists():
-                document = read_runs_document(self.runs_file)
+            entries: dict[str, Any] | None = None
+            if self.store is not None:
+                # >= 0.6.9: the store is authoritative; the runs file is read only for
+                # the one-time legacy import.
+                entries = self.store.open(now_ms=self.clock.now_ms(), legacy_entries=self._legacy_entries)
+            elif self.runs_file.exists():
+                entries = dict(read_runs_document(self.runs_file).entries)
+            if entries is not None:
                 now_ms = self.clock.now_ms()
-                for key in sorted(document.entries):
-                    value = document.entries[key]
+                for key in sorted(entries):
+                    value = entries[key]
                     try:
                         run = parse_run(value)
                     except ValidationError:
@@ -199,8 +219,20 @@ class Engine:
                             continue
                         self._corrupt.add(key)
                     self._runs[key] = run
-                self._entries = dict(document.entries)
+                self._entries = dict(entries)
             self._started = True
+
+    def _legacy_entries(self) -> dict[str, Any]:
+        """The runs file's entries, for the store's one-time import (none: an empty host)."""
+        if not self.runs_file.exists():
+            return {}
+        return dict(read_runs_document(self.runs_file).entries)
+
+    def close(self) -> None:
+        """Release what the engine holds while it runs (the SQLite store and its engine lock)."""
+        with self._lock:
+            if self.store is not None:
+                self.store.close()
 
     # ── one tick ─────────────────────────────────────────────────────────────
 
@@ -253,6 +285,10 @@ class Engine:
         a half-written file; a writer behind our back is overwritten.
         """
         with self._lock:
+            if self.store is not None:
+                # The store first: it is what the engine loads; the file is its copy.
+                self.store.save(self._entries, self._runs, self._archived)
+                self._archived = []
             payload = serialize_runs_file(self._entries).encode("utf-8")
             self.runs_file.parent.mkdir(parents=True, exist_ok=True)
             with open(self.runs_file, "wb") as handle:  # truncate-and-write, like fs::write
@@ -328,7 +364,10 @@ class Engine:
             run = self._runs.get(key)
             if run is None:
                 continue
-            write_shard(self.runs_file, run)
+            if self.store is None:
+                write_shard(self.runs_file, run)
+            else:
+                self._archived.append(key)  # history is the store's (is_hot = 0), no shard
             del self._entries[key]
             del self._runs[key]
             out.append(key)
