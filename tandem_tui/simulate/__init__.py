@@ -3,6 +3,9 @@
 - :mod:`~tandem_tui.simulate.catalogue`: the automations it runs and :func:`build_run`;
 - :mod:`~tandem_tui.simulate.engine`: :class:`Engine`, runs in memory, ticks, the
   server's plain rewrite of the runs file;
+- :mod:`~tandem_tui.simulate.sqlite_store`: with ``store="sqlite"`` (``--store
+  sqlite``), the Tandem >= 0.6.9 layout: the v5 SQLite store (``schema_v5.sql``)
+  authoritative, the engine lock held, the runs file only the hot copy;
 - :mod:`~tandem_tui.simulate.server`: its HTTP API on loopback (``--serve PORT``), with
   the engine's routes, status codes, error codes and token.
 """

@@ -192,3 +192,18 @@ def test_the_cli_pauses_through_the_engine_named_by_schema_and_refuses_without_i
     )
     assert done.returncode == 0, done.stderr
     assert engine_run(engine, run_id)["status"] in ("paused", "pausing")
+
+
+def test_engine_urls_by_schema_are_for_a_fleet_and_a_plain_one_for_the_other_sources(tmp_path):
+    import argparse
+
+    from tandem_tui.source.open import SourceOptionError, add_source_options, engine_urls_of, open_source
+
+    parser = argparse.ArgumentParser()
+    add_source_options(parser)
+    args = parser.parse_args(
+        ["--engine-url", f"{A}=http://127.0.0.1:1", "--engine-url", "http://127.0.0.1:2", "--engine-url", f"{B}=http://h:3/"]
+    )
+    assert engine_urls_of(args) == ("http://127.0.0.1:2", {A: "http://127.0.0.1:1", B: "http://h:3/"})
+    with pytest.raises(SourceOptionError, match="--postgres"):
+        open_source(parser.parse_args(["--state-dir", str(tmp_path), "--engine-url", f"{A}=http://127.0.0.1:1"]), env={})
