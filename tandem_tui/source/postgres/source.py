@@ -314,7 +314,7 @@ class PostgresSource:
             connection.close()
         stopped = len(schemas) - len(live)
         via_api = sorted(schema for schema in live if schema in self.engine_urls)
-        token = self.token()
+        token = self.token() if via_api else TokenSource(None, "not needed")
         summary = f"{len(schemas)} engines · {len(live)} live"
         if via_api and token.found:
             summary += f" ({len(via_api)} via API)"
