@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.text import Text
 
-from tandem_tui.commands.options import EXIT_REFUSED, EXIT_UNUSABLE, CommandError, add_source_options, source_of
+from tandem_tui.commands.options import EXIT_REFUSED, EXIT_UNUSABLE, CommandError, add_source_options, say_on_stderr, source_of
 from tandem_tui.commands.output import output_console
 from tandem_tui.domain.actions import ACTIONS, ActionRequest, ActionResult
 from tandem_tui.domain.models import dump_run
@@ -62,7 +62,7 @@ def _non_negative_int(value: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    source = source_of(args)
+    source = source_of(args, on_wait=say_on_stderr)
     request = ActionRequest(
         kind=args.action_kind,
         run_id=args.run_id,
