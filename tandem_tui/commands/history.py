@@ -21,7 +21,7 @@ from tandem_tui.commands.options import EXIT_REFUSED, CommandError, add_source_o
 from tandem_tui.commands.output import output_console
 from tandem_tui.domain.models import LifecycleRecord, Run, dump_model
 from tandem_tui.present import OPERATOR_MARKER, format_timestamp, timeline_rows
-from tandem_tui.safe_text import literal
+from tandem_tui.safe_text import json_text, literal
 from tandem_tui.source.base import FoundRun, SourceError
 
 #: Present on every event (the server adds it); shown once in the header instead.
@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     found = find_run(args, args.run_id)
     if args.json:
-        print(json.dumps(as_json(found.run, found.archived), indent=2, ensure_ascii=False))
+        print(json_text(as_json(found.run, found.archived)))
     else:
         print_history(found.run, found.archived)
     return 0

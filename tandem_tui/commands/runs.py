@@ -13,7 +13,6 @@ control characters and escape sequences made visible instead of acted on.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -31,7 +30,7 @@ from tandem_tui.present import (
     status_since_ms,
     why_text,
 )
-from tandem_tui.safe_text import sanitize
+from tandem_tui.safe_text import json_text, sanitize
 
 REASON_CHOICES = (*(reason.value for reason in QueueReason), READY)
 STATUS_CHOICES = tuple(status.value for status in RunStatus)
@@ -65,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     with gc_paused():
         rows = select(snapshot.runs, snapshot.view, now_ms, status=args.status, reason=args.reason)
         if args.json:
-            print(json.dumps([as_json(run, info) for run, info in rows], indent=2))
+            print(json_text([as_json(run, info) for run, info in rows]))
         else:
             print_table(rows, now_ms)
     return 0
