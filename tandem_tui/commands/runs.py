@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tandem_tui.commands.options import add_source_options, read, source_of
-from tandem_tui.commands.output import table_lines, terminal_width, write_lines
+from tandem_tui.commands.output import PIPED_WIDTH, clip, table_lines, terminal_width, write_lines
 from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.domain.models import QueueReason, Run, RunStatus
 from tandem_tui.domain.view import READY, QueueInfo, RunsView
@@ -104,21 +104,23 @@ def as_json(run: Run, info: QueueInfo | None) -> dict[str, Any]:
     }
 
 
-def table_row(run: Run, info: QueueInfo | None, now_ms: int) -> tuple[str, ...]:
-    """The table's cells for one run, every value from the store made literal."""
+def table_row(run: Run, info: QueueInfo | None, now_ms: int, width: int = PIPED_WIDTH) -> tuple[str, ...]:
+    """The table's cells for one run, every value from the store made literal and no
+    longer than a line ``width`` cells wide can show (cut first: see ``output.clip``)."""
     return (
-        sanitize(run.run_id),
-        sanitize(run.automation_id),
+        sanitize(clip(run.run_id, width)),
+        sanitize(clip(run.automation_id, width)),
         RunStatus(run.status).value,
-        sanitize(why_text(info)),
+        sanitize(clip(why_text(info), width)),
         in_status_text(status_since_ms(run, info), now_ms),
         format_age(run.updated_at_ms, now_ms),
-        sanitize(detail_text(run)),
+        sanitize(clip(detail_text(run), width)),
     )
 
 
 def print_table(rows: Iterable[tuple[Run, QueueInfo | None]], now_ms: int) -> None:
-    cells = [table_row(run, info, now_ms) for run, info in rows]
+    width = terminal_width()
+    cells = [table_row(run, info, now_ms, width) for run, info in rows]
     if not cells:
         print("no runs")
         return
@@ -126,7 +128,7 @@ def print_table(rows: Iterable[tuple[Run, QueueInfo | None]], now_ms: int) -> No
         table_lines(
             HEADERS,
             cells,
-            width=terminal_width(),
+            width=width,
             max_widths={1: AUTOMATION_WIDTH},
             right=frozenset({_IN_STATUS_COLUMN}),
         )
