@@ -56,8 +56,9 @@ def write_text_atomic(
     fsync_directory(target.parent)
 
 
-def write_durable_temp(target: Path, text: str) -> Path:
-    """``text`` written and fsynced to a fresh temp file beside ``target``; its path.
+def write_durable_temp(target: Path, text: str | bytes) -> Path:
+    """``text`` (or its UTF-8 bytes, as given) written and fsynced to a fresh temp file
+    beside ``target``; its path.
 
     The temp file keeps the permissions and the owner of the file it will replace (a
     new file gets the umask's say): the engine that owns a runs file must still be able
@@ -65,6 +66,7 @@ def write_durable_temp(target: Path, text: str) -> Path:
     unprivileged user), :class:`OwnerNotKept` is raised before anything is replaced.
     On any failure the temp file is removed and the exception propagates.
     """
+    data = text.encode("utf-8") if isinstance(text, str) else text
     temp = temp_path_for(target)
     try:
         before = target.stat()
@@ -72,11 +74,11 @@ def write_durable_temp(target: Path, text: str) -> Path:
         before = None
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _DEFAULT_MODE)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with os.fdopen(fd, "wb") as handle:
             if before is not None:
                 _keep_owner(handle.fileno(), target, before)
                 os.fchmod(handle.fileno(), stat.S_IMODE(before.st_mode))
-            handle.write(text)
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException:

@@ -50,7 +50,7 @@ from tandem_tui.source.file.store import (
     RunsFileError,
     parse_runs_document,
     read_error_line,
-    serialize_runs_file,
+    serialize_runs_file_bytes,
 )
 from tandem_tui.source.file.regular import file_kind, open_regular
 
@@ -331,9 +331,9 @@ def _apply_parsed(
     if before is not None and before == _fingerprint(document.entries):
         # Unchanged runs: no write, not even to re-lay-out a legacy or foreign file.
         return value, False
-    text = serialize_runs_file(document.entries)
+    data = serialize_runs_file_bytes(document.entries)
     try:
-        _replace_if_unchanged(path, text, read_identity)
+        _replace_if_unchanged(path, data, read_identity)
     except _Conflict:
         raise
     except OSError as error:
@@ -411,7 +411,7 @@ def _identity_at(path: Path) -> FileIdentity | None:
         return None
 
 
-def _replace_if_unchanged(path: Path, text: str, read_identity: FileIdentity | None) -> None:
+def _replace_if_unchanged(path: Path, text: str | bytes, read_identity: FileIdentity | None) -> None:
     """Atomically put ``text`` at ``path`` if ``path`` is still the file that was read.
 
     Raises :class:`_Conflict`, leaving ``path`` as the other writer left it, otherwise.
