@@ -71,3 +71,16 @@ def test_the_top_level_help_lists_every_command_in_table_order(capsys: pytest.Ca
     out = capsys.readouterr().out
     positions = [out.index(f"    {command.name} ") for command in cli.COMMANDS]
     assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "--json"],
+        ["history", "run-rn-0142", "--json"],
+        ["pause", "run-rn-0142", "--reason", "x", "--actor", "op"],
+    ],
+    ids=["status --json", "history --json", "pause into a pipe"],
+)
+def test_json_output_and_piped_actions_load_no_rich_or_textual(argv: list[str], runs_file) -> None:
+    assert modules_imported_by([*argv, "--runs-file", str(runs_file)]) & {"rich", "textual"} == set()
