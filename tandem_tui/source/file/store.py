@@ -235,12 +235,13 @@ def is_u64(value: Any) -> bool:
 
 def parse_runs_document(raw: str | bytes) -> RunsDocument:
     """Check the envelope of a runs file and return its raw entries."""
-    text = decode_utf8(raw, RUNS_FILE_NAME)
-    # Rust's trim, not Python's strip: U+001C..U+001F are not whitespace to the server.
-    stripped = serde_shape.rust_trim(text)
+    stripped = _trimmed_ascii_ends(raw)
+    if stripped is None:
+        # Rust's trim, not Python's strip: U+001C..U+001F are not whitespace to the server.
+        stripped = serde_shape.rust_trim(decode_utf8(raw, RUNS_FILE_NAME))
     if not stripped:
         return RunsDocument(entries={}, schema_version=RUNS_SCHEMA_VERSION, upgraded=False)
-    if stripped == "{}":
+    if stripped in ("{}", b"{}"):
         return RunsDocument(entries={}, schema_version=0, upgraded=True)
     value = load_json(raw, RUNS_FILE_NAME)
     if not isinstance(value, dict) or "schema_version" not in value:
@@ -250,6 +251,23 @@ def parse_runs_document(raw: str | bytes) -> RunsDocument:
         raise RunsFileError(f"versioned {RUNS_FILE_NAME} missing runs object")
     entries = _entries_object(value["runs"], "runs")
     return RunsDocument(entries=entries, schema_version=version, upgraded=version < RUNS_SCHEMA_VERSION)
+
+
+#: The ASCII bytes Rust's ``char::is_whitespace`` holds (the rest are not ASCII).
+_ASCII_WHITESPACE = b"\t\n\x0b\x0c\r "
+
+
+def _trimmed_ascii_ends(raw: str | bytes) -> bytes | None:
+    """``raw`` trimmed as Rust trims it, without decoding it, when both ends (after ASCII
+    whitespace) are ASCII and not whitespace: every other whitespace Rust trims is
+    non-ASCII, so trimming stops there too. ``None`` otherwise (decode and trim then):
+    decoding a 60 MB file only to look at its ends cost 0.06 s of each action."""
+    if not isinstance(raw, bytes):
+        return None
+    stripped = raw.strip(_ASCII_WHITESPACE)
+    if not stripped or stripped[0] >= 0x80 or stripped[-1] >= 0x80:
+        return None
+    return stripped
 
 
 def _entries_object(value: Any, where: str) -> dict[str, Any]:

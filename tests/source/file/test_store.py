@@ -467,3 +467,21 @@ def test_a_transaction_writes_the_servers_bytes(runs_file):
     entries = json.loads(written)["runs"]
     assert written == serialize_runs_file(entries).encode("utf-8")
     assert "naïve ✓".encode() in written
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"schema_version": 1, "runs": {"a": "\xff"}}', "not UTF-8"),
+        (b"\xa0{}", "not UTF-8"),
+    ],
+)
+def test_bytes_that_are_not_utf8_are_named_so_whatever_their_ends(raw, message):
+    with pytest.raises(RunsFileError, match=message):
+        parse_runs_document(raw)
+
+
+@pytest.mark.parametrize("raw", ["{}\u00a0".encode(), "\u3000{}".encode(), b" \r\n{} \t"])
+def test_a_file_holding_only_braces_and_rust_whitespace_is_an_empty_legacy_map(raw):
+    document = parse_runs_document(raw)
+    assert (document.entries, document.schema_version, document.upgraded) == ({}, 0, True)
