@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from tandem_tui.source.file.atomic import write_text_atomic
+from tandem_tui.source.file.atomic import make_dirs, write_text_atomic
 from tandem_tui.source.file.regular import read_regular
 from tandem_tui.domain.models import Run, dump_run, parse_run_record
 from tandem_tui.source.file.store import (
@@ -205,7 +205,7 @@ def write_shard(runs_file: str | os.PathLike[str], run: Run) -> Path:
             path.unlink(missing_ok=True)
         return shard_path(runs_file, run)
     path = shard_path(runs_file, run)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     text = serialize_shard(run)
     write_text_atomic(path, text)
     if path.read_text(encoding="utf-8") != text:

@@ -39,6 +39,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from tandem_tui.source.file.atomic import (
+    adopt_parent_owner,
     fsync_directory,
     remove_stale_temp_files,
     write_durable_temp,
@@ -181,6 +182,7 @@ def _acquire(path: Path, runs_file: Path, *, timeout_s: float, on_wait: Callable
     except OSError as error:
         raise RunsFileError(f"{path}: cannot take the writer lock ({error.strerror or error})") from None
     try:
+        adopt_parent_owner(path, fd)
         if not _try_flock(fd):
             holder = lock_holder(path)
             who = f"another writer (pid {holder})" if holder else "another writer"
