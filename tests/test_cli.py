@@ -13,8 +13,9 @@ from tandem_tui import cli
 HEAVY = ("textual", "rich", "pydantic", "watchfiles")
 
 
-def modules_imported_by(argv: list[str]) -> set[str]:
-    """Top-level packages among HEAVY that running ``main(argv)`` imports, in a fresh process."""
+def modules_imported_by(argv: list[str], extra: tuple[str, ...] = ()) -> set[str]:
+    """Top-level packages among HEAVY (and ``extra``) that running ``main(argv)`` imports,
+    in a fresh process."""
     code = (
         "import sys\n"
         "from tandem_tui.cli import main\n"
@@ -22,7 +23,7 @@ def modules_imported_by(argv: list[str]) -> set[str]:
         f"    main({argv!r})\n"
         "except SystemExit:\n"
         "    pass\n"
-        f"print(' '.join(sorted({{name.split('.')[0] for name in sys.modules}} & set({HEAVY!r}))))\n"
+        f"print(' '.join(sorted({{name.split('.')[0] for name in sys.modules}} & set({HEAVY + extra!r}))))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return set(done.stdout.split("\n")[-2].split())
@@ -71,3 +72,27 @@ def test_the_top_level_help_lists_every_command_in_table_order(capsys: pytest.Ca
     out = capsys.readouterr().out
     positions = [out.index(f"    {command.name} ") for command in cli.COMMANDS]
     assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "--json"],
+        ["history", "run-rn-0142", "--json"],
+        ["pause", "run-rn-0142", "--reason", "x", "--actor", "op"],
+    ],
+    ids=["status --json", "history --json", "pause into a pipe"],
+)
+def test_json_output_and_piped_actions_load_no_rich_or_textual(argv: list[str], runs_file) -> None:
+    assert modules_imported_by([*argv, "--runs-file", str(runs_file)]) & {"rich", "textual"} == set()
+
+
+def test_no_engine_listening_is_found_without_loading_httpx(runs_file, monkeypatch) -> None:
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, not listening: a connect is refused
+        monkeypatch.setenv("TANDEM_ENGINE_URL", f"http://127.0.0.1:{port}")
+        loaded = modules_imported_by(["status", "--json", "--runs-file", str(runs_file)], extra=("httpx",))
+    assert "httpx" not in loaded

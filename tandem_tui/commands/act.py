@@ -15,17 +15,15 @@ file, bad arguments, or a live engine that cannot be reached or refuses the toke
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from typing import Any
 
-from rich.text import Text
-
-from tandem_tui.commands.options import EXIT_REFUSED, EXIT_UNUSABLE, CommandError, add_source_options, source_of
+from tandem_tui.commands.options import EXIT_REFUSED, EXIT_UNUSABLE, CommandError, add_source_options, say_on_stderr, source_of
 from tandem_tui.commands.output import output_console
 from tandem_tui.domain.actions import ACTIONS, ActionRequest, ActionResult
 from tandem_tui.domain.models import dump_run
 from tandem_tui.present import one_line
-from tandem_tui.safe_text import json_text, literal
+from tandem_tui.safe_text import json_text, sanitize
 from tandem_tui.source.base import SourceError
 
 
@@ -62,7 +60,7 @@ def _non_negative_int(value: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    source = source_of(args)
+    source = source_of(args, on_wait=say_on_stderr)
     request = ActionRequest(
         kind=args.action_kind,
         run_id=args.run_id,
@@ -98,23 +96,35 @@ def as_json(result: ActionResult) -> dict[str, Any]:
     }
 
 
-def print_summary(result: ActionResult) -> None:
+def summary_parts(result: ActionResult) -> list[tuple[str, str]]:
+    """The summary as (text, style) pieces, every text from the run made literal."""
     run = result.run
-    text = Text()
-    text.append(f"{result.kind.value.replace('_', ' ')} ", style="bold")
-    text.append_text(literal(result.run_id, "bold"))
-    text.append(": ")
-    text.append_text(literal(result.message.split(": ", 1)[-1]))
+    parts = [
+        (f"{result.kind.value.replace('_', ' ')} ", "bold"),
+        (sanitize(result.run_id), "bold"),
+        (": ", ""),
+        (sanitize(result.message.split(": ", 1)[-1]), ""),
+    ]
     if run is not None and run.checkpoint.lifecycle_history:
         last = run.checkpoint.lifecycle_history[-1]
-        text.append("\n  event ")
-        text.append_text(literal(last.event))
+        parts += [("\n  event ", ""), (sanitize(last.event), "")]
         if last.reason:
-            text.append(" · ")
-            text.append_text(literal(last.reason))
+            parts += [(" · ", ""), (sanitize(last.reason), "")]
         metadata = last.metadata if isinstance(last.metadata, dict) else {}
         if metadata.get("actor"):
-            text.append(" · by ")
-            text.append_text(literal(metadata["actor"]))
-    output_console().print(text)
+            parts += [(" · by ", ""), (sanitize(metadata["actor"]), "")]
+    return parts
 
+
+def print_summary(result: ActionResult) -> None:
+    """The summary; styled on a terminal, plain text (no rich to load) into a pipe."""
+    parts = summary_parts(result)
+    if not sys.stdout.isatty():
+        print("".join(text for text, _ in parts))
+        return
+    from rich.text import Text
+
+    text = Text()
+    for piece, style in parts:
+        text.append(piece, style=style)
+    output_console().print(text)

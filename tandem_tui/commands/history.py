@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
-
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from tandem_tui.commands.options import EXIT_REFUSED, CommandError, add_source_options, source_of
 from tandem_tui.commands.output import output_console
 from tandem_tui.domain.models import LifecycleRecord, Run, dump_model
 from tandem_tui.present import OPERATOR_MARKER, format_timestamp, timeline_rows
-from tandem_tui.safe_text import literal
+from tandem_tui.safe_text import json_text, literal
 from tandem_tui.source.base import FoundRun, SourceError
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 #: Present on every event (the server adds it); shown once in the header instead.
 _PROFILE_KEY = "effective_execution_profile"
@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     found = find_run(args, args.run_id)
     if args.json:
-        print(json.dumps(as_json(found.run, found.archived), indent=2, ensure_ascii=False))
+        print(json_text(as_json(found.run, found.archived)))
     else:
         print_history(found.run, found.archived)
     return 0
@@ -86,6 +86,8 @@ def metadata_text(record: LifecycleRecord) -> str:
 def history_rows(found: Run) -> list[tuple[Text, ...]]:
     """One row of cells per lifecycle event (``tandem_tui.present.timeline_rows``: time
     order, offset from the first event, operator actions marked), every value literal."""
+    from rich.text import Text  # here: ``history --json`` never loads rich
+
     cells = []
     for row in timeline_rows(found):
         event = Text(f"{OPERATOR_MARKER} " if row.operator else "  ", style="bold")
@@ -104,6 +106,8 @@ def history_rows(found: Run) -> list[tuple[Text, ...]]:
 
 
 def header(found: Run, archived: bool) -> Text:
+    from rich.text import Text
+
     text = Text()
     text.append("run ")
     text.append_text(literal(found.run_id, "bold"))
@@ -116,6 +120,9 @@ def header(found: Run, archived: bool) -> Text:
 
 
 def print_history(found: Run, archived: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     console = output_console()
     console.print(header(found, archived))
     rows = history_rows(found)

@@ -9,6 +9,8 @@ given, and :func:`read` takes one snapshot of it.
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 # Light imports only: the CLI builds its parser (--version, --help) from this module
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from tandem_tui.domain.snapshot import Snapshot
     from tandem_tui.source.base import RunsSource
 
-__all__ = ["EXIT_OK", "EXIT_REFUSED", "EXIT_UNUSABLE", "CommandError", "add_source_options", "clock_of", "read", "source_of"]
+__all__ = ["EXIT_OK", "EXIT_REFUSED", "EXIT_UNUSABLE", "CommandError", "add_source_options", "clock_of", "read", "say_on_stderr", "source_of"]
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -42,12 +44,20 @@ def clock_of(args: argparse.Namespace) -> Clock:
     return getattr(args, "clock", None) or SYSTEM_CLOCK
 
 
-def source_of(args: argparse.Namespace, *, console: bool = False) -> RunsSource:
-    """The source the options name; options that name none are a usage error (exit 2)."""
+def source_of(
+    args: argparse.Namespace, *, console: bool = False, on_wait: Callable[[str], None] | None = None
+) -> RunsSource:
+    """The source the options name; options that name none are a usage error (exit 2).
+    ``on_wait`` hears, in one line, that an action waits for another writer's lock."""
     try:
-        return open_source(args, clock=clock_of(args), console=console)
+        return open_source(args, clock=clock_of(args), console=console, on_wait=on_wait)
     except SourceOptionError as error:
         raise CommandError(str(error)) from None
+
+
+def say_on_stderr(line: str) -> None:
+    """One line on stderr at once (an action waiting for a lock says so before it waits)."""
+    print(sanitize(line), file=sys.stderr, flush=True)
 
 
 def read(source: RunsSource) -> Snapshot:

@@ -51,6 +51,14 @@ def cut(text: str, width: int) -> str:
     return set_cell_size(text, width - 1).rstrip() + ELLIPSIS
 
 
+def clip(text: str, width: int) -> str:
+    """At most ``width`` characters of ``text``, then ``…`` when it had more: enough to
+    fill a line ``width`` cells wide (a character takes a cell or more once made literal,
+    bar combining marks), cut *before* escaping, measuring and laying out, whose cost
+    grows with the text (a 16 MB detail took seconds to measure, minutes to cut)."""
+    return text if len(text) <= width else text[:width] + ELLIPSIS
+
+
 def table_lines(
     headers: Sequence[str],
     rows: Sequence[Sequence[str]],

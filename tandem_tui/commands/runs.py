@@ -13,12 +13,11 @@ control characters and escape sequences made visible instead of acted on.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tandem_tui.commands.options import add_source_options, read, source_of
-from tandem_tui.commands.output import table_lines, terminal_width, write_lines
+from tandem_tui.commands.output import PIPED_WIDTH, clip, table_lines, terminal_width, write_lines
 from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.domain.models import QueueReason, Run, RunStatus
 from tandem_tui.domain.view import READY, QueueInfo, RunsView
@@ -31,7 +30,7 @@ from tandem_tui.present import (
     status_since_ms,
     why_text,
 )
-from tandem_tui.safe_text import sanitize
+from tandem_tui.safe_text import json_text, sanitize
 
 REASON_CHOICES = (*(reason.value for reason in QueueReason), READY)
 STATUS_CHOICES = tuple(status.value for status in RunStatus)
@@ -65,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     with gc_paused():
         rows = select(snapshot.runs, snapshot.view, now_ms, status=args.status, reason=args.reason)
         if args.json:
-            print(json.dumps([as_json(run, info) for run, info in rows], indent=2))
+            print(json_text([as_json(run, info) for run, info in rows]))
         else:
             print_table(rows, now_ms)
     return 0
@@ -105,21 +104,23 @@ def as_json(run: Run, info: QueueInfo | None) -> dict[str, Any]:
     }
 
 
-def table_row(run: Run, info: QueueInfo | None, now_ms: int) -> tuple[str, ...]:
-    """The table's cells for one run, every value from the store made literal."""
+def table_row(run: Run, info: QueueInfo | None, now_ms: int, width: int = PIPED_WIDTH) -> tuple[str, ...]:
+    """The table's cells for one run, every value from the store made literal and no
+    longer than a line ``width`` cells wide can show (cut first: see ``output.clip``)."""
     return (
-        sanitize(run.run_id),
-        sanitize(run.automation_id),
+        sanitize(clip(run.run_id, width)),
+        sanitize(clip(run.automation_id, width)),
         RunStatus(run.status).value,
-        sanitize(why_text(info)),
+        sanitize(clip(why_text(info), width)),
         in_status_text(status_since_ms(run, info), now_ms),
         format_age(run.updated_at_ms, now_ms),
-        sanitize(detail_text(run)),
+        sanitize(clip(detail_text(run), width)),
     )
 
 
 def print_table(rows: Iterable[tuple[Run, QueueInfo | None]], now_ms: int) -> None:
-    cells = [table_row(run, info, now_ms) for run, info in rows]
+    width = terminal_width()
+    cells = [table_row(run, info, now_ms, width) for run, info in rows]
     if not cells:
         print("no runs")
         return
@@ -127,7 +128,7 @@ def print_table(rows: Iterable[tuple[Run, QueueInfo | None]], now_ms: int) -> No
         table_lines(
             HEADERS,
             cells,
-            width=terminal_width(),
+            width=width,
             max_widths={1: AUTOMATION_WIDTH},
             right=frozenset({_IN_STATUS_COLUMN}),
         )

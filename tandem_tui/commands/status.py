@@ -10,7 +10,6 @@ the same snapshot (docs/architecture.md, "What the figures mean").
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 from typing import Any
 
@@ -148,14 +147,15 @@ def watch_line(snapshot: Snapshot, *, as_json: bool) -> str:
     freshness = snapshot.freshness
     if as_json:
         report: dict[str, Any] = shown.status_json()
-        return json.dumps(
+        return json_text(
             {
                 **report,
                 "read_at_ms": freshness.read_at_ms,
                 "stale": freshness.stale,
                 "error": freshness.error,
                 "changed_runs": len(snapshot.changed),
-            }
+            },
+            indent=None,
         )
     line = f"{format_timestamp(freshness.read_at_ms)}  {summary_line(shown)}"
     if freshness.stale:

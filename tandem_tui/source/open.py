@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -165,10 +165,12 @@ def open_source(
     clock: Clock = SYSTEM_CLOCK,
     env: Mapping[str, str] = os.environ,
     console: bool = False,
+    on_wait: Callable[[str], None] | None = None,
 ) -> RunsSource:
     """The source the parsed options name, routed through a live engine when there is
     one. ``console=True`` tunes it for the console (paced re-reads, parsing in a helper
-    process)."""
+    process); ``on_wait`` is told, in one line, when an action must wait for another
+    writer's lock on the runs file."""
     from tandem_tui.source.file.source import FileSource
 
     env = env_for(args, env)
@@ -188,7 +190,14 @@ def open_source(
         database = runs_file.parent / "stateful_runtime.sqlite3"
         inner = SqliteSource(database, clock=clock, env=env, console=console)
     else:
-        inner = FileSource(runs_file, clock=clock, env=env, poll=bool(getattr(args, "poll", False)), console=console)
+        inner = FileSource(
+            runs_file,
+            clock=clock,
+            env=env,
+            poll=bool(getattr(args, "poll", False)),
+            console=console,
+            on_wait=on_wait,
+        )
     return routed(inner, runs_file, args=args, clock=clock, env=env)
 
 
@@ -249,9 +258,10 @@ def file_source(
     env: Mapping[str, str] = os.environ,
     poll: bool = False,
     console: bool = False,
+    on_wait: Callable[[str], None] | None = None,
 ) -> RunsSource:
     """A source over one runs file (tests, ``--demo``), routed through a live engine."""
     from tandem_tui.source.file.source import FileSource
 
-    inner = FileSource(runs_file, clock=clock, env=env, poll=poll, console=console)
+    inner = FileSource(runs_file, clock=clock, env=env, poll=poll, console=console, on_wait=on_wait)
     return routed(inner, runs_file, clock=clock, env=env)

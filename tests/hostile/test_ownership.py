@@ -73,3 +73,35 @@ def test_another_unprivileged_user_is_refused_in_one_line_and_the_file_is_untouc
     assert runs_file.read_bytes() == before
     assert runs_file.stat().st_uid == 0
     assert [p.name for p in shared_dir.iterdir() if ".tmp-" in p.name] == []
+
+
+@needs_root
+def test_files_a_root_action_creates_in_another_users_data_directory_are_that_users(shared_dir):
+    """The lock file, the audit log and its directories: root-owned 644/755 files there
+    would lock the engine's user out of its own data directory."""
+    os.chmod(shared_dir, 0o755)
+    for path in (shared_dir, shared_dir / "automation_v2_runs.json"):
+        os.chown(path, NOBODY, NOBODY)
+
+    result = act(shared_dir / "automation_v2_runs.json")
+
+    assert result.returncode == 0, result.stderr
+    created = [path for path in shared_dir.rglob("*")]
+    assert {path.name for path in created} >= {"automation_v2_runs.json.lock", "operator-audit.jsonl"}
+    assert [str(path) for path in created if path.lstat().st_uid != NOBODY or path.lstat().st_gid != NOBODY] == []
+
+
+@needs_root
+def test_a_shard_root_archives_into_another_users_tree_is_that_users(shared_dir):
+    from tandem_tui.domain.models import parse_run
+    from tandem_tui.source.file.shards import write_shard
+
+    os.chown(shared_dir, NOBODY, NOBODY)
+    runs_file = shared_dir / "automation_v2_runs.json"
+    record = json.loads(runs_file.read_text())["runs"]["run-rn-0139"]
+
+    path = write_shard(runs_file, parse_run(record))
+
+    made = [path, *(p for p in path.parents if shared_dir in p.parents)]
+    assert len(made) == 5  # automation-runs/<stem>/YYYY/MM/<run>.json
+    assert [str(p) for p in made if (p.lstat().st_uid, p.lstat().st_gid) != (NOBODY, NOBODY)] == []

@@ -266,6 +266,10 @@ class HealthProbe:
 
 
 def probe_health(url: str, timeout: float = HEALTH_TIMEOUT_S) -> HealthProbe:
+    if _refused(url, timeout):
+        # The common case (no engine running) without loading httpx: ~0.15 s of a
+        # ``status --json`` or an action, whose floor is a parse of the runs file.
+        return HealthProbe(False, False, f"nothing answers at {url} (connection refused)")
     import httpx
 
     from tandem_tui.source.engine.client import tls_verify
@@ -287,6 +291,30 @@ def probe_health(url: str, timeout: float = HEALTH_TIMEOUT_S) -> HealthProbe:
         return HealthProbe(True, True, f"{url}/global/health answered")
     # Not an engine's health answer: whatever holds the port does not own the runs.
     return HealthProbe(False, False, f"{url} answers, but not as a Tandem engine (HTTP {response.status_code})")
+
+
+def _refused(url: str, timeout: float) -> bool:
+    """Whether a TCP connect to ``url``'s host and port is refused (nothing listens).
+    Anything else (it connects, times out, the name does not resolve) is for httpx to
+    tell, so every other verdict and message stays its own."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
 
 
 # ── all of it ──────────────────────────────────────────────────────────────────

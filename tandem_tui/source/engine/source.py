@@ -214,11 +214,12 @@ class EngineRoutedSource:
 
     def engine_metrics(self) -> dict[str, Any] | None:
         """The live engine's ``/scheduler/metrics``; None when no engine answers with our token."""
-        from tandem_tui.source.engine.client import EngineClient, EngineUnavailable
-
         detection = self.detection()
         if not (detection.reachable and detection.token.found):
             return None
+        # Only now: with no engine, ``status --json`` never loads httpx.
+        from tandem_tui.source.engine.client import EngineClient, EngineUnavailable
+
         with EngineClient(detection.url.url, detection.token.token, token_origin=detection.token.origin) as client:
             try:
                 return client.scheduler_metrics()

@@ -56,8 +56,9 @@ def write_text_atomic(
     fsync_directory(target.parent)
 
 
-def write_durable_temp(target: Path, text: str) -> Path:
-    """``text`` written and fsynced to a fresh temp file beside ``target``; its path.
+def write_durable_temp(target: Path, text: str | bytes) -> Path:
+    """``text`` (or its UTF-8 bytes, as given) written and fsynced to a fresh temp file
+    beside ``target``; its path.
 
     The temp file keeps the permissions and the owner of the file it will replace (a
     new file gets the umask's say): the engine that owns a runs file must still be able
@@ -65,6 +66,7 @@ def write_durable_temp(target: Path, text: str) -> Path:
     unprivileged user), :class:`OwnerNotKept` is raised before anything is replaced.
     On any failure the temp file is removed and the exception propagates.
     """
+    data = text.encode("utf-8") if isinstance(text, str) else text
     temp = temp_path_for(target)
     try:
         before = target.stat()
@@ -72,17 +74,58 @@ def write_durable_temp(target: Path, text: str) -> Path:
         before = None
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _DEFAULT_MODE)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with os.fdopen(fd, "wb") as handle:
             if before is not None:
                 _keep_owner(handle.fileno(), target, before)
                 os.fchmod(handle.fileno(), stat.S_IMODE(before.st_mode))
-            handle.write(text)
+            else:
+                adopt_parent_owner(temp, handle.fileno())
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
     return temp
+
+
+def make_dirs(directory: Path) -> None:
+    """``mkdir -p directory``, each directory made given its parent's owner
+    (:func:`adopt_parent_owner`)."""
+    missing = []
+    path = Path(directory)
+    while not path.is_dir() and path.parent != path:
+        missing.append(path)
+        path = path.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        adopt_parent_owner(path)
+
+
+def adopt_parent_owner(path: Path, fd: int | None = None) -> None:
+    """Give a file or directory we just created the owner of the directory it is in.
+
+    Only root acts for another user: a lock file, an audit log, a shard or a month
+    directory that root leaves root's own (mode 644/755) in an engine user's data
+    directory can no longer be written by that engine, nor by its operator's
+    ``tandem-tui``. Anyone else creates files as themselves, as the server would.
+    """
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return
+    try:
+        parent = os.stat(Path(path).parent)
+        mine = os.fstat(fd) if fd is not None else os.lstat(path)
+        if (mine.st_uid, mine.st_gid) == (parent.st_uid, parent.st_gid):
+            return
+        if fd is not None:
+            os.fchown(fd, parent.st_uid, parent.st_gid)
+        else:
+            os.lchown(path, parent.st_uid, parent.st_gid)
+    except OSError:
+        return  # best effort: the file is still usable by root and by its readers
 
 
 class OwnerNotKept(PermissionError):

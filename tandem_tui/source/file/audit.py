@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from tandem_tui.source.file.atomic import adopt_parent_owner, make_dirs
+
 AUDIT_FILE_NAME = "operator-audit.jsonl"
 AUDIT_SOURCE = "tandem-tui"
 
@@ -83,12 +85,13 @@ def audit_log_path(runs_file: str | os.PathLike[str]) -> Path:
 def append_audit(runs_file: str | os.PathLike[str], entry: AuditEntry | Mapping[str, Any]) -> Path:
     """Append one line for ``entry`` to the runs file's audit log; returns the log's path."""
     path = audit_log_path(runs_file)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     data = entry.as_dict() if isinstance(entry, AuditEntry) else dict(entry)
     data.setdefault("source", AUDIT_SOURCE)
     line = (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        adopt_parent_owner(path, fd)
         # One write call per line: O_APPEND makes it land whole at the end of the file.
         written = os.write(fd, line)
         if written != len(line):

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from tandem_tui.source.file.atomic import write_text_atomic
+from tandem_tui.source.file.atomic import make_dirs, write_text_atomic
 from tandem_tui.source.file.regular import read_regular
 from tandem_tui.domain.models import Run, dump_run, parse_run_record
 from tandem_tui.source.file.store import (
@@ -96,13 +96,27 @@ def history_root(runs_file: str | os.PathLike[str]) -> Path:
     return path.parent / HISTORY_DIR_NAME / stem
 
 
+def is_month_dir(year: str, month: str) -> bool:
+    """Whether ``year/month`` names a month a shard can be filed under (``2026/11``;
+    not ``2026/13``, ``0000/00`` or non-ASCII digits)."""
+    return (
+        year.isascii() and year.isdigit() and month.isascii() and month.isdigit()
+        and 1 <= int(year) <= 9999 and 1 <= int(month) <= 12
+    )
+
+
 def history_month(run: Run) -> tuple[int, int]:
     """The UTC (year, month) a run is filed under: its latest of updated/created."""
-    timestamp_ms = max(run.updated_at_ms, run.created_at_ms)
+    return utc_month(max(run.updated_at_ms, run.created_at_ms))
+
+
+def utc_month(timestamp_ms: int) -> tuple[int, int]:
+    """The UTC (year, month) of ``timestamp_ms``; never raises: a moment beyond what a
+    calendar date can hold (any u64 after year 9999) is the last month representable,
+    ``(9999, 12)`` (the server files it under the current month instead)."""
     try:
-        moment = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
+        moment = datetime.fromtimestamp(max(timestamp_ms, 0) / 1000, tz=UTC)
     except (OverflowError, ValueError, OSError):
-        # Beyond what a calendar date can hold: file it in the last month representable.
         return (9999, 12)
     return (moment.year, moment.month)
 
@@ -191,7 +205,7 @@ def write_shard(runs_file: str | os.PathLike[str], run: Run) -> Path:
             path.unlink(missing_ok=True)
         return shard_path(runs_file, run)
     path = shard_path(runs_file, run)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     text = serialize_shard(run)
     write_text_atomic(path, text)
     if path.read_text(encoding="utf-8") != text:
@@ -376,7 +390,8 @@ class ShardIndex(Mapping[str, Path]):
         """Each (year, month) holding shards, oldest first, with how many it holds."""
         counts: dict[tuple[int, int], int] = {}
         for (year, month), stems in self._months.items():
-            if year.isdigit() and month.isdigit() and stems:
+            # ASCII digits naming a calendar month ("²".isdigit() is true, int() of it raises).
+            if stems and is_month_dir(year, month):
                 key = (int(year), int(month))
                 counts[key] = counts.get(key, 0) + len(stems)
         return [MonthCount(year, month, count) for (year, month), count in sorted(counts.items())]

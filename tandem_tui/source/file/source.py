@@ -25,6 +25,7 @@ from tandem_tui.source.base import (
 from tandem_tui.source.file.shards import (
     SHARD_SUFFIX,
     ShardIndex,
+    is_month_dir,
     is_nonterminal_recovered_context_run,
     read_shard,
 )
@@ -172,9 +173,11 @@ class FileSource:
 
 
 def _month_of(shard: Path) -> Month | None:
-    """The (year, month) a shard is filed under, from its ``YYYY/MM`` directories."""
+    """The (year, month) a shard is filed under, from its ``YYYY/MM`` directories;
+    ``None`` for directories no month is named by (``2026/13``: nothing the server
+    writes, and no calendar can show it)."""
     year, month = shard.parent.parent.name, shard.parent.name
-    if year.isdigit() and month.isdigit():
+    if is_month_dir(year, month):
         return (int(year), int(month))
     return None
 

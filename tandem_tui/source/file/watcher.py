@@ -344,6 +344,8 @@ class RunsWatcher:
         """
         stop = _AnyEvent(self._stop, stop_event)
         idle_ms = POLL_DELAY_MS if self.poll else IDLE_RECHECK_MS
+        # Taken before the watch is made: a directory replaced in between is caught.
+        identities = self._identities()
         watched = self._watch_paths()
         notify = self._notify(watched)
         try:
@@ -365,13 +367,22 @@ class RunsWatcher:
                     # A poller misses what changed before its first scan: check by hand.
                     runs_touched = True
                     new_dirs |= self._dirs_changed_since_listed(watched)
+                # A watch follows a directory's inode, not its name: a data directory
+                # renamed away (or replaced by another one at the same path) sends no
+                # event about the path we read. Checked on every wake-up (two stats).
+                now_identities = self._identities()
+                replaced = now_identities != identities
+                if replaced:
+                    identities = now_identities
+                    rewatch = runs_touched = True
+                    new_dirs.add(self.shard_root)  # re-list the whole shard tree
                 if rewatch:
                     new_watched = self._watch_paths()
-                    if new_watched != watched:
+                    if new_watched != watched or replaced:
                         notify.close()
                         notify = self._notify(new_watched)
                         # Anything that landed in a new directory before its watch existed.
-                        new_dirs |= self._shard_dirs_among(new_watched - watched)
+                        new_dirs |= self._shard_dirs_among(new_watched if replaced else new_watched - watched)
                         watched = new_watched
                 # An idle wake-up re-reads only a stale file: a writer may have
                 # finished without an event we could see.
@@ -415,6 +426,11 @@ class RunsWatcher:
             False,  # recursive: every directory we care about is listed explicitly
             True,  # ignore_permission_denied
         )
+
+    def _identities(self) -> tuple[tuple[int, int] | None, ...]:
+        """(device, inode) of the runs file's directory and of the shard root (None
+        when missing): what a watch is really bound to."""
+        return (_identity(self.runs_file.parent), _identity(self.shard_root))
 
     def _watch_paths(self) -> set[Path]:
         """The runs file's directory, and every directory of the shard tree that exists.
@@ -551,6 +567,14 @@ def _nearest_existing(path: Path) -> Path:
     while not path.is_dir() and path.parent != path:
         path = path.parent
     return path
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino)
 
 
 def _mtime_ns(path: Path) -> int | None:

@@ -14,7 +14,6 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from tandem_tui.domain.actions import ActionRequest, ActionResult
@@ -29,7 +28,7 @@ from tandem_tui.source.base import (
     SourceDescription,
     SourceError,
 )
-from tandem_tui.source.file.shards import is_nonterminal_recovered_context_run
+from tandem_tui.source.file.shards import is_nonterminal_recovered_context_run, utc_month
 from tandem_tui.source.sqlite import store
 from tandem_tui.source.sqlite.engine_lock import EngineLockState, engine_lock_state
 from tandem_tui.source.sqlite.follow import POLL_INTERVAL_MS, SqliteFollower, StoreSnapshot
@@ -227,8 +226,7 @@ def database_path(path: str | os.PathLike[str]) -> Path:
 
 def month_of(created_at_ms: int, updated_at_ms: int) -> Month:
     """The (year, month), UTC, a run is filed under: ``max(updated, created)``, as shards."""
-    moment = datetime.fromtimestamp(max(created_at_ms, updated_at_ms, 0) / 1000, tz=UTC)
-    return (moment.year, moment.month)
+    return utc_month(max(created_at_ms, updated_at_ms, 0))
 
 
 def archive_by_month(listing: Sequence[tuple[str, int, int]]) -> dict[Month, list[ArchiveEntry]]:

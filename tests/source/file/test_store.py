@@ -421,3 +421,67 @@ def test_two_entries_with_one_run_id_resolve_to_the_key_that_sorts_last_like_ser
     raw = {"b-key": record("same", detail="from b"), "a-key": record("same", detail="from a")}
     runs, _ = parse_runs_file(json.dumps({"schema_version": 1, "runs": raw}), now_ms=NOW)
     assert runs["same"].detail == "from b"
+
+
+# --- integers beyond 64 bits: found as number tokens, not as digits in strings -------
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b'{"a": 123456789012345678901}',
+        b'{"a" :\n  -123456789012345678901}',
+        b'{"a": [1,\n  123456789012345678901]}',
+        b"123456789012345678901",
+    ],
+)
+def test_an_integer_beyond_64_bits_is_read_exact_wherever_it_stands(document):
+    from tandem_tui.source.file.store import load_json
+
+    assert "123456789012345678901" in json.dumps(load_json(document, "t"))
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b'{"digest": "sha256:3390148558377838191096b5690031"}',
+        b'{"note": "x, 1234567890123456789012"}',
+        b'{"a": 1.5, "b": "12345678901234567890123456"}',
+    ],
+)
+def test_long_digit_runs_inside_strings_are_not_taken_for_numbers(document):
+    from tandem_tui.source.file.store import _has_long_integer
+
+    assert not _has_long_integer(document)
+
+
+def test_a_transaction_writes_the_servers_bytes(runs_file):
+    from tandem_tui.source.file.store import serialize_runs_file
+    from tandem_tui.source.file.transaction import transact
+
+    def rename_detail(document):
+        document.entries["run-rn-0142"]["detail"] = "naïve ✓ \u00e9"
+
+    transact(runs_file, rename_detail)
+    written = runs_file.read_bytes()
+    entries = json.loads(written)["runs"]
+    assert written == serialize_runs_file(entries).encode("utf-8")
+    assert "naïve ✓".encode() in written
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"schema_version": 1, "runs": {"a": "\xff"}}', "not UTF-8"),
+        (b"\xa0{}", "not UTF-8"),
+    ],
+)
+def test_bytes_that_are_not_utf8_are_named_so_whatever_their_ends(raw, message):
+    with pytest.raises(RunsFileError, match=message):
+        parse_runs_document(raw)
+
+
+@pytest.mark.parametrize("raw", ["{}\u00a0".encode(), "\u3000{}".encode(), b" \r\n{} \t"])
+def test_a_file_holding_only_braces_and_rust_whitespace_is_an_empty_legacy_map(raw):
+    document = parse_runs_document(raw)
+    assert (document.entries, document.schema_version, document.upgraded) == ({}, 0, True)

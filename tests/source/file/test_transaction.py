@@ -281,3 +281,21 @@ def test_without_an_atomic_swap_a_file_created_meanwhile_is_still_kept(tmp_path,
 
 def test_without_an_atomic_swap_a_plain_change_is_written(runs_file, without_atomic_swap):
     test_a_change_is_persisted_and_its_value_returned(runs_file)
+
+
+def test_a_change_that_puts_back_equal_values_writes_nothing(runs_file):
+    from tandem_tui.domain.models import parse_run
+
+    before = runs_file.read_bytes()
+    stat_before = runs_file.stat()
+
+    def put_back_as_a_run(document):
+        # The same record, round-tripped through the model: equal as written.
+        for key, record in list(document.entries.items()):
+            document.entries[key] = parse_run(record)
+
+    outcome = transact_outcome(runs_file, put_back_as_a_run)
+
+    assert outcome.written is False
+    assert runs_file.read_bytes() == before
+    assert runs_file.stat().st_ino == stat_before.st_ino

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -200,14 +201,16 @@ class Follower:
         except BaseException as error:  # pragma: no cover - reported by the test
             self.errors.append(error)
 
-    def wait_for(self, predicate: Callable[[Snapshot], bool], what: str) -> Snapshot:
-        deadline = time.monotonic() + DEADLINE_S
+    def wait_for(
+        self, predicate: Callable[[Snapshot], bool], what: str, deadline_s: float = DEADLINE_S
+    ) -> Snapshot:
+        deadline = time.monotonic() + deadline_s
         while True:
             remaining = deadline - time.monotonic()
             try:
                 snapshot = self.snapshots.get(timeout=max(remaining, 0.001))
             except queue.Empty:
-                raise AssertionError(f"no snapshot within {DEADLINE_S} s: {what}") from None
+                raise AssertionError(f"no snapshot within {deadline_s} s: {what}") from None
             if predicate(snapshot):
                 return snapshot
 
@@ -340,6 +343,68 @@ def test_a_shard_root_created_after_the_watch_started_is_picked_up(tmp_path, fix
     (month / "run-sd-0054.json").write_text(json.dumps({"schema_version": 1, "run": entries["run-sd-0054"]}))
 
     follower.wait_for(lambda s: "run-sd-0054" in watcher.shard_index, "shard under a new root")
+
+
+#: A replaced directory is noticed at the next wake-up: within the idle re-check (1 s).
+REPLACED_DEADLINE_S = 5.0
+
+
+@pytest.fixture
+def data_dir(runs_file: Path) -> Path:
+    """``<tmp>/data`` holding the runs file and its shard tree, as a state directory has."""
+    data = runs_file.parent / "data"
+    data.mkdir()
+    runs_file.rename(data / runs_file.name)
+    (runs_file.parent / "automation-runs").rename(data / "automation-runs")
+    return data
+
+
+def test_a_replaced_data_directory_is_followed_not_the_old_one(data_dir, fixture_now_ms, follow):
+    runs_file = data_dir / "automation_v2_runs.json"
+    watcher = RunsWatcher(runs_file, clock=ManualClock(fixture_now_ms), max_concurrent_runs=8)
+    watcher.load()
+    entries = read_entries(runs_file)
+    follower = follow(watcher)
+
+    # mv data data.old; mkdir data; cp -a data.old/. data/
+    old = data_dir.with_name("data.old")
+    data_dir.rename(old)
+    shutil.copytree(old, data_dir)
+    time.sleep(0.3)
+    write_atomic(old / runs_file.name, touch_run(entries, "run-rn-0142", "written in the old directory"))
+    write_atomic(runs_file, touch_run(entries, "run-ib-0008", "written in the new directory"))
+
+    seen = follower.wait_for(
+        lambda s: s.runs["run-ib-0008"].detail == "written in the new directory", "the new directory",
+        REPLACED_DEADLINE_S,
+    )
+    assert not seen.freshness.stale
+    assert seen.runs["run-rn-0142"].detail != "written in the old directory"
+
+    # Shards landing in the new directory's tree are seen too.
+    month = watcher.shard_root / "2027" / "02"
+    month.mkdir(parents=True)
+    record = {**entries["run-etl-0308"], "run_id": "run-etl-0500"}
+    (month / "run-etl-0500.json").write_text(json.dumps({"schema_version": 1, "run": record}))
+    follower.wait_for(lambda s: "run-etl-0500" in watcher.shard_index, "a shard in the new tree", REPLACED_DEADLINE_S)
+
+
+def test_a_data_directory_renamed_away_is_stale_until_it_comes_back(data_dir, fixture_now_ms, follow):
+    runs_file = data_dir / "automation_v2_runs.json"
+    watcher = RunsWatcher(runs_file, clock=ManualClock(fixture_now_ms), max_concurrent_runs=8)
+    watcher.load()
+    entries = read_entries(runs_file)
+    follower = follow(watcher)
+
+    data_dir.rename(data_dir.with_name("data.old"))
+    gone = follower.wait_for(lambda s: s.freshness.stale, "stale once the directory is gone", REPLACED_DEADLINE_S)
+    assert "file not found" in gone.freshness.error
+    assert len(gone.runs) == len(entries)
+
+    data_dir.mkdir()
+    write_atomic(runs_file, {"run-ib-0008": entries["run-ib-0008"]})
+    back = follower.wait_for(lambda s: not s.freshness.stale, "the directory back", REPLACED_DEADLINE_S)
+    assert set(back.runs) == {"run-ib-0008"}
 
 
 def test_stop_ends_iterate_promptly(runs_file, fixture_now_ms):
