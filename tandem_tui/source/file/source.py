@@ -6,6 +6,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tandem_tui.domain.actions import ActionRequest, ActionResult
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
@@ -30,6 +31,9 @@ from tandem_tui.source.file.shards import (
     read_shard,
 )
 from tandem_tui.source.file.store import RunsFileError, read_runs_file
+
+if TYPE_CHECKING:
+    from tandem_tui.source.file.watcher import RunsWatcher
 
 #: How often (ms) a console re-reads a file that is rewritten many times a second.
 CONSOLE_MIN_RELOAD_INTERVAL_MS = 1_000
@@ -63,6 +67,7 @@ class FileSource:
         self.console = console
         #: Told, in one line, when an action has to wait for another writer's lock.
         self.on_wait = on_wait
+        self._following: RunsWatcher | None = None
         self.max_concurrent_runs = max_concurrent_runs_from_env(env)
         self._watchers: list[object] = []
 
@@ -117,18 +122,28 @@ class FileSource:
 
     def follow(self, stop: threading.Event) -> Iterator[Snapshot]:
         watcher = self._watcher()
+        # While it follows, its shard index (kept current from the shard tree's events)
+        # is what the archive is listed from: no second scan of the tree.
+        self._following = watcher
         try:
             yield from watcher.iterate(stop)
         finally:
+            self._following = None
             watcher.close()
 
     # -- the archive ------------------------------------------------------------------
 
     def archive_months(self) -> dict[Month, list[ArchiveEntry]]:
         """Each archived run's shard (the latest month's when filed twice), newest month
-        first, from directory listings alone."""
+        first, from directory listings alone: the followed shard index when this source
+        is being followed, else one scan of the shard tree."""
+        following = self._following
+        if following is not None:
+            paths = following.shard_paths()
+        else:
+            paths = list(ShardIndex.scan(self.runs_file).values())
         months: dict[Month, list[ArchiveEntry]] = {}
-        for path in ShardIndex.scan(self.runs_file).values():
+        for path in paths:
             month = _month_of(path)
             if month is not None:
                 name = path.name[: -len(SHARD_SUFFIX)]

@@ -7,11 +7,11 @@ pydantic validations. A file that cannot be read (half-written, truncated, inval
 newer schema, missing) never raises and never replaces the last good runs: the snapshot
 keeps them and says, in one line, why it is stale. The next good write recovers.
 
-Watching uses ``watchfiles`` on directories, never on the runs file itself (a watch on a
-file goes blind after the first atomic rename replaces its inode). Every directory of the
-shard tree is watched non-recursively, so nothing else under the data directory costs a
-watch; when a directory appears the watch is rebuilt and the new directory is rescanned,
-because a shard can land in a new month directory before the watch on it exists.
+What changed on disk is :mod:`tandem_tui.source.file.notify`'s business (which
+directories are watched, how a replaced directory is noticed); this module turns what it
+reports into snapshots and keeps the shard index current for the archive
+(:meth:`RunsWatcher.shard_index`, which a following :class:`FileSource` lists the
+archive from instead of scanning the shard tree again).
 
 No UI here: the console runs :meth:`RunsWatcher.iterate` in a worker thread, and parsing
 happens in whichever thread calls it.
@@ -26,9 +26,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from watchfiles import Change
-from watchfiles._rust_notify import RustNotify  # the public watch() cannot rebuild its path list
-
 from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.models import Run
 from tandem_tui.domain.gc_pause import gc_paused
@@ -37,19 +34,8 @@ from tandem_tui.domain.snapshot import Freshness, MetricsSample, MetricsSeries, 
 from tandem_tui.source.file.store import RunsFileError, parse_run_entry, read_error_line
 from tandem_tui.source.file.regular import read_regular
 from tandem_tui.source.file.raw_diff import Differ, EntryDiff, HelperDiffer, LocalDiffer
+from tandem_tui.source.file.notify import STEP_MS, AnyEvent, DirectoryWatch, subdirs
 from tandem_tui.domain.view import RunsView
-
-#: How often (ms) the watch wakes without events to re-check a stale file and the stop flag.
-IDLE_RECHECK_MS = 1_000
-#: How often (ms) the watch wakes to see whether a burst of events has settled (no new
-#: event for one step) and whether it was told to stop. Each wake-up takes the GIL and
-#: calls back into Python, so it is what an idle watcher costs (~30 us each: 100 a
-#: second were 0.4% of a core, 20 a second 0.17%); a change is seen one to two steps
-#: after it lands (a burst has settled when a step brings no new event).
-STEP_MS = 20
-#: How often (ms) ``--poll`` scans the watched directories.
-POLL_DELAY_MS = 250
-
 
 class RunsWatcher:
     """Reads the runs file into snapshots and follows it (and the shard tree) for changes.
@@ -120,6 +106,12 @@ class RunsWatcher:
             self._shard_index = ShardIndex.scan(self.runs_file)
             self.shard_generation += 1
         return self._shard_index
+
+    def shard_paths(self) -> list[Path]:
+        """Every indexed shard (the latest month's for a run filed twice), read under the
+        lock the follow loop updates the index with: safe from another thread."""
+        with self._lock:
+            return list(self.shard_index.values())
 
     @property
     def shard_root(self) -> Path:
@@ -342,66 +334,36 @@ class RunsWatcher:
         The watch is set up before anything is read, so a change that happened since
         :meth:`load` (or the shard scan) is caught by the read and rescan right after.
         """
-        stop = _AnyEvent(self._stop, stop_event)
-        idle_ms = POLL_DELAY_MS if self.poll else IDLE_RECHECK_MS
-        # Taken before the watch is made: a directory replaced in between is caught.
-        identities = self._identities()
-        watched = self._watch_paths()
-        notify = self._notify(watched)
-        try:
-            with self._lock:
-                shard_news = self._catch_up_shards(watched)
-                changed, news = self._reload()
-                snapshot = self._snapshot(changed) if news or shard_news else None
-            if snapshot is not None:
-                yield snapshot
-            while not stop.is_set():
-                raw = notify.watch(self.debounce_ms, STEP_MS, idle_ms, stop)
-                if raw == "stop" or stop.is_set():
-                    return
-                if raw == "signal":
-                    raise KeyboardInterrupt
-                events: set[tuple[int, str]] = set() if raw == "timeout" else raw
-                runs_touched, shard_files, new_dirs, rewatch = self._classify(events, watched)
-                if raw == "timeout" and self.poll:
-                    # A poller misses what changed before its first scan: check by hand.
-                    runs_touched = True
-                    new_dirs |= self._dirs_changed_since_listed(watched)
-                # A watch follows a directory's inode, not its name: a data directory
-                # renamed away (or replaced by another one at the same path) sends no
-                # event about the path we read. Checked on every wake-up (two stats).
-                now_identities = self._identities()
-                replaced = now_identities != identities
-                if replaced:
-                    identities = now_identities
-                    rewatch = runs_touched = True
-                    new_dirs.add(self.shard_root)  # re-list the whole shard tree
-                if rewatch:
-                    new_watched = self._watch_paths()
-                    if new_watched != watched or replaced:
-                        notify.close()
-                        notify = self._notify(new_watched)
-                        # Anything that landed in a new directory before its watch existed.
-                        new_dirs |= self._shard_dirs_among(new_watched if replaced else new_watched - watched)
-                        watched = new_watched
-                # An idle wake-up re-reads only a stale file: a writer may have
-                # finished without an event we could see.
-                reload = runs_touched or self._error is not None
-                if reload and self._hold_off(stop):
-                    return
+        stop = AnyEvent(self._stop, stop_event)
+        with DirectoryWatch(self.runs_file, self.shard_root, poll=self.poll, debounce_ms=self.debounce_ms) as watch:
+            try:
                 with self._lock:
-                    shard_news = self._refresh_shards(shard_files, new_dirs)
-                    changed, news = frozenset(), False
-                    if reload:
-                        changed, news = self._reload()
+                    shard_news = self._catch_up_shards(watch.shard_dirs())
+                    changed, news = self._reload()
                     snapshot = self._snapshot(changed) if news or shard_news else None
                 if snapshot is not None:
                     yield snapshot
-        finally:
-            notify.close()
-            self.close()
+                for seen in watch.changes(stop):
+                    shard_dirs = set(seen.shard_dirs)
+                    if seen.idle and self.poll:
+                        shard_dirs |= self._dirs_changed_since_listed(watch.shard_dirs())
+                    # An idle wake-up re-reads only a stale file: a writer may have
+                    # finished without an event we could see.
+                    reload = seen.runs_touched or self._error is not None
+                    if reload and self._hold_off(stop):
+                        return
+                    with self._lock:
+                        shard_news = self._refresh_shards(seen.shard_files, shard_dirs)
+                        changed, news = frozenset(), False
+                        if reload:
+                            changed, news = self._reload()
+                        snapshot = self._snapshot(changed) if news or shard_news else None
+                    if snapshot is not None:
+                        yield snapshot
+            finally:
+                self.close()
 
-    def _hold_off(self, stop: _AnyEvent) -> bool:
+    def _hold_off(self, stop: AnyEvent) -> bool:
         """Wait out what is left of ``min_reload_interval_ms``; True if told to stop meanwhile.
 
         Pacing, not domain time, so it uses the monotonic clock and not ``self.clock``.
@@ -417,76 +379,7 @@ class RunsWatcher:
         self.reloads += 1
         return False
 
-    def _notify(self, watched: set[Path]) -> RustNotify:
-        return RustNotify(
-            sorted(str(path) for path in watched),
-            False,  # debug
-            self.poll,  # force_polling
-            POLL_DELAY_MS,
-            False,  # recursive: every directory we care about is listed explicitly
-            True,  # ignore_permission_denied
-        )
-
-    def _identities(self) -> tuple[tuple[int, int] | None, ...]:
-        """(device, inode) of the runs file's directory and of the shard root (None
-        when missing): what a watch is really bound to."""
-        return (_identity(self.runs_file.parent), _identity(self.shard_root))
-
-    def _watch_paths(self) -> set[Path]:
-        """The runs file's directory, and every directory of the shard tree that exists.
-
-        A missing directory is stood in for by its nearest existing ancestor, whose
-        events say when to rebuild the watch.
-        """
-        paths = {_nearest_existing(self.runs_file.parent)}
-        root = self.shard_root
-        if not root.is_dir():
-            paths.add(_nearest_existing(root))
-            return paths
-        paths.add(root)
-        for year in _subdirs(root):
-            paths.add(year)
-            paths.update(_subdirs(year))
-        return paths
-
-    def _classify(
-        self, events: set[tuple[int, str]], watched: set[Path]
-    ) -> tuple[bool, set[Path], set[Path], bool]:
-        """(runs file touched, shard files touched, shard dirs to rescan, watch needs rebuilding)."""
-        runs_touched = False
-        shard_files: set[Path] = set()
-        dirs: set[Path] = set()
-        rewatch = False
-        runs_file = str(self.runs_file)
-        # Polling may report an atomic rename only as a change of the directory.
-        runs_dir = str(self.runs_file.parent)
-        root = self.shard_root
-        for change, raw_path in events:
-            if raw_path == runs_file or raw_path == runs_dir and change == Change.modified:
-                runs_touched = True
-                continue
-            path = Path(raw_path)
-            if path in watched and change == Change.deleted:
-                rewatch = True
-            if change == Change.modified and path in watched and _is_within(path, root):
-                dirs.add(path)  # polling again: entries came or went, names unknown
-                continue
-            # Temp files of atomic writes (".name.tmp-...") are not shards.
-            if path.name.startswith(".") or not (_is_within(path, root) or _is_within(root, path)):
-                continue
-            if path.suffix == ".json":
-                shard_files.add(path)
-            elif change == Change.added and path.is_dir() or change == Change.deleted:
-                rewatch = True
-                if _is_within(path, root):
-                    dirs.add(path)
-        return runs_touched, shard_files, dirs, rewatch
-
-    def _shard_dirs_among(self, paths: set[Path]) -> set[Path]:
-        root = self.shard_root
-        return {path for path in paths if _is_within(path, root)}
-
-    def _catch_up_shards(self, watched: set[Path]) -> bool:
+    def _catch_up_shards(self, shard_dirs: set[Path]) -> bool:
         """Scan the shard tree, or rescan directories that changed since the last scan.
 
         A directory's mtime moves whenever an entry is added or removed in it, so only
@@ -495,14 +388,10 @@ class RunsWatcher:
         if self._shard_index is None:
             self.shard_index  # noqa: B018 - scans
             return True
-        return self._refresh_shards(set(), self._dirs_changed_since_listed(watched))
+        return self._refresh_shards(set(), self._dirs_changed_since_listed(shard_dirs))
 
-    def _dirs_changed_since_listed(self, watched: set[Path]) -> set[Path]:
-        return {
-            path
-            for path in self._shard_dirs_among(watched)
-            if _mtime_ns(path) != self._dir_mtimes.get(path)
-        }
+    def _dirs_changed_since_listed(self, shard_dirs: set[Path]) -> set[Path]:
+        return {path for path in shard_dirs if _mtime_ns(path) != self._dir_mtimes.get(path)}
 
     def _refresh_shards(self, files: set[Path], dirs: set[Path]) -> bool:
         if not files and not dirs:
@@ -521,10 +410,10 @@ class RunsWatcher:
         return bool(outermost) or bool(files) or len(index) != before
 
     def _remember_mtimes(self, directory: Path) -> None:
-        for path in [directory, *_subdirs(directory)]:
+        for path in [directory, *subdirs(directory)]:
             self._dir_mtimes[path] = _mtime_ns(path)
             if path != directory:
-                for sub in _subdirs(path):
+                for sub in subdirs(path):
                     self._dir_mtimes[sub] = _mtime_ns(sub)
 
 
@@ -537,16 +426,6 @@ class ShardAwareSnapshot(Snapshot):
     """
 
     shard_generation: int = 0
-
-
-class _AnyEvent:
-    """Set when any of the given events is set (what ``RustNotify.watch`` polls)."""
-
-    def __init__(self, *events: threading.Event | None) -> None:
-        self._events = [event for event in events if event is not None]
-
-    def is_set(self) -> bool:
-        return any(event.is_set() for event in self._events)
 
 
 def _read_bytes(path: Path) -> tuple[bytes, int]:
@@ -563,33 +442,11 @@ def _one_line_os_error(path: Path, error: OSError) -> str:
     return _one_line(read_error_line(path.name, error))
 
 
-def _nearest_existing(path: Path) -> Path:
-    while not path.is_dir() and path.parent != path:
-        path = path.parent
-    return path
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return (status.st_dev, status.st_ino)
-
-
 def _mtime_ns(path: Path) -> int | None:
     try:
         return os.stat(path).st_mtime_ns
     except OSError:
         return None
-
-
-def _subdirs(path: Path) -> list[Path]:
-    try:
-        with os.scandir(path) as entries:
-            return [Path(entry.path) for entry in entries if entry.is_dir(follow_symlinks=False)]
-    except OSError:
-        return []
 
 
 def _is_within(path: Path, root: Path) -> bool:
