@@ -27,11 +27,11 @@ from bench.make_runs import NOW_MS, OUT, make_runs  # noqa: E402
 from tandem_tui.domain.actions import ActionKind, ActionRequest  # noqa: E402
 from tandem_tui.domain.clock import ManualClock  # noqa: E402
 from tandem_tui.domain.models import dump_run  # noqa: E402
+from tandem_tui.simulate.sqlite_store import schema_sql  # noqa: E402
 from tandem_tui.source.sqlite.follow import SqliteFollower  # noqa: E402
 from tandem_tui.source.sqlite.rows import bound_run_json  # noqa: E402
 from tandem_tui.source.sqlite.source import SqliteSource  # noqa: E402
 
-SCHEMA = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "stateful_runtime_schema_v5.sql"
 INSERT = (
     "INSERT INTO automation_runs (run_id, automation_id, org_id, workspace_id, deployment_id, status, "
     "is_hot, run_json, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -52,7 +52,7 @@ def build(hot: int, history: int) -> Path:
     records = [dump_run(run) for run in make_runs(hot).values()]
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode = WAL")
-    connection.executescript(SCHEMA.read_text())
+    connection.executescript(schema_sql())
     connection.execute("BEGIN IMMEDIATE")
     connection.execute("INSERT INTO schema_metadata VALUES (5)")
     connection.executemany(INSERT, (row(r, 1, bound_run_json(r)) for r in records))

@@ -54,8 +54,11 @@ def rows(engine: Engine) -> dict[str, tuple]:
         }
 
 
-def test_the_package_ships_the_v5_schema_the_tests_build_stores_from():
-    assert schema_sql() == (FIXTURES / "stateful_runtime_schema_v5.sql").read_text()
+def test_the_package_ships_the_v5_schema():
+    # The one copy of upstream's schema (shared/upstream/stateful_runtime_schema_v5.sql):
+    # the engine, the tests and the benches build stores from it.
+    assert "CREATE TABLE automation_runs (" in schema_sql()
+    assert "schema_version" in schema_sql()
 
 
 def test_the_store_is_schema_5_in_wal_mode_and_authoritative_after_the_first_save(tmp_path):

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tandem_tui.simulate.sqlite_store import schema_sql
 from tandem_tui.source.sqlite.rows import DATABASE_FILE_NAME, bound_run_json
 
 FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures"
-SCHEMA_SQL = FIXTURES_DIR / "stateful_runtime_schema_v5.sql"
 
 #: A ciphertext as the engine writes it when it encrypts records (opaque to us).
 CIPHERTEXT = "tgs1:eyJ2IjoyLCJub25jZSI6IkFBQUEiLCJjdCI6ImNpcGhlcnRleHQifQ"
@@ -77,7 +77,7 @@ def make_sqlite_store(
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         connection.execute("PRAGMA journal_mode = WAL")
-        connection.executescript(SCHEMA_SQL.read_text())
+        connection.executescript(schema_sql())
         connection.execute("BEGIN IMMEDIATE")
         connection.execute("INSERT INTO schema_metadata (schema_version) VALUES (?)", (schema_version,))
         if migration_complete:
