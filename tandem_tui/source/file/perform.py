@@ -16,7 +16,7 @@ import os
 import signal
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,21 +113,9 @@ def _log_intent(runs_file: Path, request: ActionRequest, attempt: str, clock: Cl
     on (no runs file: the refusal that follows must leave no trace)."""
     if not runs_file.is_file():
         return False
-    entry = AuditEntry(
-        at_ms=clock.now_ms(),
-        actor=request.actor or "",
-        action=request.kind.value,
-        run_id=request.run_id,
-        previous_status=None,
-        new_status=None,
-        reason=request.reason,
-        result="intent",
-        message=f"{ActionKind(request.kind).verb} requested",
-        attempt=attempt,
-        pid=os.getpid(),
-    )
+    entry = _attempt_line(request, attempt, clock, "intent", f"{ActionKind(request.kind).verb} requested")
     try:
-        append_audit(runs_file, entry)
+        append_audit(runs_file, replace(entry, pid=os.getpid()))
     except OSError as error:
         raise RunsFileError(
             f"{audit_log_path(runs_file)}: cannot write the audit log "
@@ -140,7 +128,15 @@ def _log_failure(runs_file: Path, request: ActionRequest, attempt: str, clock: C
     message = " ".join(str(error).split()) or type(error).__name__
     if not isinstance(error, RunsFileError):
         message = f"unexpected {type(error).__name__}: {message}"
-    entry = AuditEntry(
+    try:
+        append_audit(runs_file, _attempt_line(request, attempt, clock, "failed", message))
+    except OSError:
+        pass  # the intent stays, and reads as interrupted: still not silent
+
+
+def _attempt_line(request: ActionRequest, attempt: str, clock: Clock, result: str, message: str) -> AuditEntry:
+    """An audit line of an attempt that has no run outcome (its intent, or its failure)."""
+    return AuditEntry(
         at_ms=clock.now_ms(),
         actor=request.actor or "",
         action=request.kind.value,
@@ -148,14 +144,10 @@ def _log_failure(runs_file: Path, request: ActionRequest, attempt: str, clock: C
         previous_status=None,
         new_status=None,
         reason=request.reason,
-        result="failed",
+        result=result,  # type: ignore[arg-type]
         message=message,
         attempt=attempt,
     )
-    try:
-        append_audit(runs_file, entry)
-    except OSError:
-        pass  # the intent stays, and reads as interrupted: still not silent
 
 
 def _recover_interrupted(runs_file: Path, clock: Clock) -> None:
