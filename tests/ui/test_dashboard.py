@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from tandem_tui.ui.widgets.runs_table import (
     StatusFilter,
     build_rows,
     column_widths,
+    elide_middle,
     row_matches,
     sort_key,
 )
@@ -118,9 +120,24 @@ def test_unchanged_runs_keep_their_row_objects_between_snapshots(fixture_now_ms)
 def test_columns_fit_a_wide_terminal_and_keep_a_readable_detail_on_a_narrow_one(fixture_now_ms):
     rows = list(fixture_rows(fixture_now_ms).values())
     wide = column_widths(rows, 120, padding=1)
-    assert sum(wide.values()) + 2 * len(wide) == 120
+    shown = [width for width in wide.values() if width]
+    assert sum(shown) + 2 * len(shown) == 120
     narrow = column_widths(rows, 79, padding=1)
     assert narrow["detail"] >= 12 and narrow["id"] == len("run-etl-0311")
+
+
+def test_the_id_column_is_as_wide_as_the_longest_id_where_the_terminal_has_room(fixture_now_ms):
+    rows = list(fixture_rows(fixture_now_ms).values())
+    long_id = "ledger-reconcile-2026-11-29T21:00:00Z-9cff9559"
+    rows.append(replace(rows[0], run_id=long_id))
+    assert column_widths(rows, 159)["id"] == len(long_id)
+    narrow = column_widths(rows, 79)["id"]
+    assert 12 <= narrow < len(long_id)
+
+
+def test_a_long_id_is_elided_in_the_middle_so_its_tail_stays():
+    assert elide_middle("ledger-reconcile-2026-11-29-9cff9559", 17) == "ledger-r…9cff9559"
+    assert elide_middle("short", 17) == "short"
 
 
 # -- static app ------------------------------------------------------------------------------
@@ -159,7 +176,7 @@ async def test_number_keys_switch_the_quick_status_filter(app_factory):
         await pilot.press("3")
         assert table.status_filter == StatusFilter.QUEUED and table.row_count == 5
         await pilot.press("5")
-        assert {cell_text(table, key.value, "status") for key in table.rows} == {"failed", "blocked"}
+        assert {cell_text(table, key, "status") for key in table.order} == {"failed", "blocked"}
         await pilot.press("1")
         assert table.row_count == 20
 
@@ -170,10 +187,10 @@ async def test_clicking_a_header_sorts_by_that_column_and_again_reverses(app_fac
         table = table_of(app)
         await pilot.pause()
         await pilot.click(RunsTable, offset=(4, 0))  # the "run" header
-        ids = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
+        ids = list(table.order)
         assert table.sort_column == "id" and ids == sorted(ids)
         await pilot.click(RunsTable, offset=(4, 0))
-        ids = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
+        ids = list(table.order)
         assert ids == sorted(ids, reverse=True)
 
 
@@ -184,10 +201,10 @@ async def test_s_cycles_the_sort_column_and_shift_s_reverses_it(app_factory):
         await pilot.pause()
         await pilot.press("s")
         assert table.sort_column == "why"
-        first = table.coordinate_to_cell_key((0, 0)).row_key.value
+        first = table.order[0]
         assert cell_text(table, first, "why") != ""
         await pilot.press("S")
-        last = table.coordinate_to_cell_key((table.row_count - 1, 0)).row_key.value
+        last = table.order[-1]
         assert table.sort_reverse and cell_text(table, last, "why") != ""
 
 
@@ -294,22 +311,26 @@ async def test_a_newer_schema_at_start_shows_the_stale_banner(tmp_path, app_fact
         assert "schema" in str(banner.render()).lower()
 
 
-async def test_a_big_table_appears_at_once_and_fills_in_the_rest_after_the_first_frame(tmp_path, app_factory):
-    from tandem_tui.ui.widgets.runs_table import EAGER_ROWS, PENDING
-
-    template = json.loads((FIXTURES / "runs_v1.json").read_text())["runs"]["run-rn-0139"]
-    count = EAGER_ROWS * 3
+async def test_a_big_table_draws_only_the_lines_on_screen_and_a_tick_redraws_only_those(tmp_path, app_factory, clock):
+    template = json.loads((FIXTURES / "runs_v1.json").read_text())["runs"]["run-rn-0142"]
+    count = 3000
     runs = {f"run-big-{i:04d}": {**template, "run_id": f"run-big-{i:04d}"} for i in range(count)}
     path = tmp_path / "automation_v2_runs.json"
     path.write_text(json.dumps({"schema_version": 1, "runs": runs}))
     app = app_factory(path, watch=False)
     async with app.run_test(size=(120, 40)) as pilot:
         table = table_of(app)
-        assert table.row_count == count
-        await wait_until(pilot, lambda: not table.pending_fill)
-        every_cell = [table.get_cell(f"run-big-{i:04d}", "id") for i in range(count)]
-        assert PENDING not in every_cell
-        assert [cell.plain for cell in every_cell] == sorted(runs)
+        await wait_until(pilot, lambda: table.row_count == count)
+        # ties sort by id
+        assert table.order == sorted(runs)
+        drawn: list[str] = []
+        row_strip = table._row_strip
+        table._row_strip = lambda run_id: (drawn.append(run_id), row_strip(run_id))[1]
+        clock.advance(1_000)
+        app.dashboard.tick()
+        await pilot.pause()
+        assert drawn and len(set(drawn)) <= table.size.height
+        assert set(drawn) <= set(table.order[: table.size.height])
 
 
 async def test_the_dashboard_posts_requests_up_and_calls_nothing_on_the_app(clock):
@@ -556,3 +577,20 @@ def test_the_locks_panel_names_holders_queued_runs_and_expired_claims(fixture_no
     assert "run-rn-0142 running" in lines[docs + 1]
     assert "queued 1: run-da-0019" in lines[docs + 2]
     assert not any("claim lease expired" in line for line in lines[docs : docs + 3])
+
+
+async def test_lock_holders_with_long_ids_keep_their_distinguishing_tail_at_80_columns(tmp_path, app_factory):
+    runs = json.loads((FIXTURES / "runs_v1.json").read_text())["runs"]
+    holder = "ledger-reconcile-nightly-2026-11-29-9cff9559"
+    runs[holder] = {**runs.pop("run-rn-0142"), "run_id": holder}
+    path = tmp_path / "automation_v2_runs.json"
+    path.write_text(json.dumps({"schema_version": 1, "runs": runs}))
+    app = app_factory(path, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        lines = [table.render_line(y).text for y in range(table.size.height)]
+        row = next(line for line in lines if "run-da-0019" in line)
+        assert "9cff9559" in row  # the queued run's lock holder, elided in the middle
+        held = next(line for line in lines if "running" in line and "…" in line)
+        assert "9cff9559" in held
