@@ -231,6 +231,25 @@ class TandemApp(App[None]):
         dashboard = self._live_dashboard()
         if dashboard is not None:
             dashboard.tick()
+            # Where actions go changes when an engine starts or stops: ask again (a
+            # thread: detection may probe the engine; the source caches it ~2 s).
+            self.run_worker(self._refresh_description, thread=True, group="describe", exclusive=True)
+
+    def _refresh_description(self) -> None:
+        # A fresh detection each tick: the header must follow an engine within 2 s,
+        # and the source's own cache (2 s) plus the tick would allow 3.
+        detection = getattr(self.source, "detection", None)
+        if callable(detection):
+            detection(fresh=True)
+        description = self.source.describe()
+        if description.summary != self.description.summary:
+            self.description = description
+            self.call_from_thread(self._show_summary, description.summary)
+
+    def _show_summary(self, summary: str) -> None:
+        dashboard = self._live_dashboard()
+        if dashboard is not None:
+            dashboard.show_summary(summary)
 
     def _live_dashboard(self) -> DashboardScreen | None:
         """The dashboard, unless the app is closing and its widgets are going away."""

@@ -594,3 +594,37 @@ async def test_lock_holders_with_long_ids_keep_their_distinguishing_tail_at_80_c
         assert "9cff9559" in row  # the queued run's lock holder, elided in the middle
         held = next(line for line in lines if "running" in line and "…" in line)
         assert "9cff9559" in held
+
+
+# -- the header follows the engine -----------------------------------------------------------
+
+
+def header_text(app: Any) -> str:
+    return str(app.dashboard.query_one("#title").render())
+
+
+async def test_the_header_says_where_actions_go_and_follows_the_engine_within_2_s(serving_engine, clock):
+    """Issue 10 (g): a real serving engine on 127.0.0.1, stopped and started again."""
+    from tandem_tui.source.open import file_source
+    from tandem_tui.ui.app import make_app
+
+    engine = serving_engine("--pace", "0.1", "--rate", "2", "--max-concurrent", "3", "--seed", "5")
+    source = file_source(engine.runs_file, clock=clock, env=engine.env(), console=True)
+    app = make_app(source, clock=clock)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: "engine live · actions via API" in header_text(app))
+            engine.stop()
+            stopped = time.monotonic()
+            await wait_until(pilot, lambda: "engine stopped · actions write the runs file" in header_text(app))
+            assert time.monotonic() - stopped < 2.0
+            again = serving_engine(
+                "--pace", "0.1", "--rate", "2", "--max-concurrent", "3", "--seed", "5",
+                "--serve", str(engine.port),  # where the console's environment looks
+                state_dir=engine.state_dir,
+            )
+            started = time.monotonic()
+            await wait_until(pilot, lambda: "engine live" in header_text(app))
+            assert time.monotonic() - started < 2.0
+    finally:
+        source.close()

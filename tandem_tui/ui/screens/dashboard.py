@@ -172,8 +172,9 @@ class DashboardScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         now = self.clock.now_ms
-        title = f"{self.location}  {self.summary}" if self.summary else self.location
-        yield MetricsBar(title=title, read_only=self.read_only, clock_ms=now, id="metrics")
+        yield MetricsBar(
+            title=self.location, summary=self.summary, read_only=self.read_only, clock_ms=now, id="metrics"
+        )
         yield StaleBanner(clock_ms=now, id="stale")
         yield Trends(id="trends")
         with Horizontal(id="main"):
@@ -208,6 +209,11 @@ class DashboardScreen(Screen[None]):
         self.query_one(LocksPanel).data = state.locks
         self.query_one(RunsTable).set_rows(state.rows)
         self._update_empty()
+
+    def show_summary(self, summary: str) -> None:
+        """The source's ``describe().summary`` changed (an engine started or stopped)."""
+        self.summary = summary
+        self.query_one(MetricsBar).summary = summary
 
     def tick(self) -> None:
         """Time moved on (live mode, once a second)."""
