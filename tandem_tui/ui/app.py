@@ -223,7 +223,8 @@ class TandemApp(App[None]):
             if isinstance(screen, RunDetailScreen) and not screen.archived:
                 latest = state.snapshot.runs.get(screen.run.run_id)
                 if latest is not None and latest is not screen.run:
-                    screen.update_run(latest)
+                    row = state.rows.get(screen.run.run_id)
+                    screen.update_run(latest, lock_holder=row.holder if row is not None else None)
 
     def _tick(self) -> None:
         """The heartbeat: the newest snapshot if one is waiting, and the clock moving on."""
@@ -304,8 +305,15 @@ class TandemApp(App[None]):
         if run is None:
             self.notify(f"Run {sanitize(run_id)} is no longer among the hot runs.", severity="warning")
             return
+        row = state.rows.get(run_id) if state is not None else None
         self.push_screen(
-            RunDetailScreen(run, clock=self.clock, archived=False, actions=not self.read_only)
+            RunDetailScreen(
+                run,
+                clock=self.clock,
+                archived=False,
+                actions=not self.read_only,
+                lock_holder=row.holder if row is not None and row.holder else None,
+            )
         )
 
     def go_to_run(self, run_id: str) -> None:
@@ -406,7 +414,7 @@ class TandemApp(App[None]):
                 continue
             if result.ok:
                 message = f"{run_id}: {result.previous_status} → {result.new_status}"
-                self.call_from_thread(self.notify, sanitize(message), title=action.value)
+                self.call_from_thread(self.notify, sanitize(message), title=action.value.replace("_", " "))
             else:
                 self.call_from_thread(
                     self.notify, _one_line(result.message, run_id), title="Refused", severity="error"

@@ -628,3 +628,113 @@ async def test_the_header_says_where_actions_go_and_follows_the_engine_within_2_
             assert time.monotonic() - started < 2.0
     finally:
         source.close()
+
+
+# -- an operator's habits (issue 13, items 9 and 10) --------------------------------------------
+
+
+def title_of(app: Any) -> str:
+    from textual.content import Content
+
+    return Content.from_markup(app.screen.query_one("#runs-pane").border_title).plain
+
+
+async def test_escape_closes_the_key_help(app_factory):
+    from textual.widgets import HelpPanel
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        assert app.screen.query(HelpPanel)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.screen.query(HelpPanel)
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_a_filter_puts_the_cursor_on_the_first_match_and_the_title_follows(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = table_of(app)
+        await pilot.pause()
+        await pilot.press("end")
+        assert table.cursor_row == 19
+        await pilot.press("3")
+        await pilot.pause()
+        assert table.cursor_row == 0 and table.cursor_run_id in table.order[:1]
+        assert "runs 5 of 20" in title_of(app)
+        await pilot.press("1", "slash", *"etl", "enter")
+        await pilot.pause()
+        assert table.cursor_run_id == table.order[0] and "etl" in table.cursor_run_id
+        await pilot.press("escape")
+        await pilot.pause()
+        assert title_of(app).startswith("runs 20  sort")
+
+
+async def test_home_end_g_and_shift_g_jump_to_the_first_and_last_run(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 12)) as pilot:
+        table = table_of(app)
+        await pilot.pause()
+        await pilot.press("G")
+        assert table.cursor_row == 19 and table.scroll_y > 0
+        await pilot.press("g")
+        assert table.cursor_row == 0 and table.scroll_y == 0
+        await pilot.press("end")
+        assert table.cursor_run_id == table.order[-1]
+        await pilot.press("home")
+        assert table.cursor_run_id == table.order[0]
+
+
+async def test_the_runs_table_has_no_horizontal_scrollbar_at_80_columns(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        assert not table.show_horizontal_scrollbar
+        await pilot.press("right")
+        assert table.scroll_x > 0  # automation and detail are a sideways key away
+
+
+async def test_y_copies_the_selected_run_id(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("down", "y")
+        assert app.clipboard == table_of(app).cursor_run_id == table_of(app).order[1]
+
+
+async def test_o_jumps_from_a_queued_run_to_the_run_holding_its_lock(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = table_of(app)
+        await pilot.pause()
+        table.go_to("run-da-0019")  # waits for the docs-site lock
+        await pilot.press("o")
+        assert table.cursor_run_id == "run-rn-0142"
+
+
+async def test_the_release_lock_toast_says_release_lock(app_factory, runs_file):
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.row_count == 20)
+        table.go_to("run-ir-0088")  # its claim lease expired
+        await pilot.press("l")
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: any(n.title in ("release lock", "release_lock") for n in app._notifications))
+        assert [n.title for n in app._notifications if "release" in (n.title or "")] == ["release lock"]
+
+
+def test_sixteen_colour_terminals_keep_a_distinct_colour_per_status():
+    from tandem_tui.ui.widgets.status_style import ANSI_STATUS_COLORS
+
+    from tandem_tui.ui.widgets.runs_table import row_cells
+
+    assert set(ANSI_STATUS_COLORS) == set(RunStatus)
+    assert len(set(ANSI_STATUS_COLORS.values())) == len(RunStatus)
+    row = fixture_rows(1795446000000)["run-sd-0057"]  # pausing
+    cell = row_cells(row, 1795446000000, {"text-accent": "#ffa62b"}, False, ansi16=True)[3]
+    assert cell.style.color.name == "cyan"

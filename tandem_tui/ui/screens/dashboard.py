@@ -130,6 +130,8 @@ class DashboardScreen(Screen[None]):
         Binding("5", "status_filter('failed')", "Failed runs", show=False),
         Binding("w", "toggle_panel('locks')", "Toggle locks panel", show=False),
         Binding("t", "toggle_panel('trends')", "Toggle trends", show=False),
+        Binding("y", "copy_id", "Copy run id", show=False),
+        Binding("o", "go_to_holder", "Go to the lock holder", show=False),
     ]
 
     class ActionRequested(Message):
@@ -264,7 +266,30 @@ class DashboardScreen(Screen[None]):
         field_.add_class("-shown")
         field_.focus()
 
+    def action_copy_id(self) -> None:
+        """Copy the selected run's id (OSC 52: the terminal's clipboard, also over ssh)."""
+        run_id = self.query_one(RunsTable).cursor_run_id
+        if run_id is None:
+            return
+        self.app.copy_to_clipboard(run_id)
+        self.notify(f"Copied {sanitize(run_id)}", timeout=2)
+
+    def action_go_to_holder(self) -> None:
+        """From a run waiting for a workspace lock, to the run holding it."""
+        table = self.query_one(RunsTable)
+        run_id = table.cursor_run_id
+        row = table.rows_by_id.get(run_id) if run_id is not None else None
+        if row is None or not row.holder:
+            self.notify("This run waits for no workspace lock.", severity="warning", timeout=3)
+            return
+        if not table.go_to(row.holder):
+            self.notify(f"{sanitize(row.holder)} is not among the hot runs.", severity="warning")
+
     def action_clear(self) -> None:
+        if self.query("HelpPanel"):
+            # Escape closes the key help first (as in k9s, htop, lazygit).
+            self.query("HelpPanel").remove()
+            return
         table = self.query_one(RunsTable)
         field_ = self.query_one("#filter", Input)
         if field_.has_class("-shown") or table.filter_text:

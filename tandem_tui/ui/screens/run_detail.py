@@ -115,12 +115,20 @@ class RunDetailScreen(Screen[None]):
             self.run_ids = run_ids
 
     def __init__(
-        self, run: Run, *, clock: Clock, archived: bool = False, actions: bool = False
+        self,
+        run: Run,
+        *,
+        clock: Clock,
+        archived: bool = False,
+        actions: bool = False,
+        lock_holder: str | None = None,
     ) -> None:
         """``actions`` offers the operator-action keys (the console passes it unless it
-        is read-only); an archived run never offers them."""
+        is read-only); an archived run never offers them. ``lock_holder`` is the run
+        holding the workspace lock this run waits for (the scheduler panel names it)."""
         super().__init__(classes="archived" if archived else None)
         self.run = run
+        self.lock_holder = lock_holder
         self.clock = clock
         self.archived = archived
         self.actions = actions and not archived
@@ -178,10 +186,11 @@ class RunDetailScreen(Screen[None]):
         """Hand the action up to the app, which previews it, confirms and performs it."""
         self.post_message(self.ActionRequested(kind, [self.run.run_id]))
 
-    def update_run(self, run: Run) -> None:
+    def update_run(self, run: Run, *, lock_holder: str | None = None) -> None:
         """Show a newer version of the same run: the one way in for it (the app calls
-        this when a snapshot holds a newer version)."""
+        this when a snapshot holds a newer version, with the lock holder as of then)."""
         self.run = run
+        self.lock_holder = lock_holder
         if self.is_mounted:
             self.show_run(run)
 
@@ -201,7 +210,7 @@ class RunDetailScreen(Screen[None]):
         run, now_ms, theme = self.run, self.clock.now_ms(), self.app.theme_variables
         self.query_one("#panel-run", FieldsPanel).show_rows(key_field_rows(run, now_ms, theme))
         for panel_id, rows in (
-            ("#panel-scheduler", scheduler_rows(run, now_ms, theme)),
+            ("#panel-scheduler", scheduler_rows(run, now_ms, theme, self.lock_holder)),
             ("#panel-claim", claim_rows(run, now_ms, theme)),
             ("#panel-failure", failure_rows(run, now_ms)),
         ):
@@ -225,7 +234,10 @@ class RunDetailScreen(Screen[None]):
             self.query_one("#raw-json", TextArea).focus()
 
     def action_back(self) -> None:
-        if self.showing_raw:
+        if self.query("HelpPanel"):
+            # Escape closes the key help first.
+            self.query("HelpPanel").remove()
+        elif self.showing_raw:
             self.action_toggle_raw()
         else:
             self.dismiss(None)

@@ -113,6 +113,8 @@ class RunRow:
     #: The engine the run belongs to, for a fleet source whose keys are
     #: ``<engine>/<run_id>`` (``run_id`` is then that key); empty for one engine.
     engine: str = ""
+    #: The run holding the workspace lock a queued run waits for (its key), else "".
+    holder: str = ""
 
     @property
     def shown_id(self) -> str:
@@ -177,7 +179,16 @@ def run_row(run: Run, queue: QueueInfo | None, now_ms: int, key: str | None = No
         updated_at_ms=run.updated_at_ms,
         created_at_ms=run.created_at_ms,
         status_rank=STATUS_ORDER.get(status, 99),
+        holder=_holder_key(key, queue.holder_run_id) if queue is not None and queue.holder_run_id else "",
     )
+
+
+def _holder_key(key: str, holder: str) -> str:
+    """The holder's key in the same source as ``key`` (a fleet key names the engine)."""
+    engine, slash, _ = key.partition("/")
+    if slash and "/" not in holder:
+        return f"{engine}/{holder}"
+    return holder
 
 
 def build_rows(
@@ -340,7 +351,9 @@ def why_text(row: RunRow, now_ms: int) -> Text:
     return _cell(sanitize(row.why))
 
 
-def row_cells(row: RunRow, now_ms: int, variables: Mapping[str, str], marked: bool) -> tuple[Any, ...]:
+def row_cells(
+    row: RunRow, now_ms: int, variables: Mapping[str, str], marked: bool, ansi16: bool = False
+) -> tuple[Any, ...]:
     """The cells of one row, in ``COLUMNS`` order. Every value from the runs file is
     literal (no markup)."""
     nodes = f"{row.nodes_done}/{row.nodes_total}" if row.nodes_total else "-"
@@ -348,7 +361,7 @@ def row_cells(row: RunRow, now_ms: int, variables: Mapping[str, str], marked: bo
         MarkCell(row.run_id, marked),
         _cell(sanitize(row.engine)),
         _cell(sanitize(row.shown_id)),
-        status_text(row.status, variables),
+        status_text(row.status, variables, ansi16=ansi16),
         why_text(row, now_ms),
         wait_text(row, now_ms),
         _cell(nodes, justify="right"),
@@ -489,8 +502,8 @@ class RunsTable(ScrollView, can_focus=True):
         Binding("pagedown", "page_down", "Page down", show=False),
         Binding("home,g", "first", "First run", show=False),
         Binding("end,G", "last", "Last run", show=False),
-        Binding("left", "scroll_left", "Scroll left", show=False),
-        Binding("right", "scroll_right", "Scroll right", show=False),
+        Binding("left", "sideways(-1)", "Scroll left", show=False),
+        Binding("right", "sideways(1)", "Scroll right", show=False),
     ]
 
     filter_text: reactive[str] = reactive("", init=False)
@@ -520,6 +533,8 @@ class RunsTable(ScrollView, can_focus=True):
         self.widths: dict[str, int] = column_widths((), 80)
         self._x: list[tuple[str, int, int]] = []
         self._lines: dict[str, tuple[tuple[Any, ...], Strip]] = {}
+        #: A row's strip as last drawn on screen (background, sideways scroll, width).
+        self._finished: dict[str, tuple[Strip, tuple[Any, ...], Strip]] = {}
         self._generation = 0
         self._engines = False
 
@@ -643,8 +658,12 @@ class RunsTable(ScrollView, can_focus=True):
         """Put the cursor on line ``row`` of the visible runs (clamped)."""
         row = min(max(row, 0), max(0, len(self.order) - 1))
         if row != self.cursor_row:
-            self.cursor_row = row
-            self.refresh()
+            old, self.cursor_row = self.cursor_row, row
+            # Only the two lines change (a scroll, if any, redraws the rest).
+            top = int(self.scroll_y)
+            for index in (old, row):
+                if top <= index < top + self._page:
+                    self.refresh_line(index - top + 1)
         if scroll:
             self._scroll_to_cursor()
 
@@ -677,6 +696,13 @@ class RunsTable(ScrollView, can_focus=True):
     def action_page_down(self) -> None:
         self.scroll_to(y=int(self.scroll_y) + self._page, animate=False, immediate=True)
         self.move_cursor(row=self.cursor_row + self._page)
+
+    def action_sideways(self, direction: int) -> None:
+        """Left/right: the columns past the terminal's edge (there is no horizontal
+        scrollbar to take a line from the table)."""
+        step = max(8, self.scrollable_content_region.width // 3)
+        self.scroll_x = min(max(0, self.scroll_x + direction * step), self.max_scroll_x)
+        self.refresh()
 
     def action_first(self) -> None:
         self.move_cursor(row=0)
@@ -767,7 +793,12 @@ class RunsTable(ScrollView, can_focus=True):
 
     def _cells_for(self, run_id: str, now_ms: int) -> tuple[Any, ...]:
         return row_cells(
-            self.rows_by_id[run_id], now_ms, self.app.theme_variables, run_id in self.marked
+            self.rows_by_id[run_id],
+            now_ms,
+            self.app.theme_variables,
+            run_id in self.marked,
+            # A headless app (tests, screenshots) renders in true colour whatever TERM is.
+            ansi16=not self.app.is_headless and self.app.console.color_system in ("standard", "windows"),
         )
 
     def _sync(self, *, to_first: bool = False) -> None:
@@ -813,9 +844,18 @@ class RunsTable(ScrollView, can_focus=True):
                 style = self.rich_style + self.get_component_rich_style("runs-table--even-row")
             else:
                 style = self.rich_style
-        strip = strip.apply_style(style)
-        strip = strip.crop(scroll_x, scroll_x + width).extend_cell_length(width, style)
-        return strip
+        if y:
+            key = (style, scroll_x, width)
+            run_id = self.order[int(self.scroll_y) + y - 1]
+            finished = self._finished.get(run_id)
+            if finished is not None and finished[0] is strip and finished[1] == key:
+                return finished[2]
+        line = strip.apply_style(style).crop(scroll_x, scroll_x + width).extend_cell_length(width, style)
+        if y:
+            if len(self._finished) > 4 * max(50, self.size.height):
+                self._finished.clear()
+            self._finished[run_id] = (strip, key, line)
+        return line
 
     def _header_strip(self) -> Strip:
         segments: list[Segment] = []
