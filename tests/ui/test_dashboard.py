@@ -738,3 +738,13 @@ def test_sixteen_colour_terminals_keep_a_distinct_colour_per_status():
     row = fixture_rows(1795446000000)["run-sd-0057"]  # pausing
     cell = row_cells(row, 1795446000000, {"text-accent": "#ffa62b"}, False, ansi16=True)[3]
     assert cell.style.color.name == "cyan"
+
+
+@pytest.mark.parametrize("column", ["id", "status", "why", "wait", "nodes", "automation", "detail"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_the_fast_sort_orders_rows_as_the_sort_key_does(fixture_now_ms, column, reverse):
+    from tandem_tui.ui.widgets.runs_table import sorted_rows
+
+    rows = list(fixture_rows(fixture_now_ms).values())
+    expected = sorted(rows, key=sort_key(column), reverse=reverse)
+    assert [r.run_id for r in sorted_rows(rows, column, reverse)] == [r.run_id for r in expected]

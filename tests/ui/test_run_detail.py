@@ -392,3 +392,36 @@ def test_event_metadata_snapshot(snap_compare):
 def test_archived_run_snapshot(snap_compare):
     run = parse_run(rich_run(status="completed", finished_at_ms=at(1), execution_claim=None))
     assert snap_compare(host(run, archived=True), terminal_size=(80, 24))
+
+
+async def test_the_scheduler_panel_names_the_run_holding_the_lock_a_queued_run_waits_for(app_factory):
+    """Issue 13 item 7: at 80-120 columns every ``lock · ledger-recon…`` looked the same."""
+    from tandem_tui.ui.widgets.runs_table import RunsTable
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.dashboard.query_one(RunsTable).go_to("run-da-0019")
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunDetailScreen)
+        panel = screen.query_one("#panel-scheduler")
+        assert panel.display
+        text = "\n".join(strip.text for strip in panel.render_lines(panel.region.reset_offset))
+        assert "lock held by" in text and "run-rn-0142" in text
+
+
+async def test_at_120_columns_the_checkpoint_panel_gets_room_for_node_names(app_factory):
+    from tandem_tui.ui.widgets.runs_table import RunsTable
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.dashboard.query_one(RunsTable).go_to("run-da-0019")
+        await pilot.press("enter")
+        await pilot.pause()
+        panel = app.screen.query_one("#panel-checkpoint")
+        lines = [strip.text for strip in panel.render_lines(panel.region.reset_offset)]
+        assert panel.size.width >= 30
+        assert any("audit_lockfile" in line for line in lines)  # one line, not wrapped

@@ -132,6 +132,7 @@ class DashboardScreen(Screen[None]):
         Binding("t", "toggle_panel('trends')", "Toggle trends", show=False),
         Binding("y", "copy_id", "Copy run id", show=False),
         Binding("o", "go_to_holder", "Go to the lock holder", show=False),
+        Binding("f", "cycle_engine", "Filter by engine (fleet)", show=False),
     ]
 
     class ActionRequested(Message):
@@ -226,7 +227,12 @@ class DashboardScreen(Screen[None]):
     def _update_empty(self) -> None:
         table = self.query_one(RunsTable)
         empty = table.visible_count == 0
-        self.query_one("#empty", Static).update(empty_content(self.location, self.state))
+        content = empty_content(self.location, self.state)
+        if empty and content != getattr(self, "_empty_shown", None):
+            # Only while shown, and only when it says something new: updating a Static
+            # lays the screen out again, which costs a frame at every filter key.
+            self._empty_shown = content
+            self.query_one("#empty", Static).update(content)
         self.query_one("#runs-pane").set_class(empty, "-empty")
         if not empty and self.focused is None:
             table.focus()
@@ -246,6 +252,8 @@ class DashboardScreen(Screen[None]):
             parts.append((f" of {total}", "$text-muted"))
         if table.status_filter != StatusFilter.ALL:
             parts += ["  ", (f"[{table.status_filter.value}]", "bold $text-accent")]
+        if table.engine_filter:
+            parts += ["  ", ("engine ", "$text-muted"), (sanitize(table.engine_filter), "bold $text-accent")]
         if table.filter_text:
             parts += ["  ", ("/", "$text-muted"), (sanitize(table.filter_text), "bold $text-accent")]
         arrow = "↓" if table.sort_reverse else "↑"
@@ -265,6 +273,16 @@ class DashboardScreen(Screen[None]):
         field_ = self.query_one("#filter", Input)
         field_.add_class("-shown")
         field_.focus()
+
+    def action_cycle_engine(self) -> None:
+        """A fleet source: show one engine's runs, the next, …, then all again."""
+        table = self.query_one(RunsTable)
+        engines = sorted({row.engine for row in table.rows_by_id.values() if row.engine})
+        if not engines:
+            return
+        cycle = ["", *engines]
+        index = cycle.index(table.engine_filter) if table.engine_filter in cycle else 0
+        table.engine_filter = cycle[(index + 1) % len(cycle)]
 
     def action_copy_id(self) -> None:
         """Copy the selected run's id (OSC 52: the terminal's clipboard, also over ssh)."""
@@ -301,6 +319,8 @@ class DashboardScreen(Screen[None]):
             table.clear_marks()
         elif table.status_filter != StatusFilter.ALL:
             table.status_filter = StatusFilter.ALL
+        elif table.engine_filter:
+            table.engine_filter = ""
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":

@@ -7,7 +7,7 @@ command prints, so the console and the CLI never disagree about a figure.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from textual.app import ComposeResult
@@ -38,6 +38,10 @@ class Metrics:
     p95_wait_ms: int = 0
     runs_total: int = 0
     locked_workspaces: int = 0
+    #: A fleet source (PostgreSQL): how many engines, and how many are live; 0 for one
+    #: engine (the header then says nothing of engines).
+    engines: int = 0
+    engines_live: int = 0
 
     @property
     def queued_total(self) -> int:
@@ -59,8 +63,14 @@ def metrics_from_figures(shown: Figures) -> Metrics:
 
 
 def metrics_from_snapshot(snapshot: Snapshot, now_ms: int) -> Metrics:
-    """The header's figures for a snapshot: ``tandem-tui status``'s, on the same runs."""
-    return metrics_from_figures(figures(snapshot.runs, snapshot.view, now_ms))
+    """The header's figures for a snapshot: ``tandem-tui status``'s, on the same runs
+    (a fleet's view adds its engines' figures up), and a fleet's engine count."""
+    metrics = metrics_from_figures(figures(snapshot.runs, snapshot.view, now_ms))
+    engines = getattr(snapshot, "engines", None)
+    if engines:
+        live = sum(1 for info in engines.values() if getattr(info, "live", False))
+        metrics = replace(metrics, engines=len(engines), engines_live=live)
+    return metrics
 
 
 def metrics_from_report(report: Mapping[str, Any]) -> Metrics:
@@ -91,9 +101,16 @@ def metrics_content(metrics: Metrics) -> Content:
     Each item (``p95 1m25s``, ``lock 4``) is kept whole with non-breaking spaces; items
     are separated by ordinary spaces, so a narrow terminal wraps between items only."""
     nb = "\u00a0"
-    items: list[list[Any]] = [
-        [(f"active{nb}", "$text-muted"), (f"{metrics.active}/{metrics.capacity}", "bold $text-success")],
-    ]
+    items: list[list[Any]] = []
+    if metrics.engines:
+        items.append([
+            (f"fleet{nb}", "$text-muted"),
+            (f"{metrics.engines}{nb}engine{'s' if metrics.engines != 1 else ''}", "bold"),
+            (f"{nb}·{nb}{metrics.engines_live}{nb}live", "$text-muted"),
+        ])
+    items.append(
+        [(f"active{nb}", "$text-muted"), (f"{metrics.active}/{metrics.capacity}", "bold $text-success")]
+    )
     queued: list[Any] = [(f"queued{nb}", "$text-muted"), (str(metrics.queued_total), "bold $text-primary")]
     reasons = [(label, metrics.queued_by_reason.get(key, 0)) for key, label in REASON_LABELS]
     shown = [f"{label} {count}".replace(" ", nb) for label, count in reasons if count]
@@ -111,11 +128,13 @@ def metrics_content(metrics: Metrics) -> Content:
         [(f"wait{nb}avg{nb}", "$text-muted"), format_duration_ms(metrics.avg_wait_ms)],
         [(f"p95{nb}", "$text-muted"), (format_duration_ms(metrics.p95_wait_ms), "bold $text-warning")],
     ]
+    position = items.index(queued)
+    items_after_queue = items[position + 1] if position + 1 < len(items) else None
     parts: list[Any] = []
     for index, item in enumerate(items):
         if index:
             # Reasons follow their "queued N:" with one space; other items with two.
-            joined_to_queue = item[0][0].startswith(("·",)) or (index == 2 and shown)
+            joined_to_queue = item[0][0].startswith(("·",)) or (item is items_after_queue and shown)
             parts.append(" " if joined_to_queue else "  ")
         parts += item
     return Content.assemble(*parts)

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from functools import cached_property
+from operator import attrgetter
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -276,8 +277,23 @@ def elide_middle(text: str, width: int) -> str:
     return text[:head] + "…" + (text[-tail:] if tail else "")
 
 
+def longest_values(rows: Iterable[RunRow]) -> dict[str, int]:
+    """The longest id, automation, reason and engine of ``rows`` (and the headers)."""
+    rows = list(rows)
+    return {
+        "id": max((len(row.run_id) - (len(row.engine) + 1 if row.engine else 0) for row in rows), default=3),
+        "automation": max(10, max((len(row.automation_id) for row in rows), default=0)),
+        "why": max(11, max((len(row.why) for row in rows), default=0)),
+        "engine": max(6, max((len(row.engine) for row in rows), default=0)),
+    }
+
+
 def column_widths(
-    rows: Iterable[RunRow], available: int, padding: int = PADDING, *, engines: bool = False
+    rows: Iterable[RunRow] | Mapping[str, int],
+    available: int,
+    padding: int = PADDING,
+    *,
+    engines: bool = False,
 ) -> dict[str, int]:
     """Widths for a table ``available`` cells wide showing ``rows``.
 
@@ -286,17 +302,9 @@ def column_widths(
     first (marker to nodes) leave of the terminal, never below ``MIN_ID_WIDTH``; longer
     ids are elided in the middle. The detail column takes what is left (and the table
     scrolls sideways when even its minimum does not fit). ``engine`` is 0 unless
-    ``engines``."""
-    longest = {"id": 3, "automation": 10, "why": 11, "engine": 6}
-    for row in rows:
-        if len(row.shown_id) > longest["id"]:
-            longest["id"] = len(row.shown_id)
-        if len(row.automation_id) > longest["automation"]:
-            longest["automation"] = len(row.automation_id)
-        if len(row.why) > longest["why"]:
-            longest["why"] = len(row.why)
-        if len(row.engine) > longest["engine"]:
-            longest["engine"] = len(row.engine)
+    ``engines``. ``rows`` may be given as their :func:`longest_values`."""
+    longest = dict(rows) if isinstance(rows, Mapping) else longest_values(rows)
+    longest["id"] = max(3, longest["id"])
     widths = dict(FIXED_WIDTHS)
     caps = MAX_WIDTHS if available >= 100 else NARROW_MAX_WIDTHS
     for key, cap in caps.items():
@@ -384,6 +392,29 @@ def sort_key(column: str) -> Callable[[RunRow], Any]:
     }
     primary = keys[column]
     return lambda r: (primary(r), -r.updated_at_ms, r.run_id)
+
+
+_PRIMARY: Mapping[str, Callable[[RunRow], Any]] = {
+    "id": attrgetter("run_id"),
+    "engine": attrgetter("engine"),
+    "automation": attrgetter("automation_id"),
+    "status": attrgetter("status_rank"),
+    "why": lambda r: (r.why == "", r.why),
+    "wait": attrgetter("since_ms"),
+    "nodes": lambda r: (r.nodes_done / r.nodes_total) if r.nodes_total else -1,
+    "detail": attrgetter("detail"),
+}
+
+
+def sorted_rows(rows: Iterable[RunRow], column: str, reverse: bool = False) -> list[RunRow]:
+    """``rows`` in the order of :func:`sort_key` (reversed if asked), by three stable
+    passes on plain attributes: about three times faster than one pass on a tuple key,
+    which counts at 10k rows."""
+    ordered = list(rows)
+    ordered.sort(key=attrgetter("run_id"), reverse=reverse)
+    ordered.sort(key=attrgetter("updated_at_ms"), reverse=not reverse)
+    ordered.sort(key=_PRIMARY[column], reverse=reverse)
+    return ordered
 
 
 def row_matches(row: RunRow, needle: str, statuses: frozenset[RunStatus] | None) -> bool:
@@ -537,6 +568,10 @@ class RunsTable(ScrollView, can_focus=True):
         self._finished: dict[str, tuple[Strip, tuple[Any, ...], Strip]] = {}
         self._generation = 0
         self._engines = False
+        #: Longest values over every run (not just the filtered ones: a filter typed
+        #: at 10k runs should not remeasure them, and columns should not jump).
+        self._longest = longest_values(())
+        self._sorted: tuple[dict[str, RunRow], tuple[str, bool], list[RunRow]] | None = None
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, self._redraw_all)
@@ -566,8 +601,7 @@ class RunsTable(ScrollView, can_focus=True):
     def _fit_columns(self) -> None:
         # One column of the width is the vertical scrollbar.
         available = max(1, self.size.width - 1)
-        rows = (self.rows_by_id[run_id] for run_id in self.order)
-        widths = column_widths(rows, available, engines=self._engines)
+        widths = column_widths(self._longest, available, engines=self._engines)
         if widths != self.widths or not self._x:
             self.widths = widths
             self._x = []
@@ -606,6 +640,7 @@ class RunsTable(ScrollView, can_focus=True):
         are not redrawn."""
         self.rows_by_id = rows
         self.marked &= rows.keys()
+        self._longest = longest_values(rows.values())
         engines = any(row.engine for row in _first(rows.values()))
         if engines != self._engines:
             self._engines = engines
@@ -783,13 +818,16 @@ class RunsTable(ScrollView, can_focus=True):
         needle = self.filter_text.strip().lower()
         statuses = STATUS_FILTER_MEMBERS[self.status_filter]
         engine = self.engine_filter
-        rows: Iterable[RunRow] = self.rows_by_id.values()
+        sort = (self.sort_column, self.sort_reverse)
+        if self._sorted is None or self._sorted[0] is not self.rows_by_id or self._sorted[1] != sort:
+            # Sorted once per set of rows and sort order: a filter only scans.
+            self._sorted = (self.rows_by_id, sort, sorted_rows(self.rows_by_id.values(), *sort))
+        rows: Iterable[RunRow] = self._sorted[2]
         if engine:
             rows = [row for row in rows if row.engine == engine]
         if needle or statuses is not None:
             rows = [row for row in rows if row_matches(row, needle, statuses)]
-        visible = sorted(rows, key=sort_key(self.sort_column), reverse=self.sort_reverse)
-        return [row.run_id for row in visible]
+        return [row.run_id for row in rows]
 
     def _cells_for(self, run_id: str, now_ms: int) -> tuple[Any, ...]:
         return row_cells(
