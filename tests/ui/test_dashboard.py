@@ -748,3 +748,68 @@ def test_the_fast_sort_orders_rows_as_the_sort_key_does(fixture_now_ms, column, 
     rows = list(fixture_rows(fixture_now_ms).values())
     expected = sorted(rows, key=sort_key(column), reverse=reverse)
     assert [r.run_id for r in sorted_rows(rows, column, reverse)] == [r.run_id for r in expected]
+
+
+# -- a fleet of engines (issue 12, item 3) ----------------------------------------------------
+
+
+def fleet_state(now_ms: int):
+    from tandem_tui.domain.snapshot import Freshness
+    from tandem_tui.domain.view import RunsView
+    from tandem_tui.source.file.store import read_runs_file
+    from tandem_tui.source.postgres.fleet import EngineInfo, FleetView, fleet_key
+    from tandem_tui.source.postgres.source import FleetSnapshot
+    from tandem_tui.ui.screens.dashboard import build_state
+
+    runs = read_runs_file(FIXTURES / "runs_v1.json", now_ms=now_ms)
+    split = {"tandem_rt_alpha": {}, "tandem_rt_beta": {}}
+    for index, (run_id, run) in enumerate(sorted(runs.items())):
+        split["tandem_rt_alpha" if index % 2 else "tandem_rt_beta"][run_id] = run
+    keyed = {fleet_key(engine, run_id): run for engine, part in split.items() for run_id, run in part.items()}
+    views = {engine: RunsView.build(part, now_ms=now_ms, max_concurrent_runs=4) for engine, part in split.items()}
+    snapshot = FleetSnapshot(
+        location="postgresql://fleet",
+        runs=keyed,
+        view=FleetView(views, keyed),  # type: ignore[arg-type] - a RunsView look-alike
+        freshness=Freshness(read_at_ms=now_ms),
+        engines={
+            "tandem_rt_alpha": EngineInfo("tandem_rt_alpha", live=True, runs=10),
+            "tandem_rt_beta": EngineInfo("tandem_rt_beta", live=False, runs=10),
+        },
+    )
+    return build_state(snapshot, None, now_ms=now_ms)
+
+
+async def test_a_fleet_shows_an_engine_column_a_filter_by_engine_and_the_fleet_totals(clock, fixture_now_ms):
+    screen = DashboardScreen(location="postgresql://fleet", summary="", clock=clock, blink=False)
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        screen.show_state(fleet_state(fixture_now_ms))
+        await pilot.pause()
+        table = screen.query_one(RunsTable)
+        assert table.engines_shown and table.widths["engine"] >= len("tandem_rt")
+        header = table.render_line(0).text
+        assert "engine" in header
+        row = next(table.render_line(y).text for y in range(1, 21) if "run-rn-0142" in table.render_line(y).text)
+        assert ("alpha" in row or "beta" in row) and "_beta/run" not in row  # the bare id, the engine beside it
+        await pilot.press("f")
+        assert table.engine_filter == "tandem_rt_alpha" and table.row_count == 10
+        assert all(run_id.startswith("tandem_rt_alpha/") for run_id in table.order)
+        assert "engine tandem_rt_alpha" in title_of(app)
+        await pilot.press("f", "f")
+        assert table.engine_filter == "" and table.row_count == 20
+        figures = str(screen.query_one("#figures").render())
+        assert "fleet 2 engines · 1 live" in figures.replace("\u00a0", " ")
+        assert "active 3/8" in figures.replace("\u00a0", " ")
+
+
+async def test_one_engine_shows_no_engine_column_and_no_fleet_line(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        assert not table.engines_shown and "engine" not in table.render_line(0).text
+        assert "fleet" not in str(app.screen.query_one("#figures").render())
+        await pilot.press("f")
+        assert table.engine_filter == ""

@@ -65,7 +65,13 @@ def metrics_from_figures(shown: Figures) -> Metrics:
 def metrics_from_snapshot(snapshot: Snapshot, now_ms: int) -> Metrics:
     """The header's figures for a snapshot: ``tandem-tui status``'s, on the same runs
     (a fleet's view adds its engines' figures up), and a fleet's engine count."""
-    metrics = metrics_from_figures(figures(snapshot.runs, snapshot.view, now_ms))
+    view = snapshot.view
+    if hasattr(view, "scheduler"):
+        metrics = metrics_from_figures(figures(snapshot.runs, view, now_ms))
+    else:
+        # A fleet's view (``FleetView``) has a scheduler per engine, not one: its
+        # ``status --json``-shaped report holds the fleet's totals.
+        metrics = metrics_from_report(view.status_report(snapshot.runs))
     engines = getattr(snapshot, "engines", None)
     if engines:
         live = sum(1 for info in engines.values() if getattr(info, "live", False))

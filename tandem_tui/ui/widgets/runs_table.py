@@ -259,7 +259,7 @@ PADDING = 1
 #: Columns right-aligned in their cell.
 RIGHT = frozenset({"wait", "nodes"})
 #: Columns elided in the middle: the distinguishing tail of an id stays.
-MIDDLE = frozenset({"id"})
+MIDDLE = frozenset({"id", "engine"})
 #: A "why waiting" naming the lock holder: its id is elided in the middle.
 LOCK_PREFIX = "lock · "
 
