@@ -813,3 +813,13 @@ async def test_one_engine_shows_no_engine_column_and_no_fleet_line(app_factory):
         assert "fleet" not in str(app.screen.query_one("#figures").render())
         await pilot.press("f")
         assert table.engine_filter == ""
+
+
+async def test_at_60_columns_the_footer_keeps_question_mark_help(app_factory):
+    from textual.widgets._footer import FooterKey
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        [help_key] = [k for k in app.screen.query(FooterKey) if k.action.endswith("toggle_help")]
+        assert help_key.region.width > 0 and help_key.region.right <= 60

@@ -22,6 +22,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
+from textual.widgets._footer import FooterKey
 
 from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.models import RunStatus
@@ -112,6 +113,17 @@ def empty_content(location: str, state: DashboardState | None) -> Content:
     )
 
 
+class KeysFooter(Footer):
+    """The footer, with ``? Help`` first: on a narrow terminal the keys at the end are
+    cut, never the one that lists them all."""
+
+    def compose(self) -> ComposeResult:
+        widgets = list(super().compose())
+        first = [w for w in widgets if isinstance(w, FooterKey) and w.action.endswith("toggle_help")]
+        yield from first
+        yield from (w for w in widgets if w not in first)
+
+
 class DashboardScreen(Screen[None]):
     """The console's main screen."""
 
@@ -187,7 +199,7 @@ class DashboardScreen(Screen[None]):
             yield LocksPanel(id="locks")
         yield Input(placeholder="filter: id, automation, status, reason, workspace", id="filter")
         # ctrl+p is listed by "?"; at 80 columns its footer slot is worth more to "?".
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeysFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one(RunsTable).focus()
