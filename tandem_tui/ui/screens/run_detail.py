@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Label, Static, TextArea
+from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, Static, TextArea
 
 from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.models import Run, dump_run
@@ -94,6 +94,62 @@ class EventMetadataScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
+class RawJsonView(TextArea):
+    """The record's raw JSON, read-only: g/G and Home/End to its ends, ``/`` to search
+    (the screen shows the search field), ``n`` for the next match."""
+
+    BINDINGS = [
+        Binding("g,home,ctrl+home", "top", "Top", show=False),
+        Binding("G,end,ctrl+end", "bottom", "Bottom", show=False),
+        Binding("slash", "search", "Search"),
+        Binding("n", "next_match", "Next match", show=False),
+    ]
+
+    class SearchRequested(Message):
+        """``/`` in the raw view: the screen shows its search field."""
+
+    needle: str = ""
+
+    def action_top(self) -> None:
+        self.move_cursor((0, 0))
+        self.scroll_home(animate=False)
+
+    def action_bottom(self) -> None:
+        last = self.document.line_count - 1
+        self.move_cursor((last, 0))
+        self.scroll_end(animate=False)
+
+    def action_search(self) -> None:
+        self.post_message(self.SearchRequested())
+
+    def action_next_match(self) -> None:
+        self.find(self.needle)
+
+    def find(self, needle: str) -> bool:
+        """Select the next occurrence of ``needle`` (case-insensitive) after the cursor,
+        wrapping round; whether there is one."""
+        from textual.widgets.text_area import Selection
+
+        self.needle = needle
+        if not needle:
+            return False
+        lines = self.text.split("\n")
+        row, column = self.selection.end
+        lowered = needle.lower()
+        count = len(lines)
+        for step in range(count + 1):
+            index = (row + step) % count
+            line = lines[index].lower()
+            start = line.find(lowered, column if step == 0 else 0)
+            if step == count and start >= column:
+                start = -1
+            if start >= 0:
+                self.selection = Selection((index, start), (index, start + len(needle)))
+                self.scroll_cursor_visible(center=True, animate=False)
+                return True
+        return False
+
+
 class RunDetailScreen(Screen[None]):
     """One run in full, hot or archived."""
 
@@ -152,7 +208,7 @@ class RunDetailScreen(Screen[None]):
                 with Vertical(id="timeline-panel") as panel:
                     panel.border_subtitle = "◆ operator action · dim: claim bookkeeping"
                     yield Timeline(id="timeline")
-            raw = TextArea(
+            raw = RawJsonView(
                 "",
                 id="raw-json",
                 read_only=True,
@@ -161,8 +217,9 @@ class RunDetailScreen(Screen[None]):
                 highlight_cursor_line=False,
             )
             raw.cursor_blink = False
-            raw.border_title = "Raw record (v to close)"
+            raw.border_title = "Raw record (v to close, / to search)"
             yield raw
+        yield Input(placeholder="search the raw record", id="raw-search")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -233,10 +290,30 @@ class RunDetailScreen(Screen[None]):
             switcher.current = "raw-json"
             self.query_one("#raw-json", TextArea).focus()
 
+    def on_raw_json_view_search_requested(self, event: RawJsonView.SearchRequested) -> None:
+        event.stop()
+        search = self.query_one("#raw-search", Input)
+        search.add_class("-shown")
+        search.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "raw-search":
+            return
+        event.stop()
+        raw = self.query_one("#raw-json", RawJsonView)
+        event.input.remove_class("-shown")  # n finds the next match
+        if not raw.find(event.value):
+            self.notify(f"Not found: {sanitize(event.value)}", severity="warning", timeout=3)
+        raw.focus()
+
     def action_back(self) -> None:
+        search = self.query_one("#raw-search", Input)
         if self.query("HelpPanel"):
             # Escape closes the key help first.
             self.query("HelpPanel").remove()
+        elif search.has_class("-shown"):
+            search.remove_class("-shown")
+            self.query_one("#raw-json").focus()
         elif self.showing_raw:
             self.action_toggle_raw()
         else:
