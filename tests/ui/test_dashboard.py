@@ -823,3 +823,28 @@ async def test_at_60_columns_the_footer_keeps_question_mark_help(app_factory):
         await pilot.pause()
         [help_key] = [k for k in app.screen.query(FooterKey) if k.action.endswith("toggle_help")]
         assert help_key.region.width > 0 and help_key.region.right <= 60
+
+
+async def test_release_lock_from_the_locks_panel_acts_on_the_selected_holder(app_factory):
+    from tandem_tui.ui.screens.confirm import ConfirmActionScreen
+    from tandem_tui.ui.widgets.locks_panel import LocksPanel
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        panel = app.screen.query_one(LocksPanel)
+        panel.focus()
+        await pilot.pause()
+        assert panel.selected == "run-ir-0088"  # billing-api, the first workspace
+        await pilot.press("down")
+        assert panel.selected == "run-etl-0311"
+        assert "▶run-etl-0311" in str(panel.query_one("#locks-body").render())
+        await pilot.press("l")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmActionScreen)
+        assert [t.run_id for t in app.screen.transitions] == ["run-etl-0311"]
+        await pilot.press("escape")
+        await pilot.pause()
+        panel.focus()
+        await pilot.press("enter")
+        assert table_of(app).cursor_run_id == "run-etl-0311" and app.focused is table_of(app)

@@ -354,7 +354,15 @@ class DashboardScreen(Screen[None]):
         self.post_message(self.OpenHistory())
 
     def action_act(self, kind: str) -> None:
-        self.post_message(self.ActionRequested(kind, self.query_one(RunsTable).target_run_ids()))
+        """On the marked runs (else the one under the cursor), or, from the locks panel,
+        on the holder selected there."""
+        holder = self.query_one(LocksPanel).selected_holder
+        targets = [holder] if holder is not None else self.query_one(RunsTable).target_run_ids()
+        self.post_message(self.ActionRequested(kind, targets))
+
+    def on_locks_panel_holder_chosen(self, event: LocksPanel.HolderChosen) -> None:
+        event.stop()
+        self.go_to_run(event.run_id)
 
     def on_runs_table_run_selected(self, event: RunsTable.RunSelected) -> None:
         event.stop()
