@@ -848,3 +848,16 @@ async def test_release_lock_from_the_locks_panel_acts_on_the_selected_holder(app
         panel.focus()
         await pilot.press("enter")
         assert table_of(app).cursor_run_id == "run-etl-0311" and app.focused is table_of(app)
+
+
+async def test_a_tick_moves_the_ages_of_finished_runs_on_too(app_factory, clock):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        line = 1 + table.order.index("run-rn-0139")  # completed 3d08h ago
+        assert "3d08h" in table.render_line(line).text
+        clock.advance(2 * 3_600_000)
+        app.dashboard.tick()
+        await pilot.pause()
+        assert "3d10h" in table.render_line(line).text

@@ -247,7 +247,9 @@ class MetricsBar(Horizontal):
 
     def _refresh_header(self) -> None:
         if self.is_mounted:
-            self.query_one("#title", Static).update(self._header())
+            # One line, always: no layout pass (the once-a-second age would otherwise
+            # lay the whole screen out again every second).
+            self.query_one("#title", Static).update(self._header(), layout=False)
 
     def _watch_summary(self) -> None:
         self._refresh_header()

@@ -27,7 +27,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -359,6 +359,13 @@ def why_text(row: RunRow, now_ms: int) -> Text:
     return _cell(sanitize(row.why))
 
 
+def time_texts(row: RunRow, now_ms: int) -> tuple[str, str | None]:
+    """What the time-dependent cells of ``row`` read at ``now_ms`` (in status, a retry
+    countdown): a line is redrawn on a tick only when these change."""
+    retry = retry_text(row.retry_due_ms - now_ms) if row.retry_due_ms is not None else None
+    return in_status_text(row.since_ms, now_ms), retry
+
+
 def row_cells(
     row: RunRow, now_ms: int, variables: Mapping[str, str], marked: bool, ansi16: bool = False
 ) -> tuple[Any, ...]:
@@ -566,6 +573,9 @@ class RunsTable(ScrollView, can_focus=True):
         self._lines: dict[str, tuple[tuple[Any, ...], Strip]] = {}
         #: A row's strip as last drawn on screen (background, sideways scroll, width).
         self._finished: dict[str, tuple[Strip, tuple[Any, ...], Strip]] = {}
+        self._pass_styles: tuple[Style, Style] | None = None
+        #: Each row's fitted cells, for redrawing only its time cells on a tick.
+        self._parts: dict[str, tuple[tuple[Any, ...], list[list[Segment]]]] = {}
         self._generation = 0
         self._engines = False
         #: Longest values over every run (not just the filtered ones: a filter typed
@@ -580,6 +590,7 @@ class RunsTable(ScrollView, can_focus=True):
     def _redraw_all(self, _theme: object = None) -> None:
         """Status colours are resolved from the theme when lines are drawn: draw anew."""
         self._lines.clear()
+        self._parts.clear()
         self._generation += 1
         self.refresh()
 
@@ -589,6 +600,7 @@ class RunsTable(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._lines.clear()
+        self._parts.clear()
         self._generation += 1
 
     # -- geometry ---------------------------------------------------------------------
@@ -613,6 +625,7 @@ class RunsTable(ScrollView, can_focus=True):
                 self._x.append((key, x, x + width + 2 * PADDING))
                 x += width + 2 * PADDING
             self._lines.clear()
+            self._parts.clear()
             self._generation += 1
         self._update_virtual_size()
         self.refresh()
@@ -649,12 +662,15 @@ class RunsTable(ScrollView, can_focus=True):
         self._sync()
 
     def tick(self) -> None:
-        """Time moved on: redraw the visible lines if one of them shows a time."""
+        """Time moved on: redraw the visible lines whose times read differently now
+        (``11m20s`` → ``11m21s``; a day-old run's ``1d07h`` stays put for an hour)."""
         top = int(self.scroll_y)
-        visible = self.order[top : top + self._page]
+        now_ms = self._now()
         rows = self.rows_by_id
-        if any(rows[run_id].time_dependent or rows[run_id].retry_due_ms is not None for run_id in visible):
-            self.refresh()
+        for offset, run_id in enumerate(self.order[top : top + self._page]):
+            cached = self._lines.get(run_id)
+            if cached is None or cached[0][3] != time_texts(rows[run_id], now_ms):
+                self.refresh_line(offset + 1)
 
     # -- the current selection --------------------------------------------------------
 
@@ -857,6 +873,7 @@ class RunsTable(ScrollView, can_focus=True):
             self.cursor_row = min(self.cursor_row, max(0, len(self.order) - 1))
         if len(self._lines) > 4 * max(50, self.size.height):
             self._lines.clear()
+            self._parts.clear()
         if self.is_mounted:
             self._fit_columns()
             if cursor_id is not None and cursor_id == self.cursor_run_id:
@@ -865,23 +882,35 @@ class RunsTable(ScrollView, can_focus=True):
 
     # -- drawing ----------------------------------------------------------------------
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The widget's style, once per pass rather than once a line (it walks the DOM).
+        base = self.rich_style
+        self._pass_styles = (base, base + self.get_component_rich_style("runs-table--even-row"))
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass_styles = None
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         scroll_x = int(self.scroll_x)
+        base, even = self._pass_styles or (
+            self.rich_style, self.rich_style + self.get_component_rich_style("runs-table--even-row")
+        )
         if y == 0:
             strip = self._header_strip()
             style = self.get_component_rich_style("runs-table--header")
         else:
             index = int(self.scroll_y) + y - 1
             if not 0 <= index < len(self.order):
-                return Strip.blank(width, self.rich_style)
+                return Strip.blank(width, base)
             strip = self._row_strip(self.order[index])
             if index == self.cursor_row:
                 style = self.get_component_rich_style("runs-table--cursor")
             elif index % 2:
-                style = self.rich_style + self.get_component_rich_style("runs-table--even-row")
+                style = even
             else:
-                style = self.rich_style
+                style = base
         if y:
             key = (style, scroll_x, width)
             run_id = self.order[int(self.scroll_y) + y - 1]
@@ -909,17 +938,27 @@ class RunsTable(ScrollView, can_focus=True):
     def _row_strip(self, run_id: str) -> Strip:
         row = self.rows_by_id[run_id]
         now_ms = self._now()
-        clocked = row.time_dependent or row.retry_due_ms is not None
-        signature = (row, run_id in self.marked, self._generation, now_ms // 1000 if clocked else None)
+        times = time_texts(row, now_ms)
+        signature = (row, run_id in self.marked, self._generation, times)
         cached = self._lines.get(run_id)
         if cached is not None and cached[0][0] is row and cached[0][1:] == signature[1:]:
             return cached[1]
-        cells = self._cells_for(run_id, now_ms)
-        segments: list[Segment] = []
-        keys = [key for key, _ in COLUMNS]
-        for key, start, end in self._x:
-            segments += _fit(cells[keys.index(key)], end - start - 2 * PADDING, key)
-        strip = Strip(segments)
+        # A new time on an unchanged row: only its time cells are fitted again.
+        parts = self._parts.get(run_id)
+        if parts is None or parts[0][0] is not row or parts[0][1:] != signature[1:3]:
+            cells = self._cells_for(run_id, now_ms)
+            keys = [key for key, _ in COLUMNS]
+            fitted = [_fit(cells[keys.index(key)], end - start - 2 * PADDING, key) for key, start, end in self._x]
+            parts = (signature[:3], fitted)
+            self._parts[run_id] = parts
+        else:
+            fitted = list(parts[1])
+            for index, (key, start, end) in enumerate(self._x):
+                if key == "wait":
+                    fitted[index] = _fit(wait_text(row, now_ms), end - start - 2 * PADDING, key)
+                elif key == "why" and row.retry_due_ms is not None:
+                    fitted[index] = _fit(why_text(row, now_ms), end - start - 2 * PADDING, key)
+        strip = Strip([segment for cell in fitted for segment in cell])
         self._lines[run_id] = (signature, strip)
         return strip
 
