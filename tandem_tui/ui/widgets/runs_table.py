@@ -651,9 +651,17 @@ class RunsTable(ScrollView, can_focus=True):
     def set_rows(self, rows: dict[str, RunRow]) -> None:
         """Take a new set of rows; lines of rows that are the same objects as before
         are not redrawn."""
-        self.rows_by_id = rows
         self.marked &= rows.keys()
-        self._longest = longest_values(rows.values())
+        previous = self.rows_by_id
+        if previous and len(rows) >= len(previous):
+            # Only new row objects can make a column wider (a run that left may leave
+            # it wide until the next rebuild: columns do not jump as runs finish).
+            fresh = [row for run_id, row in rows.items() if previous.get(run_id) is not row]
+            grown = longest_values(fresh)
+            self._longest = {key: max(self._longest[key], grown[key]) for key in self._longest}
+        else:
+            self._longest = longest_values(rows.values())
+        self.rows_by_id = rows
         engines = any(row.engine for row in _first(rows.values()))
         if engines != self._engines:
             self._engines = engines
@@ -836,8 +844,19 @@ class RunsTable(ScrollView, can_focus=True):
         engine = self.engine_filter
         sort = (self.sort_column, self.sort_reverse)
         if self._sorted is None or self._sorted[0] is not self.rows_by_id or self._sorted[1] != sort:
-            # Sorted once per set of rows and sort order: a filter only scans.
-            self._sorted = (self.rows_by_id, sort, sorted_rows(self.rows_by_id.values(), *sort))
+            # Sorted once per set of rows and sort order: a filter only scans. A new
+            # snapshot starts from the previous order (timsort on a nearly sorted list
+            # is close to one pass).
+            rows_now = self.rows_by_id
+            if self._sorted is not None and self._sorted[1] == sort:
+                kept = [rows_now[row.run_id] for row in self._sorted[2] if row.run_id in rows_now]
+                if len(kept) != len(rows_now):
+                    seen = {row.run_id for row in kept}
+                    kept += [row for run_id, row in rows_now.items() if run_id not in seen]
+                start: Iterable[RunRow] = kept
+            else:
+                start = rows_now.values()
+            self._sorted = (rows_now, sort, sorted_rows(start, *sort))
         rows: Iterable[RunRow] = self._sorted[2]
         if engine:
             rows = [row for row in rows if row.engine == engine]
