@@ -288,6 +288,10 @@ async def test_the_command_palette_goes_to_a_run(app_factory):
         await pilot.press("enter")
         await pilot.pause()
         assert table_of(app).cursor_run_id == "run-sd-0054"
+        # "Go to run" is for looking at it: the run opens.
+        from tandem_tui.ui.screens.run_detail import RunDetailScreen
+
+        assert isinstance(app.screen, RunDetailScreen) and app.screen.run.run_id == "run-sd-0054"
 
 
 async def test_a_missing_runs_file_opens_an_empty_state_that_says_where_it_looked(tmp_path, app_factory):

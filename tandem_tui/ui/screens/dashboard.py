@@ -362,7 +362,7 @@ class DashboardScreen(Screen[None]):
 
     def on_locks_panel_holder_chosen(self, event: LocksPanel.HolderChosen) -> None:
         event.stop()
-        self.go_to_run(event.run_id)
+        self.go_to_run(event.run_id, open_run=False)
 
     def on_runs_table_run_selected(self, event: RunsTable.RunSelected) -> None:
         event.stop()
@@ -373,10 +373,14 @@ class DashboardScreen(Screen[None]):
         if table.marked:
             table.clear_marks()
 
-    def go_to_run(self, run_id: str) -> None:
+    def go_to_run(self, run_id: str, *, open_run: bool = True) -> None:
+        """Put the cursor on ``run_id`` (clearing filters that hide it) and, unless
+        ``open_run=False``, open it: "Go to run" is for looking at the run."""
         table = self.query_one(RunsTable)
         if table.go_to(run_id):
             table.focus()
+            if open_run:
+                self.post_message(self.OpenRun(run_id))
 
 
 def _banner_freshness(freshness: Freshness, state: DashboardState) -> Freshness | None:
