@@ -865,3 +865,16 @@ async def test_a_tick_moves_the_ages_of_finished_runs_on_too(app_factory, clock)
         app.dashboard.tick()
         await pilot.pause()
         assert "3d10h" in table.render_line(line).text
+
+
+def test_at_80_columns_the_metrics_line_breaks_between_items_never_inside_one():
+    from tandem_tui.ui.widgets.metrics_bar import Metrics, metrics_content
+
+    busy = Metrics(
+        active=12, capacity=16, admitted=1234, completed=1200, avg_wait_ms=65_000, p95_wait_ms=85_000,
+        queued_by_reason={"capacity": 12, "workspace_lock": 4, "rate_limit": 3, "retry_backoff": 2, "ready": 1},
+    )
+    lines = metrics_content(busy, 78).plain.replace("\u00a0", " ").split("\n")
+    assert len(lines) == 2 and all(len(line) <= 78 for line in lines)
+    for item in ("ready 1", "p95 1m25s", "wait avg 1m05s", "rate limit 3", "queued 22:"):
+        assert any(item in line for line in lines), item

@@ -101,11 +101,12 @@ def metrics_from_report(report: Mapping[str, Any]) -> Metrics:
     )
 
 
-def metrics_content(metrics: Metrics) -> Content:
+def metrics_content(metrics: Metrics, width: int | None = None) -> Content:
     """``active 3/8  queued 12: capacity 5 · lock 4 …  admitted …  wait avg …  p95 …``.
 
-    Each item (``p95 1m25s``, ``lock 4``) is kept whole with non-breaking spaces; items
-    are separated by ordinary spaces, so a narrow terminal wraps between items only."""
+    With ``width``, lines are broken between items only, never inside one (``p95
+    1m25s``, ``ready 1``): the items are packed here, because Textual's wrapping breaks
+    at non-breaking spaces too."""
     nb = "\u00a0"
     items: list[list[Any]] = []
     if metrics.engines:
@@ -137,12 +138,21 @@ def metrics_content(metrics: Metrics) -> Content:
     position = items.index(queued)
     items_after_queue = items[position + 1] if position + 1 < len(items) else None
     parts: list[Any] = []
+    column = 0
     for index, item in enumerate(items):
+        piece = Content.assemble(*item)
         if index:
             # Reasons follow their "queued N:" with one space; other items with two.
             joined_to_queue = item[0][0].startswith(("·",)) or (item is items_after_queue and shown)
-            parts.append(" " if joined_to_queue else "  ")
-        parts += item
+            gap = " " if joined_to_queue else "  "
+            if width is not None and column + len(gap) + piece.cell_length > width:
+                parts.append("\n")
+                column = 0
+            else:
+                parts.append(gap)
+                column += len(gap)
+        parts.append(piece)
+        column += piece.cell_length
     return Content.assemble(*parts)
 
 
@@ -234,6 +244,9 @@ class MetricsBar(Horizontal):
         yield Static(self._header(), id="title", markup=False)
         yield Static(metrics_content(self.metrics), id="figures", markup=False)
 
+    def _figures_width(self) -> int | None:
+        return self.content_region.width if self.is_mounted and self.size.width else None
+
     def _header(self) -> Content:
         fresh = freshness_content(self.freshness, self._now(), self.metrics.runs_total, self.ever_read)
         short = freshness_content(
@@ -244,6 +257,7 @@ class MetricsBar(Horizontal):
 
     def on_resize(self) -> None:
         self._refresh_header()
+        self.query_one("#figures", Static).update(metrics_content(self.metrics, self._figures_width()))
 
     def _refresh_header(self) -> None:
         if self.is_mounted:
@@ -255,7 +269,7 @@ class MetricsBar(Horizontal):
         self._refresh_header()
 
     def _watch_metrics(self, metrics: Metrics) -> None:
-        self.query_one("#figures", Static).update(metrics_content(metrics))
+        self.query_one("#figures", Static).update(metrics_content(metrics, self._figures_width()))
         self.tick()
 
     def _watch_freshness(self) -> None:
