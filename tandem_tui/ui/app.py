@@ -79,6 +79,7 @@ class TandemApp(App[None]):
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "toggle_help", "Help"),
+        Binding("R", "retry_refused", "Retry a refused action", show=False),
     ]
 
     class StateReady(Message):
@@ -110,6 +111,9 @@ class TandemApp(App[None]):
         self._state: DashboardState | None = None
         self._shown_count = 0
         self._actor: str | None = None
+        #: The last action refused because the run changed since the operator looked:
+        #: ``R`` previews it again on the run as it is now (one key to look and retry).
+        self._refused: tuple[str, list[str]] | None = None
         self.sub_title = self.description.location
 
     # -- start and stop -----------------------------------------------------------------
@@ -415,10 +419,32 @@ class TandemApp(App[None]):
             if result.ok:
                 message = f"{run_id}: {result.previous_status} → {result.new_status}"
                 self.call_from_thread(self.notify, sanitize(message), title=action.value.replace("_", " "))
+            elif "changed since you looked" in result.message:
+                self.call_from_thread(self._offer_retry, action.value, run_id, result.message)
             else:
                 self.call_from_thread(
                     self.notify, _one_line(result.message, run_id), title="Refused", severity="error"
                 )
+
+    def _offer_retry(self, kind: str, run_id: str, message: str) -> None:
+        if self._refused is not None and self._refused[0] == kind:
+            self._refused[1].append(run_id)
+        else:
+            self._refused = (kind, [run_id])
+        self.notify(
+            _one_line(message, run_id) + " — R: see it now and retry",
+            title="Refused",
+            severity="error",
+        )
+
+    def action_retry_refused(self) -> None:
+        """Preview the refused action again on the runs as they are now (the
+        confirmation shows their new state)."""
+        if self._refused is None:
+            return
+        kind, run_ids = self._refused
+        self._refused = None
+        self.request_action(kind, run_ids)
 
 
 #: Every this many snapshots shown, frozen objects go back to the collector once.

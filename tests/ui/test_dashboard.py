@@ -878,3 +878,29 @@ def test_at_80_columns_the_metrics_line_breaks_between_items_never_inside_one():
     assert len(lines) == 2 and all(len(line) <= 78 for line in lines)
     for item in ("ready 1", "p95 1m25s", "wait avg 1m05s", "rate limit 3", "queued 22:"):
         assert any(item in line for line in lines), item
+
+
+async def test_a_changed_since_you_looked_refusal_offers_r_to_see_the_run_now_and_retry(app_factory, runs_file):
+    from tandem_tui.ui.screens.confirm import ConfirmActionScreen
+
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.row_count == 20)
+        table.go_to("run-ib-0008")  # queued
+        await pilot.press("p")
+        await pilot.pause()
+
+        def the_engine_starts_it(runs: dict[str, Any]) -> None:
+            runs["run-ib-0008"]["updated_at_ms"] += 1_000
+            runs["run-ib-0008"]["status"] = "running"
+
+        edit_runs_file(runs_file, the_engine_starts_it)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: any("R: see it now" in n.message for n in app._notifications))
+        await wait_until(pilot, lambda: cell_text(table, "run-ib-0008", "status") == "running")
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmActionScreen)
+        [transition] = app.screen.transitions
+        assert transition.run_id == "run-ib-0008" and transition.from_status.value == "running"
