@@ -7,7 +7,12 @@ Measures, in a headless app of 160x48 (Textual's pilot):
 - key-press to render latency: from pressing ``down`` to the first frame drawn with
   the cursor on the next row, while another process rewrites the file (a few runs
   change per write) ``--rate`` times a second;
-- how many snapshots reached the screen during the run.
+- how many snapshots reached the screen during the run;
+- filter, sort and status filter applied: from the key (or the last typed letter of a
+  ``/`` filter) to the first frame drawn with the new rows, under the same writer;
+- idle CPU: the app's process CPU time over ``--idle`` seconds with no writer while
+  the clock moves one second a second (the 1 s tick), as a share of one core (target
+  < 2 %; the pilot harness itself is included, so this is an upper bound).
 
     python bench/bench_ui.py [--runs 10000] [--rate 5] [--presses 60]
 
@@ -70,8 +75,57 @@ def writer(path: str, rate: float, stop: multiprocessing.Event, counter: multipr
         time.sleep(max(0.0, 1 / rate - (time.monotonic() - started)))
 
 
-async def measure(path: Path, rate: float, presses: int) -> dict[str, float]:
+def view_of(table: RunsTable) -> tuple:
+    """What a filter, sort or status-filter key changes on screen."""
+    return (table.row_count, table.sort_column, table.sort_reverse, str(table.status_filter),
+            table.filter_text)
+
+
+async def timed_keys(pilot, table, views, keys: list[str]) -> float:
+    """Seconds from pressing the last of ``keys`` to the first frame showing its effect."""
+    if len(keys) > 1:
+        await pilot.press(*keys[:-1])
+        await pilot.pause(0.05)
+    before = view_of(table)
+    pressed = time.perf_counter()
+    await pilot.press(keys[-1])
+    while True:
+        drawn = [t for t, view in views if t > pressed and view != before]
+        if drawn:
+            return drawn[0] - pressed
+        await pilot.pause(0.001)
+        if time.perf_counter() - pressed > 30:
+            raise SystemExit(f"{keys} was not drawn within 30 s")
+
+
+async def measure_views(pilot, table, views, rounds: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"filter": [], "sort": [], "status filter": []}
+    for index in range(rounds):
+        out["status filter"].append(await timed_keys(pilot, table, views, [("3", "5", "2")[index % 3]]))
+        out["status filter"].append(await timed_keys(pilot, table, views, ["1"]))
+        out["sort"].append(await timed_keys(pilot, table, views, ["s"]))
+        out["sort"].append(await timed_keys(pilot, table, views, ["S"]))
+        needle = ("rn-0", "etl", "invoice")[index % 3]
+        out["filter"].append(await timed_keys(pilot, table, views, ["slash", *needle]))
+        out["filter"].append(await timed_keys(pilot, table, views, ["escape"]))
+        await pilot.pause(0.05)
+    return out
+
+
+async def measure_idle(app, pilot, clock, seconds: float) -> float:
+    """Share of one core the app's process uses with nothing changing but the clock."""
+    await pilot.pause(1.0)
+    cpu = time.process_time()
+    wall = time.perf_counter()
+    while time.perf_counter() - wall < seconds:
+        await pilot.pause(1.0)
+        clock.advance(1_000)
+    return (time.process_time() - cpu) / (time.perf_counter() - wall)
+
+
+async def measure(path: Path, rate: float, presses: int, idle_s: float = 10.0) -> dict[str, float]:
     frames: list[tuple[float, int, int]] = []
+    views: list[tuple[float, tuple]] = []
     # Counted before the clock starts: parsing 59 MB here would compete with the app.
     expected_rows = count_runs(path)
     started = time.perf_counter()
@@ -86,6 +140,7 @@ async def measure(path: Path, rate: float, presses: int) -> dict[str, float]:
             display(screen, renderable)
             if renderable is not None:
                 frames.append((time.perf_counter(), table.row_count, table.cursor_row))
+                views.append((time.perf_counter(), view_of(table)))
 
         app._display = recording_display
         while not any(rows >= expected_rows for _, rows, _ in frames):
@@ -113,11 +168,16 @@ async def measure(path: Path, rate: float, presses: int) -> dict[str, float]:
                 drawn = next(t for t, _, row in frames if t > pressed and row == target)
                 latencies.append(drawn - pressed)
                 await pilot.pause(0.05)
+            view_latencies = await measure_views(pilot, table, views, rounds=max(2, presses // 10))
         finally:
             stop.set()
             process.join(timeout=10)
         shown_after = app.dashboard.state.snapshot.generation
+        await pilot.pause(2.0)  # the last write reaches the screen
+        idle = await measure_idle(app, pilot, clock, idle_s)
     return {
+        "views": view_latencies,
+        "idle_cpu": idle,
         "first_screen_s": first_screen,
         "latencies": latencies,
         "writes": writes.value,
@@ -139,6 +199,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=5.0, help="file writes per second")
     parser.add_argument("--presses", type=int, default=60)
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle to measure")
     args = parser.parse_args()
 
     source = hot_file_path(args.runs)
@@ -150,7 +211,7 @@ def main() -> None:
     work.parent.mkdir(parents=True)
     shutil.copyfile(source, work)
 
-    result = asyncio.run(measure(work, args.rate, args.presses))
+    result = asyncio.run(measure(work, args.rate, args.presses, args.idle))
     started = time.perf_counter()
     RunsWatcher(work, clock=ManualClock(NOW_MS)).load()
     first_read = time.perf_counter() - started
@@ -165,6 +226,14 @@ def main() -> None:
     print(f"key press -> render, {len(latencies)} presses while the file changes "
           f"{args.rate:g}x/s: median {statistics.median(latencies) * 1000:.1f} ms, "
           f"p95 {p95 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms")
+    for name, values in result["views"].items():
+        values = sorted(values)
+        p95v = values[min(round(len(values) * 0.95), len(values) - 1)]
+        print(f"{name} applied -> drawn, {len(values)} keys: median "
+              f"{statistics.median(values) * 1000:.1f} ms, p95 {p95v * 1000:.1f} ms "
+              f"(target < 150 ms), max {values[-1] * 1000:.1f} ms")
+    print(f"idle CPU (no writes, 1 s tick, clock moving): {result['idle_cpu'] * 100:.1f} % "
+          f"of a core (target < 2 %)")
     print(f"file writes: {result['writes']}, snapshots the watcher produced meanwhile: "
           f"{result['snapshots_shown']} (the screen takes the newest once a second)")
 

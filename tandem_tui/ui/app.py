@@ -79,6 +79,7 @@ class TandemApp(App[None]):
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "toggle_help", "Help"),
+        Binding("R", "retry_refused", "Retry a refused action", show=False),
     ]
 
     class StateReady(Message):
@@ -110,6 +111,9 @@ class TandemApp(App[None]):
         self._state: DashboardState | None = None
         self._shown_count = 0
         self._actor: str | None = None
+        #: The last action refused because the run changed since the operator looked:
+        #: ``R`` previews it again on the run as it is now (one key to look and retry).
+        self._refused: tuple[str, list[str]] | None = None
         self.sub_title = self.description.location
 
     # -- start and stop -----------------------------------------------------------------
@@ -223,7 +227,8 @@ class TandemApp(App[None]):
             if isinstance(screen, RunDetailScreen) and not screen.archived:
                 latest = state.snapshot.runs.get(screen.run.run_id)
                 if latest is not None and latest is not screen.run:
-                    screen.update_run(latest)
+                    row = state.rows.get(screen.run.run_id)
+                    screen.update_run(latest, lock_holder=row.holder if row is not None else None)
 
     def _tick(self) -> None:
         """The heartbeat: the newest snapshot if one is waiting, and the clock moving on."""
@@ -231,6 +236,25 @@ class TandemApp(App[None]):
         dashboard = self._live_dashboard()
         if dashboard is not None:
             dashboard.tick()
+            # Where actions go changes when an engine starts or stops: ask again (a
+            # thread: detection may probe the engine; the source caches it ~2 s).
+            self.run_worker(self._refresh_description, thread=True, group="describe", exclusive=True)
+
+    def _refresh_description(self) -> None:
+        # A fresh detection each tick: the header must follow an engine within 2 s,
+        # and the source's own cache (2 s) plus the tick would allow 3.
+        detection = getattr(self.source, "detection", None)
+        if callable(detection):
+            detection(fresh=True)
+        description = self.source.describe()
+        if description.summary != self.description.summary:
+            self.description = description
+            self.call_from_thread(self._show_summary, description.summary)
+
+    def _show_summary(self, summary: str) -> None:
+        dashboard = self._live_dashboard()
+        if dashboard is not None:
+            dashboard.show_summary(summary)
 
     def _live_dashboard(self) -> DashboardScreen | None:
         """The dashboard, unless the app is closing and its widgets are going away."""
@@ -285,8 +309,15 @@ class TandemApp(App[None]):
         if run is None:
             self.notify(f"Run {sanitize(run_id)} is no longer among the hot runs.", severity="warning")
             return
+        row = state.rows.get(run_id) if state is not None else None
         self.push_screen(
-            RunDetailScreen(run, clock=self.clock, archived=False, actions=not self.read_only)
+            RunDetailScreen(
+                run,
+                clock=self.clock,
+                archived=False,
+                actions=not self.read_only,
+                lock_holder=row.holder if row is not None and row.holder else None,
+            )
         )
 
     def go_to_run(self, run_id: str) -> None:
@@ -387,11 +418,33 @@ class TandemApp(App[None]):
                 continue
             if result.ok:
                 message = f"{run_id}: {result.previous_status} → {result.new_status}"
-                self.call_from_thread(self.notify, sanitize(message), title=action.value)
+                self.call_from_thread(self.notify, sanitize(message), title=action.value.replace("_", " "))
+            elif "changed since you looked" in result.message:
+                self.call_from_thread(self._offer_retry, action.value, run_id, result.message)
             else:
                 self.call_from_thread(
                     self.notify, _one_line(result.message, run_id), title="Refused", severity="error"
                 )
+
+    def _offer_retry(self, kind: str, run_id: str, message: str) -> None:
+        if self._refused is not None and self._refused[0] == kind:
+            self._refused[1].append(run_id)
+        else:
+            self._refused = (kind, [run_id])
+        self.notify(
+            _one_line(message, run_id) + " — R: see it now and retry",
+            title="Refused",
+            severity="error",
+        )
+
+    def action_retry_refused(self) -> None:
+        """Preview the refused action again on the runs as they are now (the
+        confirmation shows their new state)."""
+        if self._refused is None:
+            return
+        kind, run_ids = self._refused
+        self._refused = None
+        self.request_action(kind, run_ids)
 
 
 #: Every this many snapshots shown, frozen objects go back to the collector once.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from tandem_tui.ui.widgets.runs_table import (
     StatusFilter,
     build_rows,
     column_widths,
+    elide_middle,
     row_matches,
     sort_key,
 )
@@ -118,9 +120,24 @@ def test_unchanged_runs_keep_their_row_objects_between_snapshots(fixture_now_ms)
 def test_columns_fit_a_wide_terminal_and_keep_a_readable_detail_on_a_narrow_one(fixture_now_ms):
     rows = list(fixture_rows(fixture_now_ms).values())
     wide = column_widths(rows, 120, padding=1)
-    assert sum(wide.values()) + 2 * len(wide) == 120
+    shown = [width for width in wide.values() if width]
+    assert sum(shown) + 2 * len(shown) == 120
     narrow = column_widths(rows, 79, padding=1)
     assert narrow["detail"] >= 12 and narrow["id"] == len("run-etl-0311")
+
+
+def test_the_id_column_is_as_wide_as_the_longest_id_where_the_terminal_has_room(fixture_now_ms):
+    rows = list(fixture_rows(fixture_now_ms).values())
+    long_id = "ledger-reconcile-2026-11-29T21:00:00Z-9cff9559"
+    rows.append(replace(rows[0], run_id=long_id))
+    assert column_widths(rows, 159)["id"] == len(long_id)
+    narrow = column_widths(rows, 79)["id"]
+    assert 12 <= narrow < len(long_id)
+
+
+def test_a_long_id_is_elided_in_the_middle_so_its_tail_stays():
+    assert elide_middle("ledger-reconcile-2026-11-29-9cff9559", 17) == "ledger-r…9cff9559"
+    assert elide_middle("short", 17) == "short"
 
 
 # -- static app ------------------------------------------------------------------------------
@@ -159,7 +176,7 @@ async def test_number_keys_switch_the_quick_status_filter(app_factory):
         await pilot.press("3")
         assert table.status_filter == StatusFilter.QUEUED and table.row_count == 5
         await pilot.press("5")
-        assert {cell_text(table, key.value, "status") for key in table.rows} == {"failed", "blocked"}
+        assert {cell_text(table, key, "status") for key in table.order} == {"failed", "blocked"}
         await pilot.press("1")
         assert table.row_count == 20
 
@@ -170,10 +187,10 @@ async def test_clicking_a_header_sorts_by_that_column_and_again_reverses(app_fac
         table = table_of(app)
         await pilot.pause()
         await pilot.click(RunsTable, offset=(4, 0))  # the "run" header
-        ids = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
+        ids = list(table.order)
         assert table.sort_column == "id" and ids == sorted(ids)
         await pilot.click(RunsTable, offset=(4, 0))
-        ids = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
+        ids = list(table.order)
         assert ids == sorted(ids, reverse=True)
 
 
@@ -184,10 +201,10 @@ async def test_s_cycles_the_sort_column_and_shift_s_reverses_it(app_factory):
         await pilot.pause()
         await pilot.press("s")
         assert table.sort_column == "why"
-        first = table.coordinate_to_cell_key((0, 0)).row_key.value
+        first = table.order[0]
         assert cell_text(table, first, "why") != ""
         await pilot.press("S")
-        last = table.coordinate_to_cell_key((table.row_count - 1, 0)).row_key.value
+        last = table.order[-1]
         assert table.sort_reverse and cell_text(table, last, "why") != ""
 
 
@@ -271,6 +288,10 @@ async def test_the_command_palette_goes_to_a_run(app_factory):
         await pilot.press("enter")
         await pilot.pause()
         assert table_of(app).cursor_run_id == "run-sd-0054"
+        # "Go to run" is for looking at it: the run opens.
+        from tandem_tui.ui.screens.run_detail import RunDetailScreen
+
+        assert isinstance(app.screen, RunDetailScreen) and app.screen.run.run_id == "run-sd-0054"
 
 
 async def test_a_missing_runs_file_opens_an_empty_state_that_says_where_it_looked(tmp_path, app_factory):
@@ -294,22 +315,26 @@ async def test_a_newer_schema_at_start_shows_the_stale_banner(tmp_path, app_fact
         assert "schema" in str(banner.render()).lower()
 
 
-async def test_a_big_table_appears_at_once_and_fills_in_the_rest_after_the_first_frame(tmp_path, app_factory):
-    from tandem_tui.ui.widgets.runs_table import EAGER_ROWS, PENDING
-
-    template = json.loads((FIXTURES / "runs_v1.json").read_text())["runs"]["run-rn-0139"]
-    count = EAGER_ROWS * 3
+async def test_a_big_table_draws_only_the_lines_on_screen_and_a_tick_redraws_only_those(tmp_path, app_factory, clock):
+    template = json.loads((FIXTURES / "runs_v1.json").read_text())["runs"]["run-rn-0142"]
+    count = 3000
     runs = {f"run-big-{i:04d}": {**template, "run_id": f"run-big-{i:04d}"} for i in range(count)}
     path = tmp_path / "automation_v2_runs.json"
     path.write_text(json.dumps({"schema_version": 1, "runs": runs}))
     app = app_factory(path, watch=False)
     async with app.run_test(size=(120, 40)) as pilot:
         table = table_of(app)
-        assert table.row_count == count
-        await wait_until(pilot, lambda: not table.pending_fill)
-        every_cell = [table.get_cell(f"run-big-{i:04d}", "id") for i in range(count)]
-        assert PENDING not in every_cell
-        assert [cell.plain for cell in every_cell] == sorted(runs)
+        await wait_until(pilot, lambda: table.row_count == count)
+        # ties sort by id
+        assert table.order == sorted(runs)
+        drawn: list[str] = []
+        row_strip = table._row_strip
+        table._row_strip = lambda run_id: (drawn.append(run_id), row_strip(run_id))[1]
+        clock.advance(1_000)
+        app.dashboard.tick()
+        await pilot.pause()
+        assert drawn and len(set(drawn)) <= table.size.height
+        assert set(drawn) <= set(table.order[: table.size.height])
 
 
 async def test_the_dashboard_posts_requests_up_and_calls_nothing_on_the_app(clock):
@@ -556,3 +581,326 @@ def test_the_locks_panel_names_holders_queued_runs_and_expired_claims(fixture_no
     assert "run-rn-0142 running" in lines[docs + 1]
     assert "queued 1: run-da-0019" in lines[docs + 2]
     assert not any("claim lease expired" in line for line in lines[docs : docs + 3])
+
+
+async def test_lock_holders_with_long_ids_keep_their_distinguishing_tail_at_80_columns(tmp_path, app_factory):
+    runs = json.loads((FIXTURES / "runs_v1.json").read_text())["runs"]
+    holder = "ledger-reconcile-nightly-2026-11-29-9cff9559"
+    runs[holder] = {**runs.pop("run-rn-0142"), "run_id": holder}
+    path = tmp_path / "automation_v2_runs.json"
+    path.write_text(json.dumps({"schema_version": 1, "runs": runs}))
+    app = app_factory(path, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        lines = [table.render_line(y).text for y in range(table.size.height)]
+        row = next(line for line in lines if "run-da-0019" in line)
+        assert "9cff9559" in row  # the queued run's lock holder, elided in the middle
+        held = next(line for line in lines if "running" in line and "…" in line)
+        assert "9cff9559" in held
+
+
+# -- the header follows the engine -----------------------------------------------------------
+
+
+def header_text(app: Any) -> str:
+    return str(app.dashboard.query_one("#title").render())
+
+
+async def test_the_header_says_where_actions_go_and_follows_the_engine_within_2_s(serving_engine, clock):
+    """Issue 10 (g): a real serving engine on 127.0.0.1, stopped and started again."""
+    from tandem_tui.source.open import file_source
+    from tandem_tui.ui.app import make_app
+
+    engine = serving_engine("--pace", "0.1", "--rate", "2", "--max-concurrent", "3", "--seed", "5")
+    source = file_source(engine.runs_file, clock=clock, env=engine.env(), console=True)
+    app = make_app(source, clock=clock)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: "engine live · actions via API" in header_text(app))
+            engine.stop()
+            stopped = time.monotonic()
+            await wait_until(pilot, lambda: "engine stopped · actions write the runs file" in header_text(app))
+            assert time.monotonic() - stopped < 2.0
+            again = serving_engine(
+                "--pace", "0.1", "--rate", "2", "--max-concurrent", "3", "--seed", "5",
+                "--serve", str(engine.port),  # where the console's environment looks
+                state_dir=engine.state_dir,
+            )
+            started = time.monotonic()
+            await wait_until(pilot, lambda: "engine live" in header_text(app))
+            assert time.monotonic() - started < 2.0
+    finally:
+        source.close()
+
+
+# -- an operator's habits (issue 13, items 9 and 10) --------------------------------------------
+
+
+def title_of(app: Any) -> str:
+    from textual.content import Content
+
+    return Content.from_markup(app.screen.query_one("#runs-pane").border_title).plain
+
+
+async def test_escape_closes_the_key_help(app_factory):
+    from textual.widgets import HelpPanel
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        assert app.screen.query(HelpPanel)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.screen.query(HelpPanel)
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_a_filter_puts_the_cursor_on_the_first_match_and_the_title_follows(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = table_of(app)
+        await pilot.pause()
+        await pilot.press("end")
+        assert table.cursor_row == 19
+        await pilot.press("3")
+        await pilot.pause()
+        assert table.cursor_row == 0 and table.cursor_run_id in table.order[:1]
+        assert "runs 5 of 20" in title_of(app)
+        await pilot.press("1", "slash", *"etl", "enter")
+        await pilot.pause()
+        assert table.cursor_run_id == table.order[0] and "etl" in table.cursor_run_id
+        await pilot.press("escape")
+        await pilot.pause()
+        assert title_of(app).startswith("runs 20  sort")
+
+
+async def test_home_end_g_and_shift_g_jump_to_the_first_and_last_run(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 12)) as pilot:
+        table = table_of(app)
+        await pilot.pause()
+        await pilot.press("G")
+        assert table.cursor_row == 19 and table.scroll_y > 0
+        await pilot.press("g")
+        assert table.cursor_row == 0 and table.scroll_y == 0
+        await pilot.press("end")
+        assert table.cursor_run_id == table.order[-1]
+        await pilot.press("home")
+        assert table.cursor_run_id == table.order[0]
+
+
+async def test_the_runs_table_has_no_horizontal_scrollbar_at_80_columns(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        assert not table.show_horizontal_scrollbar
+        await pilot.press("right")
+        assert table.scroll_x > 0  # automation and detail are a sideways key away
+
+
+async def test_y_copies_the_selected_run_id(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("down", "y")
+        assert app.clipboard == table_of(app).cursor_run_id == table_of(app).order[1]
+
+
+async def test_o_jumps_from_a_queued_run_to_the_run_holding_its_lock(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = table_of(app)
+        await pilot.pause()
+        table.go_to("run-da-0019")  # waits for the docs-site lock
+        await pilot.press("o")
+        assert table.cursor_run_id == "run-rn-0142"
+
+
+async def test_the_release_lock_toast_says_release_lock(app_factory, runs_file):
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.row_count == 20)
+        table.go_to("run-ir-0088")  # its claim lease expired
+        await pilot.press("l")
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: any(n.title in ("release lock", "release_lock") for n in app._notifications))
+        assert [n.title for n in app._notifications if "release" in (n.title or "")] == ["release lock"]
+
+
+def test_sixteen_colour_terminals_keep_a_distinct_colour_per_status():
+    from tandem_tui.ui.widgets.status_style import ANSI_STATUS_COLORS
+
+    from tandem_tui.ui.widgets.runs_table import row_cells
+
+    assert set(ANSI_STATUS_COLORS) == set(RunStatus)
+    assert len(set(ANSI_STATUS_COLORS.values())) == len(RunStatus)
+    row = fixture_rows(1795446000000)["run-sd-0057"]  # pausing
+    cell = row_cells(row, 1795446000000, {"text-accent": "#ffa62b"}, False, ansi16=True)[3]
+    assert cell.style.color.name == "cyan"
+
+
+@pytest.mark.parametrize("column", ["id", "status", "why", "wait", "nodes", "automation", "detail"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_the_fast_sort_orders_rows_as_the_sort_key_does(fixture_now_ms, column, reverse):
+    from tandem_tui.ui.widgets.runs_table import sorted_rows
+
+    rows = list(fixture_rows(fixture_now_ms).values())
+    expected = sorted(rows, key=sort_key(column), reverse=reverse)
+    assert [r.run_id for r in sorted_rows(rows, column, reverse)] == [r.run_id for r in expected]
+
+
+# -- a fleet of engines (issue 12, item 3) ----------------------------------------------------
+
+
+def fleet_state(now_ms: int):
+    from tandem_tui.domain.snapshot import Freshness
+    from tandem_tui.domain.view import RunsView
+    from tandem_tui.source.file.store import read_runs_file
+    from tandem_tui.source.postgres.fleet import EngineInfo, FleetView, fleet_key
+    from tandem_tui.source.postgres.source import FleetSnapshot
+    from tandem_tui.ui.screens.dashboard import build_state
+
+    runs = read_runs_file(FIXTURES / "runs_v1.json", now_ms=now_ms)
+    split = {"tandem_rt_alpha": {}, "tandem_rt_beta": {}}
+    for index, (run_id, run) in enumerate(sorted(runs.items())):
+        split["tandem_rt_alpha" if index % 2 else "tandem_rt_beta"][run_id] = run
+    keyed = {fleet_key(engine, run_id): run for engine, part in split.items() for run_id, run in part.items()}
+    views = {engine: RunsView.build(part, now_ms=now_ms, max_concurrent_runs=4) for engine, part in split.items()}
+    snapshot = FleetSnapshot(
+        location="postgresql://fleet",
+        runs=keyed,
+        view=FleetView(views, keyed),  # type: ignore[arg-type] - a RunsView look-alike
+        freshness=Freshness(read_at_ms=now_ms),
+        engines={
+            "tandem_rt_alpha": EngineInfo("tandem_rt_alpha", live=True, runs=10),
+            "tandem_rt_beta": EngineInfo("tandem_rt_beta", live=False, runs=10),
+        },
+    )
+    return build_state(snapshot, None, now_ms=now_ms)
+
+
+async def test_a_fleet_shows_an_engine_column_a_filter_by_engine_and_the_fleet_totals(clock, fixture_now_ms):
+    screen = DashboardScreen(location="postgresql://fleet", summary="", clock=clock, blink=False)
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        screen.show_state(fleet_state(fixture_now_ms))
+        await pilot.pause()
+        table = screen.query_one(RunsTable)
+        assert table.engines_shown and table.widths["engine"] >= len("tandem_rt")
+        header = table.render_line(0).text
+        assert "engine" in header
+        row = next(table.render_line(y).text for y in range(1, 21) if "run-rn-0142" in table.render_line(y).text)
+        assert ("alpha" in row or "beta" in row) and "_beta/run" not in row  # the bare id, the engine beside it
+        await pilot.press("f")
+        assert table.engine_filter == "tandem_rt_alpha" and table.row_count == 10
+        assert all(run_id.startswith("tandem_rt_alpha/") for run_id in table.order)
+        assert "engine tandem_rt_alpha" in title_of(app)
+        await pilot.press("f", "f")
+        assert table.engine_filter == "" and table.row_count == 20
+        figures = str(screen.query_one("#figures").render())
+        assert "fleet 2 engines · 1 live" in figures.replace("\u00a0", " ")
+        assert "active 3/8" in figures.replace("\u00a0", " ")
+
+
+async def test_one_engine_shows_no_engine_column_and_no_fleet_line(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        assert not table.engines_shown and "engine" not in table.render_line(0).text
+        assert "fleet" not in str(app.screen.query_one("#figures").render())
+        await pilot.press("f")
+        assert table.engine_filter == ""
+
+
+async def test_at_60_columns_the_footer_keeps_question_mark_help(app_factory):
+    from textual.widgets._footer import FooterKey
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        [help_key] = [k for k in app.screen.query(FooterKey) if k.action.endswith("toggle_help")]
+        assert help_key.region.width > 0 and help_key.region.right <= 60
+
+
+async def test_release_lock_from_the_locks_panel_acts_on_the_selected_holder(app_factory):
+    from tandem_tui.ui.screens.confirm import ConfirmActionScreen
+    from tandem_tui.ui.widgets.locks_panel import LocksPanel
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        panel = app.screen.query_one(LocksPanel)
+        panel.focus()
+        await pilot.pause()
+        assert panel.selected == "run-ir-0088"  # billing-api, the first workspace
+        await pilot.press("down")
+        assert panel.selected == "run-etl-0311"
+        assert "▶run-etl-0311" in str(panel.query_one("#locks-body").render())
+        await pilot.press("l")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmActionScreen)
+        assert [t.run_id for t in app.screen.transitions] == ["run-etl-0311"]
+        await pilot.press("escape")
+        await pilot.pause()
+        panel.focus()
+        await pilot.press("enter")
+        assert table_of(app).cursor_run_id == "run-etl-0311" and app.focused is table_of(app)
+
+
+async def test_a_tick_moves_the_ages_of_finished_runs_on_too(app_factory, clock):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        line = 1 + table.order.index("run-rn-0139")  # completed 3d08h ago
+        assert "3d08h" in table.render_line(line).text
+        clock.advance(2 * 3_600_000)
+        app.dashboard.tick()
+        await pilot.pause()
+        assert "3d10h" in table.render_line(line).text
+
+
+def test_at_80_columns_the_metrics_line_breaks_between_items_never_inside_one():
+    from tandem_tui.ui.widgets.metrics_bar import Metrics, metrics_content
+
+    busy = Metrics(
+        active=12, capacity=16, admitted=1234, completed=1200, avg_wait_ms=65_000, p95_wait_ms=85_000,
+        queued_by_reason={"capacity": 12, "workspace_lock": 4, "rate_limit": 3, "retry_backoff": 2, "ready": 1},
+    )
+    lines = metrics_content(busy, 78).plain.replace("\u00a0", " ").split("\n")
+    assert len(lines) == 2 and all(len(line) <= 78 for line in lines)
+    for item in ("ready 1", "p95 1m25s", "wait avg 1m05s", "rate limit 3", "queued 22:"):
+        assert any(item in line for line in lines), item
+
+
+async def test_a_changed_since_you_looked_refusal_offers_r_to_see_the_run_now_and_retry(app_factory, runs_file):
+    from tandem_tui.ui.screens.confirm import ConfirmActionScreen
+
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.row_count == 20)
+        table.go_to("run-ib-0008")  # queued
+        await pilot.press("p")
+        await pilot.pause()
+
+        def the_engine_starts_it(runs: dict[str, Any]) -> None:
+            runs["run-ib-0008"]["updated_at_ms"] += 1_000
+            runs["run-ib-0008"]["status"] = "running"
+
+        edit_runs_file(runs_file, the_engine_starts_it)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: any("R: see it now" in n.message for n in app._notifications))
+        await wait_until(pilot, lambda: cell_text(table, "run-ib-0008", "status") == "running")
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmActionScreen)
+        [transition] = app.screen.transitions
+        assert transition.run_id == "run-ib-0008" and transition.from_status.value == "running"

@@ -392,3 +392,70 @@ def test_event_metadata_snapshot(snap_compare):
 def test_archived_run_snapshot(snap_compare):
     run = parse_run(rich_run(status="completed", finished_at_ms=at(1), execution_claim=None))
     assert snap_compare(host(run, archived=True), terminal_size=(80, 24))
+
+
+async def test_the_scheduler_panel_names_the_run_holding_the_lock_a_queued_run_waits_for(app_factory):
+    """Issue 13 item 7: at 80-120 columns every ``lock · ledger-recon…`` looked the same."""
+    from tandem_tui.ui.widgets.runs_table import RunsTable
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.dashboard.query_one(RunsTable).go_to("run-da-0019")
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunDetailScreen)
+        panel = screen.query_one("#panel-scheduler")
+        assert panel.display
+        text = "\n".join(strip.text for strip in panel.render_lines(panel.region.reset_offset))
+        assert "lock held by" in text and "run-rn-0142" in text
+
+
+async def test_at_120_columns_the_checkpoint_panel_gets_room_for_node_names(app_factory):
+    from tandem_tui.ui.widgets.runs_table import RunsTable
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.dashboard.query_one(RunsTable).go_to("run-da-0019")
+        await pilot.press("enter")
+        await pilot.pause()
+        panel = app.screen.query_one("#panel-checkpoint")
+        lines = [strip.text for strip in panel.render_lines(panel.region.reset_offset)]
+        assert panel.size.width >= 30
+        assert any("audit_lockfile" in line for line in lines)  # one line, not wrapped
+
+
+async def test_the_raw_record_goes_to_its_ends_with_g_and_shift_g_and_searches_with_slash():
+    app = host(parse_run(rich_run()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("v", "G")
+        raw = app.shown.query_one("#raw-json", TextArea)
+        assert raw.cursor_location[0] == raw.document.line_count - 1
+        await pilot.press("g")
+        assert raw.cursor_location == (0, 0)
+        await pilot.press("slash", *"x_server", "enter")
+        await pilot.pause()
+        assert raw.has_focus and raw.selected_text.lower() == "x_server"
+        row = raw.selection.start[0]
+        assert "x_server_field" in raw.document.get_line(row)
+        await pilot.press("n")  # the only match: it wraps round to itself
+        assert raw.selection.start[0] == row
+        await pilot.press("escape")
+        assert not app.shown.showing_raw
+
+
+async def test_escape_closes_the_key_help_before_leaving_the_run():
+    from textual.widgets import HelpPanel
+
+    app = host(parse_run(rich_run()))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.action_show_help_panel()
+        await pilot.pause()
+        assert app.screen.query(HelpPanel)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.shown and not app.screen.query(HelpPanel)

@@ -22,6 +22,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
+from textual.widgets._footer import FooterKey
 
 from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.models import RunStatus
@@ -112,6 +113,17 @@ def empty_content(location: str, state: DashboardState | None) -> Content:
     )
 
 
+class KeysFooter(Footer):
+    """The footer, with ``? Help`` first: on a narrow terminal the keys at the end are
+    cut, never the one that lists them all."""
+
+    def compose(self) -> ComposeResult:
+        widgets = list(super().compose())
+        first = [w for w in widgets if isinstance(w, FooterKey) and w.action.endswith("toggle_help")]
+        yield from first
+        yield from (w for w in widgets if w not in first)
+
+
 class DashboardScreen(Screen[None]):
     """The console's main screen."""
 
@@ -130,6 +142,9 @@ class DashboardScreen(Screen[None]):
         Binding("5", "status_filter('failed')", "Failed runs", show=False),
         Binding("w", "toggle_panel('locks')", "Toggle locks panel", show=False),
         Binding("t", "toggle_panel('trends')", "Toggle trends", show=False),
+        Binding("y", "copy_id", "Copy run id", show=False),
+        Binding("o", "go_to_holder", "Go to the lock holder", show=False),
+        Binding("f", "cycle_engine", "Filter by engine (fleet)", show=False),
     ]
 
     class ActionRequested(Message):
@@ -172,8 +187,9 @@ class DashboardScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         now = self.clock.now_ms
-        title = f"{self.location}  {self.summary}" if self.summary else self.location
-        yield MetricsBar(title=title, read_only=self.read_only, clock_ms=now, id="metrics")
+        yield MetricsBar(
+            title=self.location, summary=self.summary, read_only=self.read_only, clock_ms=now, id="metrics"
+        )
         yield StaleBanner(clock_ms=now, id="stale")
         yield Trends(id="trends")
         with Horizontal(id="main"):
@@ -183,7 +199,7 @@ class DashboardScreen(Screen[None]):
             yield LocksPanel(id="locks")
         yield Input(placeholder="filter: id, automation, status, reason, workspace", id="filter")
         # ctrl+p is listed by "?"; at 80 columns its footer slot is worth more to "?".
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeysFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one(RunsTable).focus()
@@ -209,6 +225,11 @@ class DashboardScreen(Screen[None]):
         self.query_one(RunsTable).set_rows(state.rows)
         self._update_empty()
 
+    def show_summary(self, summary: str) -> None:
+        """The source's ``describe().summary`` changed (an engine started or stopped)."""
+        self.summary = summary
+        self.query_one(MetricsBar).summary = summary
+
     def tick(self) -> None:
         """Time moved on (live mode, once a second)."""
         self.query_one(MetricsBar).tick()
@@ -218,7 +239,12 @@ class DashboardScreen(Screen[None]):
     def _update_empty(self) -> None:
         table = self.query_one(RunsTable)
         empty = table.visible_count == 0
-        self.query_one("#empty", Static).update(empty_content(self.location, self.state))
+        content = empty_content(self.location, self.state)
+        if empty and content != getattr(self, "_empty_shown", None):
+            # Only while shown, and only when it says something new: updating a Static
+            # lays the screen out again, which costs a frame at every filter key.
+            self._empty_shown = content
+            self.query_one("#empty", Static).update(content)
         self.query_one("#runs-pane").set_class(empty, "-empty")
         if not empty and self.focused is None:
             table.focus()
@@ -238,6 +264,8 @@ class DashboardScreen(Screen[None]):
             parts.append((f" of {total}", "$text-muted"))
         if table.status_filter != StatusFilter.ALL:
             parts += ["  ", (f"[{table.status_filter.value}]", "bold $text-accent")]
+        if table.engine_filter:
+            parts += ["  ", ("engine ", "$text-muted"), (sanitize(table.engine_filter), "bold $text-accent")]
         if table.filter_text:
             parts += ["  ", ("/", "$text-muted"), (sanitize(table.filter_text), "bold $text-accent")]
         arrow = "↓" if table.sort_reverse else "↑"
@@ -258,7 +286,40 @@ class DashboardScreen(Screen[None]):
         field_.add_class("-shown")
         field_.focus()
 
+    def action_cycle_engine(self) -> None:
+        """A fleet source: show one engine's runs, the next, …, then all again."""
+        table = self.query_one(RunsTable)
+        engines = sorted({row.engine for row in table.rows_by_id.values() if row.engine})
+        if not engines:
+            return
+        cycle = ["", *engines]
+        index = cycle.index(table.engine_filter) if table.engine_filter in cycle else 0
+        table.engine_filter = cycle[(index + 1) % len(cycle)]
+
+    def action_copy_id(self) -> None:
+        """Copy the selected run's id (OSC 52: the terminal's clipboard, also over ssh)."""
+        run_id = self.query_one(RunsTable).cursor_run_id
+        if run_id is None:
+            return
+        self.app.copy_to_clipboard(run_id)
+        self.notify(f"Copied {sanitize(run_id)}", timeout=2)
+
+    def action_go_to_holder(self) -> None:
+        """From a run waiting for a workspace lock, to the run holding it."""
+        table = self.query_one(RunsTable)
+        run_id = table.cursor_run_id
+        row = table.rows_by_id.get(run_id) if run_id is not None else None
+        if row is None or not row.holder:
+            self.notify("This run waits for no workspace lock.", severity="warning", timeout=3)
+            return
+        if not table.go_to(row.holder):
+            self.notify(f"{sanitize(row.holder)} is not among the hot runs.", severity="warning")
+
     def action_clear(self) -> None:
+        if self.query("HelpPanel"):
+            # Escape closes the key help first (as in k9s, htop, lazygit).
+            self.query("HelpPanel").remove()
+            return
         table = self.query_one(RunsTable)
         field_ = self.query_one("#filter", Input)
         if field_.has_class("-shown") or table.filter_text:
@@ -270,6 +331,8 @@ class DashboardScreen(Screen[None]):
             table.clear_marks()
         elif table.status_filter != StatusFilter.ALL:
             table.status_filter = StatusFilter.ALL
+        elif table.engine_filter:
+            table.engine_filter = ""
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
@@ -291,7 +354,15 @@ class DashboardScreen(Screen[None]):
         self.post_message(self.OpenHistory())
 
     def action_act(self, kind: str) -> None:
-        self.post_message(self.ActionRequested(kind, self.query_one(RunsTable).target_run_ids()))
+        """On the marked runs (else the one under the cursor), or, from the locks panel,
+        on the holder selected there."""
+        holder = self.query_one(LocksPanel).selected_holder
+        targets = [holder] if holder is not None else self.query_one(RunsTable).target_run_ids()
+        self.post_message(self.ActionRequested(kind, targets))
+
+    def on_locks_panel_holder_chosen(self, event: LocksPanel.HolderChosen) -> None:
+        event.stop()
+        self.go_to_run(event.run_id, open_run=False)
 
     def on_runs_table_run_selected(self, event: RunsTable.RunSelected) -> None:
         event.stop()
@@ -302,10 +373,14 @@ class DashboardScreen(Screen[None]):
         if table.marked:
             table.clear_marks()
 
-    def go_to_run(self, run_id: str) -> None:
+    def go_to_run(self, run_id: str, *, open_run: bool = True) -> None:
+        """Put the cursor on ``run_id`` (clearing filters that hide it) and, unless
+        ``open_run=False``, open it: "Go to run" is for looking at the run."""
         table = self.query_one(RunsTable)
         if table.go_to(run_id):
             table.focus()
+            if open_run:
+                self.post_message(self.OpenRun(run_id))
 
 
 def _banner_freshness(freshness: Freshness, state: DashboardState) -> Freshness | None:

@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Label, Static, TextArea
+from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, Static, TextArea
 
 from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.models import Run, dump_run
@@ -94,6 +94,62 @@ class EventMetadataScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
+class RawJsonView(TextArea):
+    """The record's raw JSON, read-only: g/G and Home/End to its ends, ``/`` to search
+    (the screen shows the search field), ``n`` for the next match."""
+
+    BINDINGS = [
+        Binding("g,home,ctrl+home", "top", "Top", show=False),
+        Binding("G,end,ctrl+end", "bottom", "Bottom", show=False),
+        Binding("slash", "search", "Search"),
+        Binding("n", "next_match", "Next match", show=False),
+    ]
+
+    class SearchRequested(Message):
+        """``/`` in the raw view: the screen shows its search field."""
+
+    needle: str = ""
+
+    def action_top(self) -> None:
+        self.move_cursor((0, 0))
+        self.scroll_home(animate=False)
+
+    def action_bottom(self) -> None:
+        last = self.document.line_count - 1
+        self.move_cursor((last, 0))
+        self.scroll_end(animate=False)
+
+    def action_search(self) -> None:
+        self.post_message(self.SearchRequested())
+
+    def action_next_match(self) -> None:
+        self.find(self.needle)
+
+    def find(self, needle: str) -> bool:
+        """Select the next occurrence of ``needle`` (case-insensitive) after the cursor,
+        wrapping round; whether there is one."""
+        from textual.widgets.text_area import Selection
+
+        self.needle = needle
+        if not needle:
+            return False
+        lines = self.text.split("\n")
+        row, column = self.selection.end
+        lowered = needle.lower()
+        count = len(lines)
+        for step in range(count + 1):
+            index = (row + step) % count
+            line = lines[index].lower()
+            start = line.find(lowered, column if step == 0 else 0)
+            if step == count and start >= column:
+                start = -1
+            if start >= 0:
+                self.selection = Selection((index, start), (index, start + len(needle)))
+                self.scroll_cursor_visible(center=True, animate=False)
+                return True
+        return False
+
+
 class RunDetailScreen(Screen[None]):
     """One run in full, hot or archived."""
 
@@ -115,12 +171,20 @@ class RunDetailScreen(Screen[None]):
             self.run_ids = run_ids
 
     def __init__(
-        self, run: Run, *, clock: Clock, archived: bool = False, actions: bool = False
+        self,
+        run: Run,
+        *,
+        clock: Clock,
+        archived: bool = False,
+        actions: bool = False,
+        lock_holder: str | None = None,
     ) -> None:
         """``actions`` offers the operator-action keys (the console passes it unless it
-        is read-only); an archived run never offers them."""
+        is read-only); an archived run never offers them. ``lock_holder`` is the run
+        holding the workspace lock this run waits for (the scheduler panel names it)."""
         super().__init__(classes="archived" if archived else None)
         self.run = run
+        self.lock_holder = lock_holder
         self.clock = clock
         self.archived = archived
         self.actions = actions and not archived
@@ -144,7 +208,7 @@ class RunDetailScreen(Screen[None]):
                 with Vertical(id="timeline-panel") as panel:
                     panel.border_subtitle = "◆ operator action · dim: claim bookkeeping"
                     yield Timeline(id="timeline")
-            raw = TextArea(
+            raw = RawJsonView(
                 "",
                 id="raw-json",
                 read_only=True,
@@ -153,8 +217,9 @@ class RunDetailScreen(Screen[None]):
                 highlight_cursor_line=False,
             )
             raw.cursor_blink = False
-            raw.border_title = "Raw record (v to close)"
+            raw.border_title = "Raw record (v to close, / to search)"
             yield raw
+        yield Input(placeholder="search the raw record", id="raw-search")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -178,10 +243,11 @@ class RunDetailScreen(Screen[None]):
         """Hand the action up to the app, which previews it, confirms and performs it."""
         self.post_message(self.ActionRequested(kind, [self.run.run_id]))
 
-    def update_run(self, run: Run) -> None:
+    def update_run(self, run: Run, *, lock_holder: str | None = None) -> None:
         """Show a newer version of the same run: the one way in for it (the app calls
-        this when a snapshot holds a newer version)."""
+        this when a snapshot holds a newer version, with the lock holder as of then)."""
         self.run = run
+        self.lock_holder = lock_holder
         if self.is_mounted:
             self.show_run(run)
 
@@ -201,7 +267,7 @@ class RunDetailScreen(Screen[None]):
         run, now_ms, theme = self.run, self.clock.now_ms(), self.app.theme_variables
         self.query_one("#panel-run", FieldsPanel).show_rows(key_field_rows(run, now_ms, theme))
         for panel_id, rows in (
-            ("#panel-scheduler", scheduler_rows(run, now_ms, theme)),
+            ("#panel-scheduler", scheduler_rows(run, now_ms, theme, self.lock_holder)),
             ("#panel-claim", claim_rows(run, now_ms, theme)),
             ("#panel-failure", failure_rows(run, now_ms)),
         ):
@@ -224,8 +290,31 @@ class RunDetailScreen(Screen[None]):
             switcher.current = "raw-json"
             self.query_one("#raw-json", TextArea).focus()
 
+    def on_raw_json_view_search_requested(self, event: RawJsonView.SearchRequested) -> None:
+        event.stop()
+        search = self.query_one("#raw-search", Input)
+        search.add_class("-shown")
+        search.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "raw-search":
+            return
+        event.stop()
+        raw = self.query_one("#raw-json", RawJsonView)
+        event.input.remove_class("-shown")  # n finds the next match
+        if not raw.find(event.value):
+            self.notify(f"Not found: {sanitize(event.value)}", severity="warning", timeout=3)
+        raw.focus()
+
     def action_back(self) -> None:
-        if self.showing_raw:
+        search = self.query_one("#raw-search", Input)
+        if self.query("HelpPanel"):
+            # Escape closes the key help first.
+            self.query("HelpPanel").remove()
+        elif search.has_class("-shown"):
+            search.remove_class("-shown")
+            self.query_one("#raw-json").focus()
+        elif self.showing_raw:
             self.action_toggle_raw()
         else:
             self.dismiss(None)

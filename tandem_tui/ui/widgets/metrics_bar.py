@@ -7,7 +7,7 @@ command prints, so the console and the CLI never disagree about a figure.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from textual.app import ComposeResult
@@ -38,6 +38,10 @@ class Metrics:
     p95_wait_ms: int = 0
     runs_total: int = 0
     locked_workspaces: int = 0
+    #: A fleet source (PostgreSQL): how many engines, and how many are live; 0 for one
+    #: engine (the header then says nothing of engines).
+    engines: int = 0
+    engines_live: int = 0
 
     @property
     def queued_total(self) -> int:
@@ -59,8 +63,20 @@ def metrics_from_figures(shown: Figures) -> Metrics:
 
 
 def metrics_from_snapshot(snapshot: Snapshot, now_ms: int) -> Metrics:
-    """The header's figures for a snapshot: ``tandem-tui status``'s, on the same runs."""
-    return metrics_from_figures(figures(snapshot.runs, snapshot.view, now_ms))
+    """The header's figures for a snapshot: ``tandem-tui status``'s, on the same runs
+    (a fleet's view adds its engines' figures up), and a fleet's engine count."""
+    view = snapshot.view
+    if hasattr(view, "scheduler"):
+        metrics = metrics_from_figures(figures(snapshot.runs, view, now_ms))
+    else:
+        # A fleet's view (``FleetView``) has a scheduler per engine, not one: its
+        # ``status --json``-shaped report holds the fleet's totals.
+        metrics = metrics_from_report(view.status_report(snapshot.runs))
+    engines = getattr(snapshot, "engines", None)
+    if engines:
+        live = sum(1 for info in engines.values() if getattr(info, "live", False))
+        metrics = replace(metrics, engines=len(engines), engines_live=live)
+    return metrics
 
 
 def metrics_from_report(report: Mapping[str, Any]) -> Metrics:
@@ -85,39 +101,95 @@ def metrics_from_report(report: Mapping[str, Any]) -> Metrics:
     )
 
 
-def metrics_content(metrics: Metrics) -> Content:
-    """``active 3/8  queued 12 (capacity 5 · lock 4 …)  admitted …  wait avg … p95 …``."""
-    # Non-breaking spaces inside a figure: a narrow terminal wraps between figures only.
+def metrics_content(metrics: Metrics, width: int | None = None) -> Content:
+    """``active 3/8  queued 12: capacity 5 · lock 4 …  admitted …  wait avg …  p95 …``.
+
+    With ``width``, lines are broken between items only, never inside one (``p95
+    1m25s``, ``ready 1``): the items are packed here, because Textual's wrapping breaks
+    at non-breaking spaces too."""
     nb = "\u00a0"
-    parts: list[Any] = [
-        (f"active{nb}", "$text-muted"),
-        (f"{metrics.active}/{metrics.capacity}", "bold $text-success"),
-        "  ",
-        (f"queued{nb}", "$text-muted"),
-        (str(metrics.queued_total), "bold $text-primary"),
-    ]
+    items: list[list[Any]] = []
+    if metrics.engines:
+        items.append([
+            (f"fleet{nb}", "$text-muted"),
+            (f"{metrics.engines}{nb}engine{'s' if metrics.engines != 1 else ''}", "bold"),
+            (f"{nb}·{nb}{metrics.engines_live}{nb}live", "$text-muted"),
+        ])
+    items.append(
+        [(f"active{nb}", "$text-muted"), (f"{metrics.active}/{metrics.capacity}", "bold $text-success")]
+    )
+    queued: list[Any] = [(f"queued{nb}", "$text-muted"), (str(metrics.queued_total), "bold $text-primary")]
     reasons = [(label, metrics.queued_by_reason.get(key, 0)) for key, label in REASON_LABELS]
     shown = [f"{label} {count}".replace(" ", nb) for label, count in reasons if count]
-    if shown:
-        parts.append((":" + nb + f"{nb}·{nb}".join(shown), "$text-primary"))
-    parts += [
-        "  ",
-        (f"admitted{nb}", "$text-muted"),
-        str(metrics.admitted),
-        "  ",
-        (f"completed{nb}", "$text-muted"),
-        str(metrics.completed),
-        "  ",
-        (f"wait{nb}avg{nb}", "$text-muted"),
-        format_duration_ms(metrics.avg_wait_ms),
-        (f"{nb}{nb}p95{nb}", "$text-muted"),
-        (format_duration_ms(metrics.p95_wait_ms), "bold $text-warning"),
+    items.append(queued)
+    for index, reason in enumerate(shown):
+        lead = ":" if index == 0 else "·"
+        if index == 0:
+            queued.append((lead, "$text-primary"))
+            items.append([(reason, "$text-primary")])
+        else:
+            items.append([(f"· {reason}".replace(" ", nb, 1), "$text-primary")])
+    items += [
+        [(f"admitted{nb}", "$text-muted"), str(metrics.admitted)],
+        [(f"completed{nb}", "$text-muted"), str(metrics.completed)],
+        [(f"wait{nb}avg{nb}", "$text-muted"), format_duration_ms(metrics.avg_wait_ms)],
+        [(f"p95{nb}", "$text-muted"), (format_duration_ms(metrics.p95_wait_ms), "bold $text-warning")],
     ]
+    position = items.index(queued)
+    items_after_queue = items[position + 1] if position + 1 < len(items) else None
+    parts: list[Any] = []
+    column = 0
+    for index, item in enumerate(items):
+        piece = Content.assemble(*item)
+        if index:
+            # Reasons follow their "queued N:" with one space; other items with two.
+            joined_to_queue = item[0][0].startswith(("·",)) or (item is items_after_queue and shown)
+            gap = " " if joined_to_queue else "  "
+            if width is not None and column + len(gap) + piece.cell_length > width:
+                parts.append("\n")
+                column = 0
+            else:
+                parts.append(gap)
+                column += len(gap)
+        parts.append(piece)
+        column += piece.cell_length
     return Content.assemble(*parts)
 
 
+def header_content(
+    location: str, summary: str, read_only: bool, fresh: Content, short: Content, width: int
+) -> Content:
+    """The header's first line in ``width`` cells: ``tandem-tui <location>  <summary>``
+    on the left, freshness on the right. The summary (where actions go) is always whole;
+    the location is elided in the middle to make room, then the run count."""
+    badge = "  READ-ONLY " if read_only else ""
+    name = "tandem-tui"
+    summary = sanitize(summary)
+    fixed = len(name) + len(badge) + (len(summary) + 2 if summary else 0)
+    if width - fixed - fresh.cell_length - 2 < 12:
+        fresh = short
+    room = width - fixed - fresh.cell_length - 2 - 1
+    location = sanitize(location)
+    if room < 4:
+        location = ""
+    elif len(location) > room:
+        head = max(1, room // 3)
+        location = location[:head] + "…" + location[-(room - head - 1) :]
+    parts: list[Any] = [(name, "bold $text-accent")]
+    if location:
+        parts += [" ", (location, "$text-muted")]
+    if read_only:
+        parts += ["  ", (" READ-ONLY ", "bold $text-warning reverse")]
+    if summary:
+        parts += ["  ", (summary, "$text-accent")]
+    left = Content.assemble(*parts)
+    gap = max(2, width - left.cell_length - fresh.cell_length)
+    return Content.assemble(left, " " * gap, fresh)
+
+
 def freshness_content(
-    freshness: Freshness | None, now_ms: int, runs_total: int, ever_read: bool = True
+    freshness: Freshness | None, now_ms: int, runs_total: int, ever_read: bool = True,
+    short: bool = False,
 ) -> Content:
     if freshness is None:
         return Content.styled("reading…", "$text-muted")
@@ -126,6 +198,8 @@ def freshness_content(
     age_ms = max(0, now_ms - freshness.read_at_ms)
     read = "read just now" if age_ms < 1000 else f"read {format_duration_ms(age_ms)} ago"
     style = "bold $text-error" if freshness.stale else "$text-muted"
+    if short:
+        return Content.styled(read, style)
     return Content.assemble((f"{runs_total} runs · ", "$text-muted"), (read, style))
 
 
@@ -147,37 +221,66 @@ class MetricsBar(Horizontal):
     freshness: reactive[Freshness | None] = reactive(None, init=False)
     ever_read: reactive[bool] = reactive(True, init=False)
 
+    #: The source's ``describe().summary`` (``engine live · actions via API``): always
+    #: shown whole, the location gives way to it.
+    summary: reactive[str] = reactive("", init=False)
+
     def __init__(
-        self, *, title: str, read_only: bool, clock_ms: Callable[[], int], id: str | None = None
+        self,
+        *,
+        title: str,
+        read_only: bool,
+        clock_ms: Callable[[], int],
+        summary: str = "",
+        id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self._title = title
         self._read_only = read_only
         self._now = clock_ms
+        self.set_reactive(MetricsBar.summary, summary)
 
     def compose(self) -> ComposeResult:
-        title = [("tandem-tui", "bold $text-accent"), " ", (sanitize(self._title), "$text-muted")]
-        if self._read_only:
-            title += ["  ", (" READ-ONLY ", "bold $text-warning reverse")]
-        yield Static(Content.assemble(*title), id="title", markup=False)
-        yield Static(freshness_content(None, 0, 0), id="freshness", markup=False)
+        yield Static(self._header(), id="title", markup=False)
         yield Static(metrics_content(self.metrics), id="figures", markup=False)
 
+    def _figures_width(self) -> int | None:
+        return self.content_region.width if self.is_mounted and self.size.width else None
+
+    def _header(self) -> Content:
+        fresh = freshness_content(self.freshness, self._now(), self.metrics.runs_total, self.ever_read)
+        short = freshness_content(
+            self.freshness, self._now(), self.metrics.runs_total, self.ever_read, short=True
+        )
+        width = self.content_region.width if self.is_mounted and self.size.width else 80
+        return header_content(self._title, self.summary, self._read_only, fresh, short, width)
+
+    def on_resize(self) -> None:
+        self._refresh_header()
+        self.query_one("#figures", Static).update(metrics_content(self.metrics, self._figures_width()))
+
+    def _refresh_header(self) -> None:
+        if self.is_mounted:
+            # One line, always: no layout pass (the once-a-second age would otherwise
+            # lay the whole screen out again every second).
+            self.query_one("#title", Static).update(self._header(), layout=False)
+
+    def _watch_summary(self) -> None:
+        self._refresh_header()
+
     def _watch_metrics(self, metrics: Metrics) -> None:
-        self.query_one("#figures", Static).update(metrics_content(metrics))
+        self.query_one("#figures", Static).update(metrics_content(metrics, self._figures_width()))
         self.tick()
 
     def _watch_freshness(self) -> None:
         self.tick()
 
+    def _watch_ever_read(self) -> None:
+        self.tick()
+
     def tick(self) -> None:
         """Time moved on: the "read N ago" age."""
-        if self.is_mounted:
-            self.query_one("#freshness", Static).update(
-                freshness_content(
-                    self.freshness, self._now(), self.metrics.runs_total, self.ever_read
-                )
-            )
+        self._refresh_header()
 
 
 class StaleBanner(Static):

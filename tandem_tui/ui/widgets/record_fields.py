@@ -147,10 +147,16 @@ def _profile(run: Run) -> Text:
     return text
 
 
-def scheduler_rows(run: Run, now_ms: int, theme: Mapping[str, str]) -> list[Row]:
-    """Why a queued run waits; empty when the run carries no scheduler metadata."""
+def scheduler_rows(
+    run: Run, now_ms: int, theme: Mapping[str, str], lock_holder: str | None = None
+) -> list[Row]:
+    """Why a queued run waits; empty when the run carries no scheduler metadata and no
+    run holds a lock it waits for. ``lock_holder`` is the run holding the workspace lock
+    it waits for (the view's answer, shown whole: ids are what tell runs apart)."""
     meta = run.scheduler
     if meta is None:
+        if lock_holder:
+            return [("lock held by", literal(lock_holder, style=theme_style(theme, "text-warning", bold=True)))]
         return []
     reason = meta.queue_reason.value if meta.queue_reason else None
     rows: list[Row] = [
@@ -164,6 +170,8 @@ def scheduler_rows(run: Run, now_ms: int, theme: Mapping[str, str]) -> list[Row]
     ]
     if meta.resource_key:
         rows.append(("resource", literal(meta.resource_key)))
+    if lock_holder:
+        rows.append(("lock held by", literal(lock_holder, style=theme_style(theme, "text-warning", bold=True))))
     if meta.rate_limited_provider:
         rows.append(("provider", literal(meta.rate_limited_provider)))
     if meta.retry_node_id is not None:

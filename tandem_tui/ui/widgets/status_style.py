@@ -36,6 +36,21 @@ EMPHASISED: frozenset[RunStatus] = frozenset(
 )
 
 
+#: Colours for terminals of 16 colours (``TERM=xterm``): theme colours downsampled to
+#: the 16 ANSI ones make several statuses look alike, so each gets its own ANSI colour.
+ANSI_STATUS_COLORS: Mapping[RunStatus, str] = {
+    RunStatus.QUEUED: "blue",
+    RunStatus.RUNNING: "green",
+    RunStatus.PAUSING: "cyan",
+    RunStatus.PAUSED: "yellow",
+    RunStatus.AWAITING_APPROVAL: "magenta",
+    RunStatus.COMPLETED: "bright_black",
+    RunStatus.BLOCKED: "bright_red",
+    RunStatus.FAILED: "red",
+    RunStatus.CANCELLED: "white",
+}
+
+
 def status_class(status: RunStatus | str) -> str:
     """The CSS class for a status, e.g. ``status-awaiting_approval``."""
     return f"status-{RunStatus(status).value}"
@@ -55,25 +70,37 @@ def _resolve(value: str | None, background: str) -> str | None:
     return color.hex
 
 
+@lru_cache(maxsize=16)
+def _ansi_style(status: RunStatus) -> Style:
+    return Style(color=ANSI_STATUS_COLORS[status], bold=status in EMPHASISED)
+
+
 @lru_cache(maxsize=256)
 def _style(status: RunStatus, value: str | None, background: str) -> Style:
     return Style(color=_resolve(value, background), bold=status in EMPHASISED)
 
 
-def status_style(status: RunStatus | str, variables: Mapping[str, str]) -> Style:
+def status_style(
+    status: RunStatus | str, variables: Mapping[str, str], *, ansi16: bool = False
+) -> Style:
     """The Rich style for ``status`` under the theme whose variables are given
-    (``app.theme_variables``). Cached: the runs table asks once per row."""
+    (``app.theme_variables``); ``ansi16`` for a terminal of 16 colours. Cached: the runs
+    table asks once per row."""
     run_status = RunStatus(status)
+    if ansi16:
+        return _ansi_style(run_status)
     value = variables.get(STATUS_COLOR_VARIABLE[run_status])
     return _style(run_status, value, variables.get("background", "#000000"))
 
 
-def status_text(status: RunStatus | str, variables: Mapping[str, str]) -> Text:
-    """The status name, coloured for the current theme."""
+def status_text(
+    status: RunStatus | str, variables: Mapping[str, str], *, ansi16: bool = False
+) -> Text:
+    """The status name, coloured for the current theme (or the terminal's 16 colours)."""
     run_status = RunStatus(status)
     return Text(
         run_status.value,
-        style=status_style(run_status, variables),
+        style=status_style(run_status, variables, ansi16=ansi16),
         end="",
         no_wrap=True,
         overflow="ellipsis",
