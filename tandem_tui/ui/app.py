@@ -293,6 +293,17 @@ class TandemApp(App[None]):
         self.go_to_dashboard()
         self._dashboard().go_to_run(run_id)
 
+    def find_run(self, query: str = "") -> None:
+        """The run finder over the hot runs; the chosen run is selected on the dashboard."""
+        from tandem_tui.ui.screens.run_finder import RunFinderScreen
+
+        def chosen(run_id: str | None) -> None:
+            if run_id is not None:
+                self.go_to_run(run_id)
+
+        self.go_to_dashboard()
+        self.push_screen(RunFinderScreen(self.run_ids(), query), chosen)
+
     def run_action_on_selection(self, kind: str) -> None:
         """From the command palette: the action on the dashboard's marked or selected runs."""
         self.go_to_dashboard()

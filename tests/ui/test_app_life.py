@@ -46,3 +46,83 @@ async def test_the_in_status_age_of_a_finished_run_moves_on_with_the_heartbeat(a
 
         row = table.rows_by_id[run_id]
         assert cell_text(table, run_id, "wait").strip() == in_status_text(row.since_ms, clock.now_ms())
+
+
+# -- the palette and the run finder ---------------------------------------------------------
+
+
+def many_runs_file(tmp_path: Any, count: int) -> Any:
+    """A runs file of ``count`` copies of one fixture run under distinct ids."""
+    import json
+    from pathlib import Path
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    template = json.loads((fixtures / "runs_v1.json").read_text())["runs"]["run-rn-0139"]
+    runs = {}
+    for index in range(count):
+        run_id = f"run-many-{index:05d}"
+        runs[run_id] = {**template, "run_id": run_id}
+    path = tmp_path / "many" / "automation_v2_runs.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"schema_version": 1, "runs": runs}))
+    return path
+
+
+@pytest.mark.anyio
+async def test_enter_on_an_erased_palette_query_never_acts_on_runs(app_factory):
+    from tandem_tui.ui.screens.confirm import ConfirmActionScreen
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        await pilot.press("space")  # a marked run: an action would have a target
+        # A query typed then erased: the palette lists its discovery hits again, the
+        # first one highlighted, so Enter runs it.
+        await pilot.press("ctrl+p", "p", "backspace")
+        await pilot.pause(0.8)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert not any(isinstance(screen, ConfirmActionScreen) for screen in app.screen_stack)
+
+
+@pytest.mark.anyio
+async def test_a_palette_search_offers_a_bounded_number_of_runs_on_a_big_host(tmp_path, app_factory):
+    from textual.command import CommandList
+
+    app = app_factory(many_runs_file(tmp_path, 3000), watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        assert len(app.run_ids()) == 3000
+        await pilot.press("ctrl+p", *"go to run 0")
+        await pilot.pause(1.0)
+        options = app.screen.query_one(CommandList)
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        runs = [label for label in labels if label.startswith("Go to run run-")]
+        assert 0 < len(runs) <= 20  # ui.commands.MAX_RUN_HITS
+
+
+@pytest.mark.anyio
+async def test_go_to_run_opens_the_finder_and_enter_selects_the_run(tmp_path, app_factory):
+    from tandem_tui.ui.screens.run_finder import RunFinderScreen
+
+    app = app_factory(many_runs_file(tmp_path, 3000), watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        app.find_run()
+        await pilot.pause()
+        assert isinstance(app.screen, RunFinderScreen)
+        await pilot.press(*"02999")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, RunFinderScreen)
+        assert table_of(app).cursor_run_id == "run-many-02999"
+
+
+def test_the_finder_lists_prefix_matches_first_and_at_most_its_limit():
+    from tandem_tui.ui.screens.run_finder import find_runs
+
+    ids = [f"run-{i:05d}" for i in range(10_000)] + ["0042-first"]
+    shown, total = find_runs(ids, "0042", limit=5)
+    assert shown[0] == "0042-first" and len(shown) == 5 and total == 12
+    assert find_runs(ids, "", limit=3) == (ids[:3], len(ids))
