@@ -72,10 +72,15 @@ def open_console(source: RunsSource, *, read_only: bool) -> int:
     """Run the console on ``source`` until the operator quits; the source is closed after."""
     from tandem_tui.ui.app import make_app
 
+    import gc
+
     try:
         make_app(source, read_only=read_only).run()
     finally:
         source.close()
+        # Everything still alive is about to go with the process: the interpreter's
+        # last collection need not walk it (seconds for a big host's runs).
+        gc.freeze()
     return 0
 
 

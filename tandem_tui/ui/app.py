@@ -141,7 +141,9 @@ class TandemApp(App[None]):
 
     def on_unmount(self) -> None:
         self._stop_watching.set()
-        # What this app froze (see _settle_heap) is the collector's again once it ends.
+        # What this app froze (the first read) is the collector's again once it ends
+        # (tests run many apps in one process; the console command freezes anew before
+        # the interpreter's last collection, see commands.console.open_console).
         gc.unfreeze()
 
     def _load_once(self) -> Snapshot:
@@ -164,7 +166,11 @@ class TandemApp(App[None]):
         try:
             snapshots = iter(self.source.follow(self._stop_watching))
             # The first read builds every run at once (see domain.gc_pause); freezing
-            # before the collector resumes spares it a pass over all of them.
+            # before the collector resumes spares it a pass over all of them. Only the
+            # first: freezing after every snapshot (as before issue 13) froze each
+            # reload's cyclic garbage (widgets' caches, replaced rows) out of the
+            # collector's reach — the console grew ~28 MB/min on the demo, and the
+            # interpreter's last collection walked it all at exit (q slowed with uptime).
             with gc_paused():
                 first = next(snapshots, None)
                 state = None if first is None else self._hand_over(first, None)
@@ -214,7 +220,6 @@ class TandemApp(App[None]):
             dashboard.show_state(state)
             self._follow_open_runs(state)
             self._shown_count += 1
-            _settle_heap(self._shown_count)
 
     def _follow_open_runs(self, state: DashboardState) -> None:
         """Run detail screens over the dashboard get the newest version of their run
@@ -403,26 +408,6 @@ class TandemApp(App[None]):
                 self.call_from_thread(
                     self.notify, _one_line(result.message, run_id), title="Refused", severity="error"
                 )
-
-
-#: Every this many snapshots shown, frozen objects go back to the collector once.
-THAW_EVERY = 1000
-
-
-def _settle_heap(shown: int) -> None:
-    """Take what is alive after a snapshot out of the cyclic collector's sight.
-
-    A 10k-run snapshot is millions of long-lived objects; every full collection walks
-    them all (up to a second each, several while one screen is built). Runs and rows
-    are freed by reference counting when later snapshots replace them, so freezing
-    them costs nothing. What was frozen and later dies in a reference cycle is only
-    reclaimed after an unfreeze: once every ``THAW_EVERY`` snapshots one full
-    collection runs, so a console left open for days does not grow.
-    """
-    if shown % THAW_EVERY == 0:
-        gc.unfreeze()
-        gc.collect()
-    gc.freeze()
 
 
 def _one_line(value: object, run_id: str) -> str:

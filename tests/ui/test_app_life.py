@@ -126,3 +126,42 @@ def test_the_finder_lists_prefix_matches_first_and_at_most_its_limit():
     shown, total = find_runs(ids, "0042", limit=5)
     assert shown[0] == "0042-first" and len(shown) == 5 and total == 12
     assert find_runs(ids, "", limit=3) == (ids[:3], len(ids))
+
+
+# -- memory over a day -------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_cyclic_garbage_made_while_snapshots_are_shown_stays_collectable(app_factory, runs_file):
+    """Freezing the heap after every snapshot put each reload's cyclic garbage out of
+    the collector's reach: the console grew all day and `q` slowed with uptime."""
+    import gc
+    import json
+    import weakref
+
+    class Cycle:
+        pass
+
+    app = app_factory(runs_file)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.state is not None)
+        run_id = next(iter(app.state.snapshot.runs))
+        was_enabled = gc.isenabled()
+        gc.disable()  # no automatic collection may take the cycle before a snapshot is shown
+        try:
+            garbage = Cycle()
+            garbage.itself = garbage
+            alive = weakref.ref(garbage)
+            del garbage
+            document = json.loads(runs_file.read_text())
+            document["runs"][run_id]["detail"] = "changed while the console watched"
+            runs_file.write_text(json.dumps(document))
+            await wait_until(
+                pilot, lambda: app.state.snapshot.runs[run_id].detail == "changed while the console watched"
+            )
+            await pilot.pause(1.2)  # shown on the heartbeat
+            gc.collect()
+            assert alive() is None
+        finally:
+            if was_enabled:
+                gc.enable()
