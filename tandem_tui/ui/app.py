@@ -28,10 +28,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import ModalScreen, Screen
 from textual.widgets import HelpPanel
 
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
@@ -68,6 +69,27 @@ def styles_dir() -> Path:
 def style_paths() -> list[Path]:
     directory = styles_dir()
     return [directory / name for name in STYLE_FILES if (directory / name).is_file()]
+
+
+class KeySettled(Message):
+    """Sent right behind a key, along the same path (focused widget, its parents, the
+    screen, the app): when it reaches the app, the key has been handled everywhere it
+    could be. ``rounds`` counts the passes made through the screen on top since, so
+    that what the key asked for (a screen pushed in answer to a message) is in place
+    before the next key goes out."""
+
+    def __init__(self, screen: Screen[Any], generation: int, rounds: int) -> None:
+        super().__init__()
+        self.screen = screen
+        self.generation = generation
+        self.rounds = rounds
+
+
+#: Passes a settled key makes through the screen on top before the next key goes out
+#: (1: the messages the key made; 2 more: a screen pushed in answer, until it is ready).
+SETTLE_ROUNDS = 4
+#: A key whose KeySettled was lost (its widget went away) holds the keys no longer than this.
+SETTLE_TIMEOUT_S = 0.5
 
 
 class TandemApp(App[None]):
@@ -111,6 +133,10 @@ class TandemApp(App[None]):
         self._shown_count = 0
         self._actor: str | None = None
         self.sub_title = self.description.location
+        #: Keys typed while an earlier key is still being handled (see on_event).
+        self._held_keys: list[events.Key] = []
+        self._key_busy = False
+        self._key_generation = 0
 
     # -- start and stop -----------------------------------------------------------------
 
@@ -156,6 +182,88 @@ class TandemApp(App[None]):
             return self.source.read()
         except SourceError as error:
             return _unreadable(self.description.location, str(error), self.clock.now_ms())
+
+    # -- keys, one at a time -------------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys from the terminal go out one at a time.
+
+        A key is handled along a path of message queues (the focused widget, its
+        parents, the screen, then the app's bindings), and what it asks for may be one
+        more message (``OpenHistory``) before a screen is pushed. A key typed meanwhile
+        used to reach the screen below (``h / q`` quit the app instead of searching the
+        history). So a new key waits here until the previous one has settled and the
+        screen it opened, if any, is in place, then goes to that screen.
+        """
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self._key_busy:
+                self._held_keys.append(event)
+                return
+            await self._send_key(event)
+            return
+        await super().on_event(event)
+
+    async def _send_key(self, event: events.Key) -> None:
+        self._key_busy = True
+        self._key_generation += 1
+        generation = self._key_generation
+        screen = self.screen
+        target = self.focused or screen
+        await super().on_event(event)
+        target.post_message(KeySettled(screen, generation, 0))
+        self.set_timer(SETTLE_TIMEOUT_S, lambda: self._key_settled(generation))
+
+    def on_key_settled(self, message: KeySettled) -> None:
+        message.stop()
+        if message.generation != self._key_generation or not self._key_busy:
+            return
+        screen = self.screen
+        if message.rounds < 1 or (screen is not message.screen and message.rounds < SETTLE_ROUNDS):
+            # Once more through the screen on top: behind the messages the key made,
+            # and behind a newly pushed screen's own start-up.
+            screen.post_message(KeySettled(screen, message.generation, message.rounds + 1))
+            return
+        self._key_settled(message.generation)
+
+    def _key_settled(self, generation: int) -> None:
+        if generation != self._key_generation or not self._key_busy:
+            return
+        self._key_busy = False
+        if self._held_keys and self.is_running:
+            self.call_next(self._send_key, self._held_keys.pop(0))
+
+    # -- quitting -------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Quit at once, unless marks or an open dialog would be lost: then ask."""
+        from tandem_tui.ui.screens.quit import QuitScreen
+
+        if isinstance(self.screen, QuitScreen):
+            return
+        losses = self.quit_would_lose()
+        if not losses:
+            self.exit()
+            return
+
+        def answered(quit_: bool | None) -> None:
+            if quit_:
+                self.exit()
+
+        self.push_screen(QuitScreen(losses), answered)
+
+    def quit_would_lose(self) -> list[str]:
+        """What quitting now would throw away, in the operator's words."""
+        from tandem_tui.ui.widgets.runs_table import RunsTable
+
+        losses: list[str] = []
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen) and screen.is_mounted:
+                marked = len(screen.query_one(RunsTable).marked)
+                if marked:
+                    losses.append(f"{marked} marked run{'' if marked == 1 else 's'} will be unmarked")
+        if any(isinstance(screen, ModalScreen) for screen in self.screen_stack):
+            losses.append("the open dialog will be closed")
+        return losses
 
     # -- snapshots in (worker thread) -> state out (UI thread) -----------------------------
 

@@ -165,3 +165,111 @@ async def test_cyclic_garbage_made_while_snapshots_are_shown_stays_collectable(a
         finally:
             if was_enabled:
                 gc.enable()
+
+
+# -- typed-ahead keys ----------------------------------------------------------------------
+
+
+def type_ahead(app: Any, *keys: str) -> None:
+    """Post ``keys`` to the app at once, as a terminal delivers keys typed faster than
+    the app answers (Pilot's ``press`` waits for the app to be idle after each key)."""
+    from textual import events
+
+    characters = {"slash": "/", "escape": None, "enter": "\r"}
+    for key in keys:
+        app.post_message(events.Key(key, characters.get(key, key if len(key) == 1 else None)))
+
+
+@pytest.mark.anyio
+async def test_keys_typed_ahead_of_history_opening_reach_history_never_the_dashboard(app_factory):
+    from textual.widgets import Input
+
+    from tandem_tui.ui.screens.history import HistoryScreen
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        type_ahead(app, "h", "slash", "q")
+        await pilot.pause(0.5)
+        assert app.is_running and app.return_code is None
+        assert isinstance(app.screen, HistoryScreen)
+        dashboard_filter = app.dashboard.query_one("#filter", Input)
+        assert not dashboard_filter.has_class("-shown") and dashboard_filter.value == ""
+
+
+@pytest.mark.anyio
+async def test_a_key_typed_ahead_of_history_is_not_lost(app_factory):
+    from textual.widgets import Input
+
+    from tandem_tui.ui.screens.history import HistoryScreen
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        type_ahead(app, "h", "slash", "x")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, HistoryScreen)
+        search = app.screen.focused
+        assert isinstance(search, Input) and search.value == "x"
+
+
+# -- q asks first when quitting would lose something -------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_q_with_marked_runs_asks_and_n_stays(app_factory):
+    from tandem_tui.ui.screens.quit import QuitScreen
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("space", "q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitScreen)
+        assert "1 marked run will be unmarked" in app.screen.losses
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running and len(table_of(app).marked) == 1
+
+
+@pytest.mark.anyio
+async def test_q_with_marked_runs_then_y_quits(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("space", "q", "y")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+@pytest.mark.anyio
+async def test_q_without_marks_or_a_dialog_quits_at_once(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+    assert app.return_code == 0
+
+
+@pytest.mark.anyio
+async def test_quitting_over_an_open_dialog_asks_first(app_factory):
+    """In a dialog `q` is the dialog's (typed into the reason, or unbound: Textual stops
+    at a modal screen's bindings); ctrl+q, the priority quit, reaches the app from there."""
+    from tandem_tui.ui.screens.quit import QuitScreen
+
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("p")  # pause the run under the cursor: the confirmation opens
+        await pilot.pause()
+        dialog = app.screen
+        assert dialog.is_modal
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitScreen)
+        assert "the open dialog will be closed" in app.screen.losses
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is dialog and app.is_running
