@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,6 +86,9 @@ class KeySettled(Message):
         self.rounds = rounds
 
 
+#: Signals that end the console as `q` does (HUP: the terminal or ssh session went away).
+EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 #: Passes a settled key makes through the screen on top before the next key goes out
 #: (1: the messages the key made; 2 more: a screen pushed in answer, until it is ready).
 SETTLE_ROUNDS = 4
@@ -114,8 +118,14 @@ class TandemApp(App[None]):
         read_only: bool = False,
         watch: bool = True,
         snapshot: Snapshot | None = None,
+        exit_on_signals: bool = False,
     ) -> None:
         super().__init__()
+        #: SIGTERM/SIGHUP/SIGINT end the app the way `q` does (the console command).
+        self.exit_on_signals = exit_on_signals
+        #: The signal that ended the app, if one did.
+        self.ended_by_signal: int | None = None
+        self._previous_handlers: dict[int, Any] = {}
         self.source = source
         self.description = source.describe()
         self.clock = clock
@@ -141,6 +151,8 @@ class TandemApp(App[None]):
     # -- start and stop -----------------------------------------------------------------
 
     async def on_mount(self) -> None:
+        if self.exit_on_signals:
+            self._handle_signals()
         await self.push_screen(
             DashboardScreen(
                 location=self.description.location,
@@ -165,7 +177,36 @@ class TandemApp(App[None]):
         self._stop_watching.set()
         super().exit(*args, **kwargs)
 
+    def _handle_signals(self) -> None:
+        """TERM, HUP and INT end the app through its event loop (``add_signal_handler``
+        only wakes the loop; nothing runs inside the signal handler), so the terminal is
+        restored and the caller's clean-up (the demo's engine and directory) runs."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        for signum in EXIT_SIGNALS:
+            self._previous_handlers[signum] = signal.getsignal(signum)
+            loop.add_signal_handler(signum, self._end_by_signal, signum)
+
+    def _end_by_signal(self, signum: int) -> None:
+        if self.ended_by_signal is None:
+            self.ended_by_signal = signum
+        self.exit(return_code=128 + signum)
+
+    def _restore_signals(self) -> None:
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for signum, previous in self._previous_handlers.items():
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, previous)
+        self._previous_handlers.clear()
+
     def on_unmount(self) -> None:
+        self._restore_signals()
         self._stop_watching.set()
         # What this app froze (the first read) is the collector's again once it ends
         # (tests run many apps in one process; the console command freezes anew before
@@ -542,6 +583,7 @@ def make_app(
     read_only: bool = False,
     watch: bool = True,
     snapshot: Snapshot | None = None,
+    exit_on_signals: bool = False,
 ) -> TandemApp:
     """The console on ``source``: live (following it), or static with ``watch=False``
     (one ``load()``) or a given ``snapshot``. The caller owns ``source`` and closes it."""
@@ -551,4 +593,5 @@ def make_app(
         read_only=read_only,
         watch=watch,
         snapshot=snapshot,
+        exit_on_signals=exit_on_signals,
     )
