@@ -1,8 +1,10 @@
 """The console over time on a changing runs file: RSS growth and how long `q` takes.
 
 Starts the console on a pseudo-terminal of 160x48 — ``--demo`` (the default: the console
-and its simulate engine), or ``--plain`` (a console on a state dir a separate
-``simulate`` process rewrites) — samples VmRSS of the console from /proc/PID/status every
+and its simulate engine; its host grows, a new run every 2.5 s), ``--plain`` (a console
+on a state dir a separate ``simulate`` process rewrites), or ``--steady N`` (a console on
+a file of N runs rewritten twice a second with new details and timestamps, never more
+runs: what grows there is the console's own) — samples VmRSS of the console from /proc/PID/status every
 ``--every`` seconds for ``--seconds``, then presses ``q`` and times until the process has
 exited. Prints the samples, the slope (MB/min) after the first fifth of the run, the
 ratio last/first-fifth, and the quit time. ``--quit-after 10,60`` also times ``q`` on
@@ -80,14 +82,12 @@ class Console:
             time.sleep(0.05)
 
     def quit_seconds(self, timeout: float = 60.0) -> float:
-        """Press ``q`` (and ``y``, should the console ask) and time until the process is gone."""
+        """Press ``q`` (nothing is marked: the console does not ask) and time until the
+        process is gone."""
         pressed = time.monotonic()
         os.write(self.leader, b"q")
-        answered = False
         while self.process.poll() is None and time.monotonic() - pressed < timeout:
             _drain(self.leader)
-            if not answered and time.monotonic() - pressed > 0.3:
-                answered = True  # a quit question (marks, a modal) would wait for this
             time.sleep(0.005)
         took = time.monotonic() - pressed
         self.close()
@@ -104,8 +104,36 @@ class Console:
         os.close(self.leader)
 
 
-def start(mode: str, code: Path, workdir: Path) -> tuple[Console, subprocess.Popen[bytes] | None]:
+STEADY_WRITER = """
+import json, os, sys, time
+path, count = sys.argv[1], int(sys.argv[2])
+template = json.loads(open(sys.argv[3]).read())["runs"]["run-rn-0139"]
+tick = 0
+while True:
+    now = int(time.time() * 1000)
+    runs = {}
+    for index in range(count):
+        run_id = f"run-steady-{index:04d}"
+        runs[run_id] = {**template, "run_id": run_id, "updated_at_ms": now - index * 997,
+                        "detail": f"tick {tick} of run {index}" if index % 4 == tick % 4 else template.get("detail")}
+    with open(path + ".tmp", "w") as handle:
+        json.dump({"schema_version": 1, "runs": runs}, handle)
+    os.replace(path + ".tmp", path)
+    tick += 1
+    time.sleep(0.5)
+"""
+
+
+def start(mode: str, code: Path, workdir: Path, steady: int = 40) -> tuple[Console, subprocess.Popen[bytes] | None]:
     python = sys.executable
+    if mode == "steady":
+        runs_file = workdir / "automation_v2_runs.json"
+        writer = subprocess.Popen(
+            [python, "-c", STEADY_WRITER, str(runs_file), str(steady), str(REPO / "tests" / "fixtures" / "runs_v1.json")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)
+        return Console([python, "-m", "tandem_tui", "--read-only", "--runs-file", str(runs_file)], code), writer
     if mode == "demo":
         return Console([python, "-m", "tandem_tui", "--demo"], code), None
     state = workdir / "state"
@@ -125,9 +153,9 @@ def stop(writer: subprocess.Popen[bytes] | None) -> None:
         writer.wait(timeout=10)
 
 
-def memory_run(mode: str, code: Path, seconds: float, every: float) -> None:
+def memory_run(mode: str, code: Path, seconds: float, every: float, steady: int) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as workdir:
-        console, writer = start(mode, code, Path(workdir))
+        console, writer = start(mode, code, Path(workdir), steady)
         samples: list[tuple[float, float, float]] = []
         try:
             console.wait_while_draining(5.0)
@@ -154,9 +182,9 @@ def memory_run(mode: str, code: Path, seconds: float, every: float) -> None:
     print(f"[{code}] {mode}: q after {samples[-1][0] if samples else 0:.0f}s of uptime took {quit_s:.2f}s")
 
 
-def quit_run(mode: str, code: Path, uptime: float) -> None:
+def quit_run(mode: str, code: Path, uptime: float, steady: int) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as workdir:
-        console, writer = start(mode, code, Path(workdir))
+        console, writer = start(mode, code, Path(workdir), steady)
         try:
             console.wait_while_draining(uptime)
             took = console.quit_seconds()
@@ -168,17 +196,19 @@ def quit_run(mode: str, code: Path, uptime: float) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plain", action="store_true", help="a console on a simulate-driven state dir, not --demo")
+    parser.add_argument("--steady", type=int, default=0, metavar="N",
+                        help="a console on a file of N runs rewritten twice a second")
     parser.add_argument("--seconds", type=float, default=240.0)
     parser.add_argument("--every", type=float, default=15.0)
     parser.add_argument("--quit-after", default="", help="comma-separated uptimes (s) to time `q` at")
     parser.add_argument("--code", type=Path, action="append", default=[], help="other checkouts to measure")
     args = parser.parse_args()
-    mode = "plain" if args.plain else "demo"
+    mode = "steady" if args.steady else "plain" if args.plain else "demo"
     for code in args.code or [REPO]:
         for uptime in [float(u) for u in args.quit_after.split(",") if u.strip()]:
-            quit_run(mode, code, uptime)
+            quit_run(mode, code, uptime, args.steady)
         if args.seconds > 0:
-            memory_run(mode, code, args.seconds, args.every)
+            memory_run(mode, code, args.seconds, args.every, args.steady)
     return 0
 
 
