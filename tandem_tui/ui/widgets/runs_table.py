@@ -546,13 +546,7 @@ class RunsTable(DataTable):
             if extra:
                 refresh |= extra & wanted
             if time_only:
-                # Only what is on screen (and a screenful either side): a tick costs
-                # what is visible, not what is loaded; rows scrolled to are at most one
-                # tick behind.
-                height = max(1, self.size.height)
-                top = max(0, int(self.scroll_y) - height)
-                window = order[top : top + 3 * height]
-                refresh |= {run_id for run_id in window if rows[run_id].time_dependent}
+                refresh |= {run_id for run_id in order if rows[run_id].time_dependent}
             for run_id in refresh.difference(added):
                 self._update_row(run_id, now_ms)
             if order != self._order_after_edits(added, removed):
