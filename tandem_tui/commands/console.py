@@ -4,7 +4,9 @@
 simulate engine on it in a child process (``python -m tandem_tui simulate``), waits for
 the engine's first write, opens the console on that state directory (as
 ``--state-dir`` would), and stops the engine and removes the directory when the console
-closes.
+closes — also when the console is ended by SIGTERM, SIGHUP (the terminal or ssh
+session went away) or SIGINT: the terminal is restored, the engine stopped, the
+directory removed, and the exit status is 128 + the signal's number.
 
 A runs file that does not exist yet is not an error: the console opens, says where it
 looked and how to point it elsewhere, and shows the runs as soon as the file appears.
@@ -62,6 +64,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with _ended_by_signals():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.demo:
         for option in ("runs_file", "state_dir"):
             if getattr(args, option, None) is not None:
@@ -77,11 +84,42 @@ def open_console(source: RunsSource, *, read_only: bool) -> int:
     """Run the console on ``source`` until the operator quits; the source is closed after."""
     from tandem_tui.ui.app import make_app
 
+    import gc
+
+    app = make_app(source, read_only=read_only, exit_on_signals=True)
     try:
-        make_app(source, read_only=read_only).run()
+        app.run()
     finally:
         source.close()
+        # Everything still alive is about to go with the process: the interpreter's
+        # last collection need not walk it (seconds for a big host's runs).
+        gc.freeze()
+    if app.ended_by_signal is not None:
+        return 128 + app.ended_by_signal
     return 0
+
+
+class Terminated(SystemExit):
+    """A TERM/HUP/INT outside the app's event loop (demo start-up, clean-up)."""
+
+
+@contextmanager
+def _ended_by_signals() -> Iterator[None]:
+    """TERM, HUP and INT end the command by an exception (exit 128+signal), so every
+    ``finally`` runs: the demo engine is stopped and its directory removed. While the
+    app runs, the app's own loop handlers take over (``TandemApp.exit_on_signals``)."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated(128 + signum)
+
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, handler) for signum in signals}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 @contextmanager

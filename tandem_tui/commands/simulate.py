@@ -8,14 +8,17 @@ re-read. ``--serve PORT`` answers the engine's HTTP API on ``127.0.0.1:PORT`` (0
 port), the only way to act on its runs while it lives; the port and URL go to
 ``<state dir>/engine.json`` and the token to ``<state dir>/security/engine_api_token``
 (unless ``TANDEM_API_TOKEN`` / ``TANDEM_API_TOKEN_FILE`` name one). Ctrl-C (or SIGTERM)
-stops it between two ticks, never in the middle of a write.
+stops it between two ticks, never in the middle of a write; the
+signal handler only sets a flag (see :class:`SignalStop`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import select
 import signal
+import socket
 import sqlite3
 import sys
 import threading
@@ -89,9 +92,8 @@ def run(args: argparse.Namespace) -> int:
         store=args.store,
     )
     duration_ms = None if args.duration is None else int(args.duration * 1000)
-    stop = threading.Event()
     try:
-        with _stop_on_signals(stop):
+        with stop_on_signals() as stop:
             engine.start()  # the one read of the runs file: refuse to run on a bad one
             with _serving(engine, state_dir, args.serve):
                 print(
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
                     f"max {max_concurrent} running); Ctrl-C to stop",
                     file=sys.stderr,
                 )
-                ticks = engine.run(stop, duration_ms=duration_ms)
+                ticks = engine.run(stop, duration_ms=duration_ms, sleep=stop.wait)  # type: ignore[arg-type]
     except RunsFileError as error:  # the SQLite store's errors (StoreError, lock held) too
         raise CommandError(str(error)) from None
     except sqlite3.Error as error:
@@ -137,22 +139,78 @@ def _serving(engine: object, state_dir: Path, port: int | None) -> Iterator[None
         (state_dir / ENGINE_JSON).unlink(missing_ok=True)
 
 
+#: The signals that stop the engine between two ticks (SIGHUP: the terminal went away).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class SignalStop:
+    """A stop request a signal handler can make safely.
+
+    The handler only sets :attr:`flag` (a plain attribute): it runs in the main thread
+    between two bytecodes, possibly while that thread holds a lock — a
+    ``threading.Event.set()`` there takes the lock ``Event.wait`` holds on entry and
+    deadlocks. :meth:`wait` sleeps in ``select`` on the read end of a socket pair that
+    :func:`signal.set_wakeup_fd` writes to at C level, so a signal wakes it at once.
+    Also settable from code (:meth:`set`), for the same ``is_set``/``wait`` the engine's
+    loop uses.
+    """
+
+    def __init__(self) -> None:
+        self.flag = False
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)
+
+    def set(self) -> None:
+        self.flag = True
+        try:
+            self._writer.send(b"\0")
+        except OSError:
+            pass  # full or closed: the flag is what counts
+
+    def is_set(self) -> bool:
+        return self.flag
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Sleep up to ``timeout`` s or until a signal (or :meth:`set`); ``True`` if stopped."""
+        if not self.flag:
+            select.select([self._reader], [], [], timeout)
+            try:
+                while self._reader.recv(4096):
+                    pass
+            except OSError:
+                pass
+        return self.flag
+
+    def close(self) -> None:
+        self._reader.close()
+        self._writer.close()
+
+
 @contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM set ``stop`` instead of interrupting a write half-way."""
+def stop_on_signals(signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> Iterator[SignalStop]:
+    """A :class:`SignalStop` that SIGINT/SIGTERM/SIGHUP set instead of interrupting a
+    write half-way; the previous handlers and wakeup fd come back afterwards."""
+    stop = SignalStop()
 
     def handler(signum: int, frame: object) -> None:
-        stop.set()
+        stop.flag = True  # only the flag: see SignalStop
 
     if threading.current_thread() is not threading.main_thread():
-        yield
+        try:
+            yield stop
+        finally:
+            stop.close()
         return
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous_fd = signal.set_wakeup_fd(stop._writer.fileno(), warn_on_full_buffer=False)
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
-        yield
+        yield stop
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        signal.set_wakeup_fd(previous_fd)
+        stop.close()
 
 
 def _port(text: str) -> int:

@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import ModalScreen, Screen
 from textual.widgets import HelpPanel
 
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
@@ -70,6 +72,30 @@ def style_paths() -> list[Path]:
     return [directory / name for name in STYLE_FILES if (directory / name).is_file()]
 
 
+class KeySettled(Message):
+    """Sent right behind a key, along the same path (focused widget, its parents, the
+    screen, the app): when it reaches the app, the key has been handled everywhere it
+    could be. ``rounds`` counts the passes made through the screen on top since, so
+    that what the key asked for (a screen pushed in answer to a message) is in place
+    before the next key goes out."""
+
+    def __init__(self, screen: Screen[Any], generation: int, rounds: int) -> None:
+        super().__init__()
+        self.screen = screen
+        self.generation = generation
+        self.rounds = rounds
+
+
+#: Signals that end the console as `q` does (HUP: the terminal or ssh session went away).
+EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+#: Passes a settled key makes through the screen on top before the next key goes out
+#: (1: the messages the key made; 2 more: a screen pushed in answer, until it is ready).
+SETTLE_ROUNDS = 4
+#: A key whose KeySettled was lost (its widget went away) holds the keys no longer than this.
+SETTLE_TIMEOUT_S = 0.5
+
+
 class TandemApp(App[None]):
     """The operator console."""
 
@@ -93,8 +119,14 @@ class TandemApp(App[None]):
         read_only: bool = False,
         watch: bool = True,
         snapshot: Snapshot | None = None,
+        exit_on_signals: bool = False,
     ) -> None:
         super().__init__()
+        #: SIGTERM/SIGHUP/SIGINT end the app the way `q` does (the console command).
+        self.exit_on_signals = exit_on_signals
+        #: The signal that ended the app, if one did.
+        self.ended_by_signal: int | None = None
+        self._previous_handlers: dict[int, Any] = {}
         self.source = source
         self.description = source.describe()
         self.clock = clock
@@ -115,10 +147,16 @@ class TandemApp(App[None]):
         #: ``R`` previews it again on the run as it is now (one key to look and retry).
         self._refused: tuple[str, list[str]] | None = None
         self.sub_title = self.description.location
+        #: Keys typed while an earlier key is still being handled (see on_event).
+        self._held_keys: list[events.Key] = []
+        self._key_busy = False
+        self._key_generation = 0
 
     # -- start and stop -----------------------------------------------------------------
 
     async def on_mount(self) -> None:
+        if self.exit_on_signals:
+            self._handle_signals()
         await self.push_screen(
             DashboardScreen(
                 location=self.description.location,
@@ -143,9 +181,40 @@ class TandemApp(App[None]):
         self._stop_watching.set()
         super().exit(*args, **kwargs)
 
+    def _handle_signals(self) -> None:
+        """TERM, HUP and INT end the app through its event loop (``add_signal_handler``
+        only wakes the loop; nothing runs inside the signal handler), so the terminal is
+        restored and the caller's clean-up (the demo's engine and directory) runs."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        for signum in EXIT_SIGNALS:
+            self._previous_handlers[signum] = signal.getsignal(signum)
+            loop.add_signal_handler(signum, self._end_by_signal, signum)
+
+    def _end_by_signal(self, signum: int) -> None:
+        if self.ended_by_signal is None:
+            self.ended_by_signal = signum
+        self.exit(return_code=128 + signum)
+
+    def _restore_signals(self) -> None:
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for signum, previous in self._previous_handlers.items():
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, previous)
+        self._previous_handlers.clear()
+
     def on_unmount(self) -> None:
+        self._restore_signals()
         self._stop_watching.set()
-        # What this app froze (see _settle_heap) is the collector's again once it ends.
+        # What this app froze (the first read) is the collector's again once it ends
+        # (tests run many apps in one process; the console command freezes anew before
+        # the interpreter's last collection, see commands.console.open_console).
         gc.unfreeze()
 
     def _load_once(self) -> Snapshot:
@@ -159,6 +228,88 @@ class TandemApp(App[None]):
         except SourceError as error:
             return _unreadable(self.description.location, str(error), self.clock.now_ms())
 
+    # -- keys, one at a time -------------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys from the terminal go out one at a time.
+
+        A key is handled along a path of message queues (the focused widget, its
+        parents, the screen, then the app's bindings), and what it asks for may be one
+        more message (``OpenHistory``) before a screen is pushed. A key typed meanwhile
+        used to reach the screen below (``h / q`` quit the app instead of searching the
+        history). So a new key waits here until the previous one has settled and the
+        screen it opened, if any, is in place, then goes to that screen.
+        """
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self._key_busy:
+                self._held_keys.append(event)
+                return
+            await self._send_key(event)
+            return
+        await super().on_event(event)
+
+    async def _send_key(self, event: events.Key) -> None:
+        self._key_busy = True
+        self._key_generation += 1
+        generation = self._key_generation
+        screen = self.screen
+        target = self.focused or screen
+        await super().on_event(event)
+        target.post_message(KeySettled(screen, generation, 0))
+        self.set_timer(SETTLE_TIMEOUT_S, lambda: self._key_settled(generation))
+
+    def on_key_settled(self, message: KeySettled) -> None:
+        message.stop()
+        if message.generation != self._key_generation or not self._key_busy:
+            return
+        screen = self.screen
+        if message.rounds < 1 or (screen is not message.screen and message.rounds < SETTLE_ROUNDS):
+            # Once more through the screen on top: behind the messages the key made,
+            # and behind a newly pushed screen's own start-up.
+            screen.post_message(KeySettled(screen, message.generation, message.rounds + 1))
+            return
+        self._key_settled(message.generation)
+
+    def _key_settled(self, generation: int) -> None:
+        if generation != self._key_generation or not self._key_busy:
+            return
+        self._key_busy = False
+        if self._held_keys and self.is_running:
+            self.call_next(self._send_key, self._held_keys.pop(0))
+
+    # -- quitting -------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Quit at once, unless marks or an open dialog would be lost: then ask."""
+        from tandem_tui.ui.screens.quit import QuitScreen
+
+        if isinstance(self.screen, QuitScreen):
+            return
+        losses = self.quit_would_lose()
+        if not losses:
+            self.exit()
+            return
+
+        def answered(quit_: bool | None) -> None:
+            if quit_:
+                self.exit()
+
+        self.push_screen(QuitScreen(losses), answered)
+
+    def quit_would_lose(self) -> list[str]:
+        """What quitting now would throw away, in the operator's words."""
+        from tandem_tui.ui.widgets.runs_table import RunsTable
+
+        losses: list[str] = []
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen) and screen.is_mounted:
+                marked = len(screen.query_one(RunsTable).marked)
+                if marked:
+                    losses.append(f"{marked} marked run{'' if marked == 1 else 's'} will be unmarked")
+        if any(isinstance(screen, ModalScreen) for screen in self.screen_stack):
+            losses.append("the open dialog will be closed")
+        return losses
+
     # -- snapshots in (worker thread) -> state out (UI thread) -----------------------------
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
@@ -168,7 +319,11 @@ class TandemApp(App[None]):
         try:
             snapshots = iter(self.source.follow(self._stop_watching))
             # The first read builds every run at once (see domain.gc_pause); freezing
-            # before the collector resumes spares it a pass over all of them.
+            # before the collector resumes spares it a pass over all of them. Only the
+            # first: freezing after every snapshot (as before issue 13) froze each
+            # reload's cyclic garbage (widgets' caches, replaced rows) out of the
+            # collector's reach — the console grew ~28 MB/min on the demo, and the
+            # interpreter's last collection walked it all at exit (q slowed with uptime).
             with gc_paused():
                 first = next(snapshots, None)
                 state = None if first is None else self._hand_over(first, None)
@@ -218,7 +373,6 @@ class TandemApp(App[None]):
             dashboard.show_state(state)
             self._follow_open_runs(state)
             self._shown_count += 1
-            _settle_heap(self._shown_count)
 
     def _follow_open_runs(self, state: DashboardState) -> None:
         """Run detail screens over the dashboard get the newest version of their run
@@ -323,6 +477,17 @@ class TandemApp(App[None]):
     def go_to_run(self, run_id: str) -> None:
         self.go_to_dashboard()
         self._dashboard().go_to_run(run_id)
+
+    def find_run(self, query: str = "") -> None:
+        """The run finder over the hot runs; the chosen run is selected on the dashboard."""
+        from tandem_tui.ui.screens.run_finder import RunFinderScreen
+
+        def chosen(run_id: str | None) -> None:
+            if run_id is not None:
+                self.go_to_run(run_id)
+
+        self.go_to_dashboard()
+        self.push_screen(RunFinderScreen(self.run_ids(), query), chosen)
 
     def run_action_on_selection(self, kind: str) -> None:
         """From the command palette: the action on the dashboard's marked or selected runs."""
@@ -447,26 +612,6 @@ class TandemApp(App[None]):
         self.request_action(kind, run_ids)
 
 
-#: Every this many snapshots shown, frozen objects go back to the collector once.
-THAW_EVERY = 1000
-
-
-def _settle_heap(shown: int) -> None:
-    """Take what is alive after a snapshot out of the cyclic collector's sight.
-
-    A 10k-run snapshot is millions of long-lived objects; every full collection walks
-    them all (up to a second each, several while one screen is built). Runs and rows
-    are freed by reference counting when later snapshots replace them, so freezing
-    them costs nothing. What was frozen and later dies in a reference cycle is only
-    reclaimed after an unfreeze: once every ``THAW_EVERY`` snapshots one full
-    collection runs, so a console left open for days does not grow.
-    """
-    if shown % THAW_EVERY == 0:
-        gc.unfreeze()
-        gc.collect()
-    gc.freeze()
-
-
 def _one_line(value: object, run_id: str) -> str:
     message = getattr(value, "message", None) or str(value)
     return sanitize(" ".join(f"{run_id}: {message}".split()))
@@ -491,6 +636,7 @@ def make_app(
     read_only: bool = False,
     watch: bool = True,
     snapshot: Snapshot | None = None,
+    exit_on_signals: bool = False,
 ) -> TandemApp:
     """The console on ``source``: live (following it), or static with ``watch=False``
     (one ``load()``) or a given ``snapshot``. The caller owns ``source`` and closes it."""
@@ -500,4 +646,5 @@ def make_app(
         read_only=read_only,
         watch=watch,
         snapshot=snapshot,
+        exit_on_signals=exit_on_signals,
     )

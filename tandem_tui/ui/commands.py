@@ -1,4 +1,11 @@
-"""The command palette (ctrl+p): the operator actions and "Go to run …" for every run.
+"""The command palette (ctrl+p): navigation, the operator actions, and a bounded set of
+"Go to run …" hits.
+
+With an empty query the palette lists navigation first ("Go to run…", history, filter):
+Enter on an untouched palette never acts on runs. Searching runs is bounded: at most
+:data:`MAX_RUN_HITS` ids containing the query's last word are scored (one hit per run
+made the palette drop keystrokes at 10k runs); "Go to run…" opens the run finder
+(:mod:`tandem_tui.ui.screens.run_finder`) for the rest.
 
 Run ids come from wherever runs live, so hits are built as literal ``Content`` (Textual's
 ``Matcher.highlight`` would parse them as markup) and highlighted by offset.
@@ -31,11 +38,14 @@ def palette_actions(
 #: The palette's operator actions (on the marked or selected runs).
 PALETTE_ACTIONS = palette_actions()
 NAVIGATION: tuple[tuple[str, str, str], ...] = (
+    ("find_run", "Go to run…", "find a run by part of its id"),
     ("history", "Open history", "archived runs, month by month"),
     ("filter", "Filter runs", "type to narrow the runs table"),
 )
 
 HIGHLIGHT = "bold underline $text-accent"
+#: The most "Go to run" hits one palette search scores.
+MAX_RUN_HITS = 20
 
 
 def literal_highlight(matcher: Matcher, candidate: str) -> Content:
@@ -57,13 +67,16 @@ class RunCommands(Provider):
         return self.app  # type: ignore[return-value]
 
     def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        """Navigation first, then actions: the first discovery hit (the default of an
+        empty query) never acts on runs."""
         app = self.tandem
         commands: list[tuple[str, str, Callable[[], object]]] = []
+        for action, label, help_text in NAVIGATION:
+            callback = app.find_run if action == "find_run" else partial(app.run_dashboard_action, action)
+            commands.append((label, help_text, callback))
         if not app.read_only:
             for kind, label, help_text in PALETTE_ACTIONS:
                 commands.append((label, help_text, partial(app.run_action_on_selection, kind)))
-        for action, label, help_text in NAVIGATION:
-            commands.append((label, help_text, partial(app.run_dashboard_action, action)))
         return commands
 
     async def discover(self) -> Hits:
@@ -76,7 +89,7 @@ class RunCommands(Provider):
             score = matcher.match(label)
             if score > 0:
                 yield Hit(score, literal_highlight(matcher, label), callback, help=help_text)
-        for run_id in self.tandem.run_ids():
+        for run_id in run_candidates(self.tandem.run_ids(), query):
             label = f"Go to run {sanitize(run_id)}"
             score = matcher.match(label)
             if score > 0:
@@ -86,3 +99,19 @@ class RunCommands(Provider):
                     partial(self.tandem.go_to_run, run_id),
                     text=label,
                 )
+
+
+def run_candidates(run_ids: list[str], query: str, limit: int = MAX_RUN_HITS) -> list[str]:
+    """At most ``limit`` ids containing the query's last word (case-insensitive): the
+    only runs a palette search scores. No word, no run."""
+    words = query.lower().split()
+    if not words:
+        return []
+    needle = words[-1]
+    found: list[str] = []
+    for run_id in run_ids:
+        if needle in run_id.lower():
+            found.append(run_id)
+            if len(found) >= limit:
+                break
+    return found

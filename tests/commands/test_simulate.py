@@ -167,3 +167,62 @@ def test_a_newer_schema_runs_file_is_refused_and_left_byte_for_byte(tmp_path, fi
     last = err.strip().splitlines()[-1]
     assert last.startswith("tandem-tui: ") and "newer than supported" in last
     assert runs_file.read_bytes() == original
+
+
+#: A child that takes 20 000 SIGTERMs while its main thread waits on the stop in a tight
+#: loop. With a handler that called ``threading.Event.set()`` this deadlocked (the
+#: handler ran while ``Event.wait`` held the event's lock) within a few thousand signals.
+SIGNAL_STORM = """
+import os, signal, threading
+from tandem_tui.commands.simulate import stop_on_signals
+
+with stop_on_signals() as stop:
+    pid = os.getpid()
+    def storm():
+        for _ in range(20000):
+            os.kill(pid, signal.SIGTERM)
+    killer = threading.Thread(target=storm)
+    killer.start()
+    waits = 0
+    while killer.is_alive() or waits < 1000:
+        stop.wait(0)
+        stop.flag = False
+        waits += 1
+    killer.join()
+    os.kill(pid, signal.SIGTERM)
+    print("stopped" if stop.wait(5) else "missed")
+"""
+
+
+def test_the_signal_handler_only_sets_a_flag_so_a_storm_of_sigterms_never_deadlocks_the_wait():
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    try:
+        done = subprocess.run([sys.executable, "-c", SIGNAL_STORM], capture_output=True, text=True,
+                              env=env, cwd=REPO, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the process hung under a storm of SIGTERMs (a deadlock in the handler)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stopped"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_serving_engine_stops_at_once_on_term_hup_or_int_and_removes_engine_json(tmp_path, signum):
+    process = simulate("--state-dir", str(tmp_path), "--serve", "0", "--pace", "0.25")
+    engine_json = tmp_path / "engine.json"
+    deadline = time.monotonic() + 20
+    while not engine_json.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert engine_json.exists(), process.stderr.read() if process.poll() is not None else "no engine.json"
+    sent = time.monotonic()
+    process.send_signal(signum)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        pytest.fail(f"simulate did not stop on {signal.Signals(signum).name}")
+    assert process.returncode == 0
+    assert time.monotonic() - sent < 5
+    assert not engine_json.exists()
+    process.stdout.close()
+    process.stderr.close()

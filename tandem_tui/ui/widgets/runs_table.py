@@ -124,9 +124,9 @@ class RunRow:
 
     @property
     def time_dependent(self) -> bool:
-        return self.status not in (
-            RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.BLOCKED, RunStatus.CANCELLED
-        )
+        # Every row's "in status" age moves with the clock, a finished run's too
+        # (time since it finished): a finished row frozen at "1s" was issue 13's item 6.
+        return True
 
     @cached_property
     def _search(self) -> str:
