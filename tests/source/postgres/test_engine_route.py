@@ -202,8 +202,8 @@ def test_engine_urls_by_schema_are_for_a_fleet_and_a_plain_one_for_the_other_sou
     parser = argparse.ArgumentParser()
     add_source_options(parser)
     args = parser.parse_args(
-        ["--engine-url", f"{A}=http://127.0.0.1:1", "--engine-url", "http://127.0.0.1:2", "--engine-url", f"{B}=http://h:3/"]
+        ["--engine-url", f"{A}=http://127.0.0.1:1", "--engine-url", "http://127.0.0.1:2", "--engine-url", f"{B}=http://127.0.0.1:3/"]
     )
-    assert engine_urls_of(args) == ("http://127.0.0.1:2", {A: "http://127.0.0.1:1", B: "http://h:3/"})
+    assert engine_urls_of(args) == ("http://127.0.0.1:2", {A: "http://127.0.0.1:1", B: "http://127.0.0.1:3/"})
     with pytest.raises(SourceOptionError, match="--postgres"):
         open_source(parser.parse_args(["--state-dir", str(tmp_path), "--engine-url", f"{A}=http://127.0.0.1:1"]), env={})
