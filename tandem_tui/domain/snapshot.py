@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from tandem_tui.domain.models import Run
 
 if TYPE_CHECKING:
+    from tandem_tui.domain.scheduler import SchedulerMetrics
     from tandem_tui.domain.view import RunsView
 
 
@@ -42,6 +43,16 @@ class MetricsSample:
     active_runs: int
     queued_by_reason: Mapping[str, int]
     p95_wait_ms: int
+
+    @classmethod
+    def of(cls, at_ms: int, metrics: SchedulerMetrics) -> MetricsSample:
+        """The sparklines' sample of a view's metrics at ``at_ms``."""
+        return cls(
+            at_ms=at_ms,
+            active_runs=metrics.active_runs,
+            queued_by_reason=dict(metrics.queued_runs_by_reason),
+            p95_wait_ms=metrics.p95_wait_ms,
+        )
 
 
 @dataclass

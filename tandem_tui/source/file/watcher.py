@@ -291,14 +291,7 @@ class RunsWatcher:
     def _record_sample(self, now_ms: int) -> None:
         assert self._view is not None
         metrics = self._view.metrics()
-        self.series.add(
-            MetricsSample(
-                at_ms=now_ms,
-                active_runs=metrics.active_runs,
-                queued_by_reason=dict(metrics.queued_runs_by_reason),
-                p95_wait_ms=metrics.p95_wait_ms,
-            )
-        )
+        self.series.add(MetricsSample.of(now_ms, metrics))
 
     def _snapshot(self, changed: frozenset[str] = frozenset()) -> Snapshot:
         assert self._view is not None

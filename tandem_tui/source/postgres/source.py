@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 
+from tandem_tui.source.polling import FollowedSource, PollingFollower
 from tandem_tui.domain.actions import ActionRequest, ActionResult, apply_action
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
 from tandem_tui.domain.gc_pause import gc_paused
@@ -82,7 +83,7 @@ class _Engine:
         self.version: int | None = None
 
 
-class FleetFollower:
+class FleetFollower(PollingFollower[FleetSnapshot]):
     """Reads every engine schema of one database into fleet snapshots."""
 
     def __init__(self, url: str, *, clock: Clock, max_concurrent_runs: int, poll_interval_ms: int = POLL_INTERVAL_MS) -> None:
@@ -204,14 +205,7 @@ class FleetFollower:
 
     def _record_sample(self, now_ms: int) -> None:
         metrics = self._view().metrics()
-        self.series.add(
-            MetricsSample(
-                at_ms=now_ms,
-                active_runs=metrics.active_runs,
-                queued_by_reason=dict(metrics.queued_runs_by_reason),
-                p95_wait_ms=metrics.p95_wait_ms,
-            )
-        )
+        self.series.add(MetricsSample.of(now_ms, metrics))
 
     def _snapshot(self, changed: frozenset[str] = frozenset()) -> FleetSnapshot:
         self._generation += 1
@@ -245,24 +239,9 @@ class FleetFollower:
             engines=engines,
         )
 
-    def iterate(self, stop: threading.Event) -> Iterator[FleetSnapshot]:
-        with self._lock:
-            changed, _ = self._poll()
-            first = self._snapshot(changed)
-        yield first
-        while not stop.wait(self.poll_interval_ms / 1000):
-            with self._lock:
-                changed, news = self._poll()
-                snapshot = self._snapshot(changed) if news else None
-            if snapshot is not None:
-                yield snapshot
-
-    def close(self) -> None:
-        with self._lock:
-            self._drop_connection()
 
 
-class PostgresSource:
+class PostgresSource(FollowedSource[FleetSnapshot]):
     """Every engine schema in the database at ``url`` (``--postgres URL``)."""
 
     kind = "postgres"
@@ -349,25 +328,9 @@ class PostgresSource:
             self.url, clock=self.clock, max_concurrent_runs=self.max_concurrent_runs, poll_interval_ms=self.poll_interval_ms
         )
 
-    def read(self) -> FleetSnapshot:
-        snapshot = self.load()
-        if snapshot.freshness.stale:
-            raise SourceError(snapshot.freshness.error or f"{store.redacted(self.url)}: cannot read")
-        return snapshot
-
-    def load(self) -> FleetSnapshot:
-        follower = self.follower()
-        try:
-            return follower.load()
-        finally:
-            follower.close()
-
-    def follow(self, stop: threading.Event) -> Iterator[FleetSnapshot]:
-        follower = self.follower()
-        try:
-            yield from follower.iterate(stop)
-        finally:
-            follower.close()
+    @property
+    def location(self) -> str:
+        return store.redacted(self.url)
 
     # -- the archive ------------------------------------------------------------------
 

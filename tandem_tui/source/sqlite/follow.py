@@ -16,10 +16,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tandem_tui.source.polling import PollingFollower
 from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.domain.models import Run
@@ -46,7 +47,7 @@ class StoreSnapshot(Snapshot):
     opaque: Mapping[str, str] = field(default_factory=dict)
 
 
-class SqliteFollower:
+class SqliteFollower(PollingFollower[StoreSnapshot]):
     """Reads the hot set of one ``stateful_runtime.sqlite3`` into snapshots."""
 
     def __init__(
@@ -182,14 +183,7 @@ class SqliteFollower:
     def _record_sample(self, now_ms: int) -> None:
         assert self._view is not None
         metrics = self._view.metrics()
-        self.series.add(
-            MetricsSample(
-                at_ms=now_ms,
-                active_runs=metrics.active_runs,
-                queued_by_reason=dict(metrics.queued_runs_by_reason),
-                p95_wait_ms=metrics.p95_wait_ms,
-            )
-        )
+        self.series.add(MetricsSample.of(now_ms, metrics))
 
     def _snapshot(self, changed: frozenset[str] = frozenset()) -> StoreSnapshot:
         assert self._view is not None
@@ -213,22 +207,6 @@ class SqliteFollower:
 
     # -- following --------------------------------------------------------------------
 
-    def iterate(self, stop: threading.Event) -> Iterator[StoreSnapshot]:
-        """A first snapshot, then one per change (or per new error), until ``stop``."""
-        with self._lock:
-            changed, _ = self._poll()
-            first = self._snapshot(changed)
-        yield first
-        while not stop.wait(self.poll_interval_ms / 1000):
-            with self._lock:
-                changed, news = self._poll()
-                snapshot = self._snapshot(changed) if news else None
-            if snapshot is not None:
-                yield snapshot
-
-    def close(self) -> None:
-        with self._lock:
-            self._drop_connection()
 
 
 def _one_line(text: str) -> str:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tandem_tui.source.polling import FollowedSource
 from tandem_tui.domain.actions import ActionRequest, ActionResult
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
 from tandem_tui.domain.scheduler import max_concurrent_runs_from_env
@@ -39,7 +39,7 @@ from tandem_tui.source.sqlite.rows import DATABASE_FILE_NAME, ENGINE_LOCK_FILE_N
 CONSOLE_MIN_RELOAD_INTERVAL_MS = 1_000
 
 
-class SqliteSource:
+class SqliteSource(FollowedSource[StoreSnapshot]):
     """One ``stateful_runtime.sqlite3``. ``env`` gives the scheduler cap and the action
     defaults; ``poll_interval_ms`` how often a follower asks ``PRAGMA data_version``;
     ``console=True`` paces re-reads of a busy store."""
@@ -115,31 +115,9 @@ class SqliteSource:
             min_reload_interval_ms=CONSOLE_MIN_RELOAD_INTERVAL_MS if self.console else 0,
         )
 
-    def read(self) -> StoreSnapshot:
-        """One read for a one-shot command; an unusable store raises :class:`SourceError`."""
-        follower = self.follower()
-        try:
-            snapshot = follower.load()
-        finally:
-            follower.close()
-        if snapshot.freshness.stale:
-            raise SourceError(snapshot.freshness.error or f"{self.database}: cannot read")
-        return snapshot
-
-    def load(self) -> StoreSnapshot:
-        """One read that never raises: a stale snapshot says why the store is unusable."""
-        follower = self.follower()
-        try:
-            return follower.load()
-        finally:
-            follower.close()
-
-    def follow(self, stop: threading.Event) -> Iterator[StoreSnapshot]:
-        follower = self.follower()
-        try:
-            yield from follower.iterate(stop)
-        finally:
-            follower.close()
+    @property
+    def location(self) -> str:
+        return str(self.database)
 
     # -- the archive ------------------------------------------------------------------
 
