@@ -250,28 +250,18 @@ def _act_on_document(
     if key is None:
         return _act_on_archived(runs_file, document, request, clock=clock, max_concurrent_runs=max_concurrent_runs)
     if isinstance(key, _Ambiguous):
-        return ActionResult(
-            ok=False,
-            kind=request.kind,
-            run_id=request.run_id,
-            previous_status=None,
-            new_status=None,
-            message=(
-                f"cannot {ActionKind(request.kind).verb} run {request.run_id}: {key.why}; "
-                "refusing to act until key and run_id agree"
-            ),
+        return _no_run(
+            request,
+            f"cannot {ActionKind(request.kind).verb} run {request.run_id}: {key.why}; "
+            "refusing to act until key and run_id agree",
         )
     now_ms = clock.now_ms()
     run = parse_run_entry(key, document.entries[key], now_ms=now_ms)
     if run.is_nonterminal_recovered_context_run:
         # The server drops it from its runs at load: it would answer "not found".
-        return ActionResult(
-            ok=False,
-            kind=request.kind,
-            run_id=request.run_id,
-            previous_status=None,
-            new_status=None,
-            message=f"run {request.run_id} not found (an in-flight recovered context run; the engine drops it at load)",
+        return _no_run(
+            request,
+            f"run {request.run_id} not found (an in-flight recovered context run; the engine drops it at load)",
         )
     outcome = decide(request, run, now_ms)
     if isinstance(outcome, Refusal):
@@ -300,14 +290,7 @@ def _act_on_archived(
     found = load_shard_file(runs_file, request.run_id)
     # Distinct ids can share a sanitized file name; only the run itself counts.
     if found is None or found[1].run_id != request.run_id:
-        return ActionResult(
-            ok=False,
-            kind=request.kind,
-            run_id=request.run_id,
-            previous_status=None,
-            new_status=None,
-            message=f"run {request.run_id} not found",
-        )
+        return _no_run(request, f"run {request.run_id} not found")
     _, run = found
     now_ms = clock.now_ms()
     outcome = decide(request, run, now_ms)
@@ -349,6 +332,13 @@ def _refresh_shard(runs_file: Path, result: ActionResult) -> ActionResult:
         note = f" (its shard copy was not updated: {where}: {' '.join(str(detail).split())})"
         return ActionResult(**{**result.__dict__, "message": result.message + note})
     return result
+
+
+def _no_run(request: ActionRequest, message: str) -> ActionResult:
+    """A refusal before any run was decided on (not found, or named two ways)."""
+    return ActionResult(
+        ok=False, kind=request.kind, run_id=request.run_id, previous_status=None, new_status=None, message=message
+    )
 
 
 def _unwritable(request: ActionRequest, outcome: Transition, error: UnwritableRecord) -> ActionResult:
