@@ -30,7 +30,15 @@ from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.domain.lifecycle import is_bookkeeping_event
 from tandem_tui.domain.models import LifecycleRecord, QueueReason, Run, RunStatus
 from tandem_tui.domain.scheduler import WAIT_TIMES_KEPT, wait_time_stats
-from tandem_tui.domain.view import READY, QueueInfo, RunsView, admissions, format_countdown, last_queue_entry_ms
+from tandem_tui.domain.view import (
+    READY,
+    QueueInfo,
+    RunsView,
+    admissions,
+    format_countdown,
+    last_queue_entry_ms,
+    seconds_text,
+)
 
 __all__ = [
     "IN_STATUS",
@@ -66,17 +74,7 @@ def format_duration_ms(ms: int | None) -> str:
         return "-" + format_duration_ms(-ms)
     if ms < 1000:
         return f"{ms}ms"
-    seconds = ms // 1000
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
+    return seconds_text(ms // 1000)
 
 
 def format_age(then_ms: int | None, now_ms: int) -> str:

@@ -133,7 +133,11 @@ def _claim_order(run: Run) -> tuple[int, str]:
 
 def format_countdown(ms: int) -> str:
     """Remaining time rounded up to whole seconds: ``12s``, ``4m05s``, ``3h07m``, ``2d04h``."""
-    seconds = max(math.ceil(ms / 1000), 0)
+    return seconds_text(max(math.ceil(ms / 1000), 0))
+
+
+def seconds_text(seconds: int) -> str:
+    """Whole seconds, compact: ``12s``, ``4m05s``, ``3h07m``, ``2d04h`` (two units at most)."""
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)
