@@ -197,6 +197,10 @@ class RunsView:
         self._judged_by_reason: dict[QueueReason | None, set[str]] = {}
         # The clock the view made for itself follows the snapshots' "now".
         self._own_clock: ManualClock | None = None
+        # Each run's admissions, by id, with the run object they were read from: a
+        # snapshot shares the objects of runs that did not change, so the figures of a
+        # snapshot re-read only the histories that changed (see admissions_of).
+        self._admissions: dict[str, tuple[Run, list[Admission]]] = {}
 
     @property
     def max_concurrent_runs(self) -> int:
@@ -367,6 +371,28 @@ class RunsView:
             ids.discard(run_id)
 
     # ── questions about runs ─────────────────────────────────────────────────
+
+    def admissions_of(self, runs: Iterable[Run]) -> list[Admission]:
+        """Every admission in ``runs`` (unordered): :func:`admissions` of each run.
+
+        A run object seen by the last call is not read again; the memo then holds
+        exactly the runs of this call, so it never outgrows one snapshot. Runs are
+        records nobody mutates in place (a change is a new object), which is what makes
+        identity a safe key.
+        """
+        previous = self._admissions
+        memo: dict[str, tuple[Run, list[Admission]]] = {}
+        found: list[Admission] = []
+        for run in runs:
+            cached = previous.get(run.run_id)
+            if cached is not None and cached[0] is run:
+                entry = cached
+            else:
+                entry = (run, admissions(run) if run.checkpoint.lifecycle_history else [])
+            memo[run.run_id] = entry
+            found.extend(entry[1])
+        self._admissions = memo
+        return found
 
     def queue_info(self, run: Run, now_ms: int) -> QueueInfo | None:
         """Why a queued run waits: its persisted metadata, else what admission says now."""

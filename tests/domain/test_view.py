@@ -206,6 +206,24 @@ def test_admissions_measure_the_wait_since_the_run_last_entered_the_queue():
     assert [a.wait_ms for a in admissions(runs["e"])] == [2000]
 
 
+def test_admissions_of_a_snapshot_rereads_only_the_runs_that_changed():
+    runs = backfill_runs()
+    view = RunsView.build(runs, now_ms=NOW, max_concurrent_runs=8)
+    first = view.admissions_of(runs.values())
+    assert first == [a for run in runs.values() for a in admissions(run)]
+    # The next snapshot shares "b"'s object and replaces "c" with a new one.
+    changed = {**runs, "c": runs["c"].model_copy(deep=True)}
+    second = view.admissions_of(changed.values())
+    by_run = {run_id: [a for a in second if a.run_id == run_id] for run_id in changed}
+    kept_b = [a for a in first if a.run_id == "b"]
+    assert all(x is y for x, y in zip(by_run["b"], kept_b, strict=True))
+    first_c = [a for a in first if a.run_id == "c"]
+    assert by_run["c"] == first_c and all(x is not y for x, y in zip(by_run["c"], first_c, strict=True))
+    # A run gone from the snapshot is gone from what is remembered.
+    del changed["b"]
+    assert [a for a in view.admissions_of(changed.values()) if a.run_id == "b"] == []
+
+
 def test_wait_times_are_backfilled_from_claim_events():
     view = RunsView.build(backfill_runs(), now_ms=NOW, max_concurrent_runs=8)
     # Admission order: c@1000 (1000), b@2500 (500), a@4000 (3000), c@9000 (1000),
