@@ -35,6 +35,7 @@ from tandem_tui.domain.view import (
     QueueInfo,
     RunsView,
     format_countdown,
+    in_admission_order,
     last_queue_entry_ms,
     seconds_text,
 )
@@ -314,8 +315,7 @@ def _figures(runs: Mapping[str, Run], view: RunsView, now_ms: int) -> Figures:
             active += 1
     # The view remembers each unchanged run's admissions from the last snapshot: at
     # 10k runs reading every history again was most of a console's cost per change.
-    found = view.admissions_of(runs.values())
-    found.sort(key=lambda a: (a.admitted_at_ms, a.run_id))
+    found = in_admission_order(view.admissions_of(runs.values()))
     avg, p95 = wait_time_stats(a.wait_ms for a in found[-WAIT_TIMES_KEPT:])
     admitted = max(len(found), active)
     return Figures(

@@ -119,11 +119,10 @@ def last_queue_entry_ms(run: Run) -> int:
     return entered
 
 
-def all_admissions(runs: Iterable[Run]) -> list[Admission]:
-    """Every admission across the runs, in admission order (oldest first)."""
-    every = [admission for run in runs for admission in admissions(run)]
-    every.sort(key=lambda a: (a.admitted_at_ms, a.run_id))
-    return every
+def in_admission_order(found: list[Admission]) -> list[Admission]:
+    """``found`` sorted in place into admission order (oldest first), and returned."""
+    found.sort(key=lambda a: (a.admitted_at_ms, a.run_id))
+    return found
 
 
 def _claim_order(run: Run) -> tuple[int, str]:
@@ -234,7 +233,8 @@ class RunsView:
         for run in ordered:
             if run.status == RunStatus.QUEUED:
                 view._track(run, queued_at_ms=last_queue_entry_ms(run))
-        found = all_admissions(ordered)
+        # Through the view's memo, so the snapshot's figures do not read every history again.
+        found = in_admission_order(view.admissions_of(ordered))
         for admission in found[-WAIT_TIMES_KEPT:]:
             scheduler.record_wait_time(admission.wait_ms)
         scheduler.admitted_total = max(len(found), scheduler.active_count())
