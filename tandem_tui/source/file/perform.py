@@ -83,7 +83,9 @@ def perform(
         with writer_lock(runs_file, on_wait=on_wait):
             try:
                 _recover_interrupted(runs_file, clock)
-                result = transact(runs_file, change, clock=clock)
+                # The change only assigns the acted-on entry (see _act_on_document): the
+                # transaction compares that entry, and serializes the file once.
+                result = transact(runs_file, change, clock=clock, assigns_only=True)
                 if result.ok and result.archived and result.changed and result.run is not None:
                     result = _refresh_shard(runs_file, result)
             except OSError as error:

@@ -461,6 +461,12 @@ def serialize_runs_file_bytes(entries: Mapping[str, Run | dict[str, Any]]) -> by
     return pretty_json_bytes({"schema_version": RUNS_SCHEMA_VERSION, "runs": runs})
 
 
+def serialize_entry_bytes(value: Run | Any) -> bytes:
+    """One entry of the runs map as :func:`serialize_runs_file_bytes` lays it out (up to its
+    indentation): equal bytes here mean equal bytes in the file."""
+    return pretty_json_bytes(dump_run(value) if isinstance(value, Run) else value)
+
+
 # --- reading from disk -------------------------------------------------------------
 
 

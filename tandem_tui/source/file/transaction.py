@@ -13,6 +13,11 @@ Rules that hold for every transaction:
   :class:`~tandem_tui.source.file.store.RunsFileError` is raised before ``change`` runs.
 - If ``change`` raises, nothing is written.
 - A ``change`` that leaves the runs as they were writes nothing, not even a reformat.
+  By default that is told by serializing the runs before and after ``change``; a caller
+  whose ``change`` only assigns, adds or deletes entries of ``document.entries`` (never
+  changes an entry's value in place) says so with ``assigns_only=True``, and then only
+  the entries it touched are compared: one serialization of the file instead of two,
+  none when nothing changed.
 - ``change`` may run several times (once per attempt), each time on a fresh document, so
   it must not have side effects outside the document it is given.
 - A missing runs file is an error (``no runs file``) unless ``create=True``, which starts
@@ -49,6 +54,7 @@ from tandem_tui.source.file.store import (
     RunsFileError,
     parse_runs_document,
     read_error_line,
+    serialize_entry_bytes,
     serialize_runs_file_bytes,
 )
 from tandem_tui.source.file.regular import file_kind, open_regular
@@ -244,11 +250,13 @@ def transact(
     lock_timeout_s: float | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     create: bool = False,
+    assigns_only: bool = False,
 ) -> T:
     """Apply ``change`` to the latest content of ``runs_file`` and persist it; returns its value.
 
     ``clock`` is accepted so that callers pass the same clock they give ``change``; the
-    transaction itself needs no time. See the module docstring for the rules.
+    transaction itself needs no time. See the module docstring for the rules (and for
+    ``assigns_only``).
     """
     return transact_outcome(
         runs_file,
@@ -257,6 +265,7 @@ def transact(
         lock_timeout_s=lock_timeout_s,
         max_attempts=max_attempts,
         create=create,
+        assigns_only=assigns_only,
     ).value
 
 
@@ -268,6 +277,7 @@ def transact_outcome(
     lock_timeout_s: float | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     create: bool = False,
+    assigns_only: bool = False,
 ) -> TransactionOutcome[T]:
     """:func:`transact`, also saying whether the file was written and how many reads it took."""
     del clock  # part of the interface; time is the business of ``change``
@@ -278,7 +288,7 @@ def transact_outcome(
         remove_stale_temp_files(path)
         for attempt in range(1, max(max_attempts, 1) + 1):
             try:
-                value, written = _attempt(path, change, create=create)
+                value, written = _attempt(path, change, create=create, assigns_only=assigns_only)
             except _Conflict:
                 continue
             return TransactionOutcome(value=value, written=written, attempts=attempt)
@@ -287,13 +297,15 @@ def transact_outcome(
     )
 
 
-def _attempt(path: Path, change: Callable[[RunsDocument], T], *, create: bool) -> tuple[T, bool]:
+def _attempt(
+    path: Path, change: Callable[[RunsDocument], T], *, create: bool, assigns_only: bool
+) -> tuple[T, bool]:
     try:
         handle = open_regular(path)  # held open until the rename, see below
     except FileNotFoundError:
         if not create:
             raise RunsFileError(f"{path}: no runs file") from None
-        return _apply(path, change, raw=b"", read_identity=None)
+        return _apply(path, change, raw=b"", read_identity=None, assigns_only=assigns_only)
     except OSError as error:
         raise RunsFileError(read_error_line(path, error)) from None
     # Keeping the descriptor open pins the inode we read: it cannot be freed and reused by
@@ -301,7 +313,7 @@ def _attempt(path: Path, change: Callable[[RunsDocument], T], *, create: bool) -
     with handle:
         identity = FileIdentity.of(os.fstat(handle.fileno()))
         raw = handle.read()
-        return _apply(path, change, raw=raw, read_identity=identity)
+        return _apply(path, change, raw=raw, read_identity=identity, assigns_only=assigns_only)
 
 
 def _apply(
@@ -310,12 +322,13 @@ def _apply(
     *,
     raw: bytes,
     read_identity: FileIdentity | None,
+    assigns_only: bool = False,
 ) -> tuple[T, bool]:
     # Parsing a big file allocates millions of acyclic dicts and strings; with the cyclic
     # collector on, the collections they trigger walk all of them in vain (at 10k runs
     # 1.49 s of an action's 3.36 s; 0.58 s with the collector paused).
     with gc_paused():
-        return _apply_parsed(path, change, raw=raw, read_identity=read_identity)
+        return _apply_parsed(path, change, raw=raw, read_identity=read_identity, assigns_only=assigns_only)
 
 
 def _apply_parsed(
@@ -324,17 +337,26 @@ def _apply_parsed(
     *,
     raw: bytes,
     read_identity: FileIdentity | None,
+    assigns_only: bool,
 ) -> tuple[T, bool]:
     document = _parse(path, raw)
-    # The entries as they would be written, before and after the change: equal bytes
-    # mean unchanged runs. The "after" is what is written, so two serializations in all
-    # (a compact fingerprint on each side cost a third, 0.1 s of a 10k action).
-    before = serialize_runs_file_bytes(document.entries)
-    value = change(document)
-    data = serialize_runs_file_bytes(document.entries)
-    if data == before:
-        # Unchanged runs: no write, not even to re-lay-out a legacy or foreign file.
-        return value, False
+    if assigns_only:
+        entries = _TrackedEntries(document.entries)
+        document.entries = entries
+        value = change(document)
+        if document.entries is entries and not entries.changed():
+            # Unchanged runs: no write, not even to re-lay-out a legacy or foreign file.
+            return value, False
+        data = serialize_runs_file_bytes(document.entries)
+    else:
+        # The entries as they would be written, before and after the change: equal bytes
+        # mean unchanged runs. The "after" is what is written, so two serializations in
+        # all (a compact fingerprint on each side cost a third, 0.1 s of a 10k action).
+        before = serialize_runs_file_bytes(document.entries)
+        value = change(document)
+        data = serialize_runs_file_bytes(document.entries)
+        if data == before:
+            return value, False
     try:
         _replace_if_unchanged(path, data, read_identity)
     except _Conflict:
@@ -342,6 +364,79 @@ def _apply_parsed(
     except OSError as error:
         raise RunsFileError(f"{path}: cannot write ({error.strerror or error}); nothing written") from None
     return value, True
+
+
+_ABSENT = b""  # no entry: no entry serializes to no bytes
+
+
+class _TrackedEntries(dict):
+    """The entries of a document, remembering the serialization each touched entry had.
+
+    An entry is touched when it is read with ``[]`` or ``get`` or written in any way; its
+    bytes are taken at that first touch, before ``change`` could alter it through the
+    value it was handed. Values reached by iterating (``items()``, ``values()``) are not
+    remembered: under ``assigns_only`` they are read, never changed in place.
+    """
+
+    def __init__(self, entries: dict[str, Any]) -> None:
+        super().__init__(entries)
+        self._order = list(entries)
+        self._before: dict[Any, bytes] = {}
+
+    def _touch(self, key: Any) -> None:
+        if key not in self._before:
+            self._before[key] = serialize_entry_bytes(dict.__getitem__(self, key)) if key in self else _ABSENT
+
+    def changed(self) -> bool:
+        """Whether serializing the entries now gives other bytes than before ``change``."""
+        if list(self) != self._order:  # an entry added, removed, or moved to the end
+            return True
+        return any(
+            (serialize_entry_bytes(dict.__getitem__(self, key)) if key in self else _ABSENT) != before
+            for key, before in self._before.items()
+        )
+
+    def __getitem__(self, key: Any) -> Any:
+        self._touch(key)
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._touch(key)
+        return super().get(key, default)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._touch(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self._touch(key)
+        super().__delitem__(key)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self._touch(key)
+        return super().setdefault(key, default)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        self._touch(key)
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[Any, Any]:
+        key, value = super().popitem()
+        self._before.setdefault(key, serialize_entry_bytes(value))
+        return key, value
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __ior__(self, other: Any) -> _TrackedEntries:
+        self.update(other)
+        return self
+
+    def clear(self) -> None:
+        for key in list(self):
+            self._touch(key)
+        super().clear()
 
 
 def _parse(path: Path, raw: bytes) -> RunsDocument:

@@ -299,3 +299,114 @@ def test_a_change_that_puts_back_equal_values_writes_nothing(runs_file):
     assert outcome.written is False
     assert runs_file.read_bytes() == before
     assert runs_file.stat().st_ino == stat_before.st_ino
+
+
+# --- assigns_only: the change only assigns, adds or deletes entries -----------------
+
+_LAYOUTS = {
+    "v1 as the server writes it": lambda: serialize_runs_file({"a": _record("a", mystery={"keep": [1, 2]}), "b": _record("b")}),
+    "v0 bare map, compact": lambda: json.dumps({"a": _record("a", mystery={"keep": [1, 2]}), "b": _record("b")}),
+    "v1 with a foreign layout": lambda: json.dumps(
+        {"schema_version": 1, "runs": {"a": _record("a", note="caf\u00e9"), "b": _record("b")}}, indent=4
+    ),
+}
+
+
+def _assign_a_changed_record(document):
+    document.entries["a"] = {**document.entries["a"], "status": "paused"}
+
+
+def _assign_an_equal_record(document):
+    document.entries["a"] = dict(document.entries["a"])
+
+
+def _assign_the_same_record_as_a_run(document):
+    from tandem_tui.domain.models import parse_run
+
+    document.entries["b"] = parse_run(document.entries["b"])
+
+
+def _only_read(document):
+    return document.entries["a"]["status"], document.entries.get("missing")
+
+
+def _add_a_record(document):
+    document.entries["c"] = _record("c")
+
+
+def _delete_a_record(document):
+    del document.entries["a"]
+
+
+def _move_a_record_to_the_end(document):
+    document.entries["a"] = document.entries.pop("a")
+
+
+def _pop_and_put_back_the_last_record(document):
+    key, value = document.entries.popitem()
+    document.entries[key] = value
+
+
+def _update_with_an_equal_record(document):
+    document.entries.update(b=dict(document.entries["b"]))
+
+
+def _clear_all(document):
+    document.entries.clear()
+
+
+_ASSIGNING_CHANGES = [
+    _assign_a_changed_record,
+    _assign_an_equal_record,
+    _assign_the_same_record_as_a_run,
+    _only_read,
+    _add_a_record,
+    _delete_a_record,
+    _move_a_record_to_the_end,
+    _pop_and_put_back_the_last_record,
+    _update_with_an_equal_record,
+    _clear_all,
+]
+
+
+@pytest.mark.parametrize("layout", sorted(_LAYOUTS))
+@pytest.mark.parametrize("change", _ASSIGNING_CHANGES, ids=lambda change: change.__name__.strip("_"))
+def test_assigns_only_writes_exactly_what_comparing_the_whole_file_writes(tmp_path, layout, change):
+    results = {}
+    for assigns_only in (False, True):
+        path = tmp_path / str(assigns_only) / "automation_v2_runs.json"
+        path.parent.mkdir()
+        path.write_text(_LAYOUTS[layout]())
+        outcome = transact_outcome(path, change, assigns_only=assigns_only)
+        results[assigns_only] = (outcome.written, path.read_bytes())
+    assert results[True] == results[False]
+
+
+def test_assigns_only_remembers_an_entry_as_it_was_read_not_as_it_was_left(runs_file):
+    # The value handed out by [] is the entry itself: changing it and assigning it back
+    # still counts as a change.
+    def change_through_the_read_value(document):
+        record = document.entries["a"]
+        record["status"] = "paused"
+        document.entries["a"] = record
+
+    assert transact_outcome(runs_file, change_through_the_read_value, assigns_only=True).written is True
+    assert json.loads(runs_file.read_text())["runs"]["a"]["status"] == "paused"
+
+
+def test_assigns_only_with_nothing_changed_leaves_the_file_untouched(runs_file):
+    before = runs_file.stat()
+    outcome = transact_outcome(runs_file, _assign_an_equal_record, assigns_only=True)
+    after = runs_file.stat()
+    assert outcome.written is False
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_assigns_only_on_create_with_nothing_added_leaves_the_file_absent(tmp_path):
+    path = tmp_path / "automation_v2_runs.json"
+    assert transact_outcome(path, _only_read_missing, create=True, assigns_only=True).written is False
+    assert not path.exists()
+
+
+def _only_read_missing(document):
+    return document.entries.get("a")
