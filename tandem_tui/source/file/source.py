@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tandem_tui.domain.actions import ActionRequest, ActionResult
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
 from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.domain.scheduler import max_concurrent_runs_from_env
@@ -33,6 +32,7 @@ from tandem_tui.source.file.shards import (
 from tandem_tui.source.file.store import RunsFileError, read_runs_file
 
 if TYPE_CHECKING:
+    from tandem_tui.domain.actions import ActionRequest, ActionResult
     from tandem_tui.source.file.watcher import RunsWatcher
 
 #: How often (ms) a console re-reads a file that is rewritten many times a second.
