@@ -161,6 +161,12 @@ def _has_minus_zero(data: bytes) -> bool:
     return False
 
 
+def orjson_reads_exactly(data: bytes) -> bool:
+    """Whether ``orjson.loads(data)`` reads every number as serde_json does (no ``-0``,
+    no integer beyond 64 bits); a false "no" only costs the slower exact parse."""
+    return not (_has_minus_zero(data) or _has_long_integer(data))
+
+
 def _serde_message(error: Exception) -> str:
     message = _one_line(str(error))
     position = ""
@@ -191,7 +197,7 @@ def _serde_float(token: str) -> float:
     return value
 
 
-def load_json(raw: str | bytes, what: str) -> Any:
+def load_json(raw: str | bytes, what: str, *, exact: bool = True) -> Any:
     """JSON as serde_json reads it; errors become one-line RunsFileError.
 
     orjson gives serde's verdicts (``1e400``, lone surrogates, NaN, BOM and control
@@ -200,6 +206,10 @@ def load_json(raw: str | bytes, what: str) -> Any:
     round to floats but we keep exact, so that a run nobody touched is written back as
     it was (a typed field refuses them either way). Not matched: serde_json refuses nesting deeper than 127
     levels, orjson only beyond 1024 (checking depth would cost a walk of the whole file).
+
+    ``exact=False`` skips the scans for those two cases (a tenth of a parse): the caller
+    then holds orjson's reading, ``-0`` as ``0`` and long integers as floats, and must
+    prove it exact another way or check :func:`orjson_reads_exactly` before relying on it.
     """
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     try:
@@ -208,7 +218,7 @@ def load_json(raw: str | bytes, what: str) -> Any:
         if isinstance(raw, bytes):
             decode_utf8(raw, what)  # a UTF-8 error is named as such
         raise RunsFileError(f"failed to parse {what}: {_serde_message(error)}") from None
-    if _has_minus_zero(data) or _has_long_integer(data):
+    if exact and not orjson_reads_exactly(data):
         value = json.loads(
             data.decode("utf-8"), parse_int=_serde_int, parse_float=_serde_float, parse_constant=_reject_constant
         )
@@ -233,8 +243,9 @@ def is_u64(value: Any) -> bool:
 # --- parsing -----------------------------------------------------------------------
 
 
-def parse_runs_document(raw: str | bytes) -> RunsDocument:
-    """Check the envelope of a runs file and return its raw entries."""
+def parse_runs_document(raw: str | bytes, *, exact: bool = True) -> RunsDocument:
+    """Check the envelope of a runs file and return its raw entries (``exact``: see
+    :func:`load_json`)."""
     stripped = _trimmed_ascii_ends(raw)
     if stripped is None:
         # Rust's trim, not Python's strip: U+001C..U+001F are not whitespace to the server.
@@ -243,7 +254,7 @@ def parse_runs_document(raw: str | bytes) -> RunsDocument:
         return RunsDocument(entries={}, schema_version=RUNS_SCHEMA_VERSION, upgraded=False)
     if stripped in ("{}", b"{}"):
         return RunsDocument(entries={}, schema_version=0, upgraded=True)
-    value = load_json(raw, RUNS_FILE_NAME)
+    value = load_json(raw, RUNS_FILE_NAME, exact=exact)
     if not isinstance(value, dict) or "schema_version" not in value:
         return RunsDocument(entries=_entries_object(value, "legacy v0 map"), schema_version=0, upgraded=True)
     version = schema_version_of(value["schema_version"], RUNS_FILE_NAME)

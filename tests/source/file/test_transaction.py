@@ -410,3 +410,97 @@ def test_assigns_only_on_create_with_nothing_added_leaves_the_file_absent(tmp_pa
 
 def _only_read_missing(document):
     return document.entries.get("a")
+
+
+# --- assigns_only reads a file in our layout with orjson alone, and proves it exact --
+
+
+def _canonical(**records) -> str:
+    return serialize_runs_file({key: _record(key, **extra) for key, extra in records.items()})
+
+
+def _with(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1
+    return text.replace(old, new)
+
+
+_PROVED_LAYOUTS = {
+    "ours": lambda: _canonical(a={"mystery": 7}, b={"other": 8}),
+    "-0 in the entry acted on": lambda: _with(_canonical(a={"mystery": 7}, b={}), '"mystery": 7', '"mystery": -0'),
+    "-0 in another entry": lambda: _with(_canonical(a={}, b={"other": 8}), '"other": 8', '"other": -0'),
+    "long integer in the entry acted on": lambda: _with(
+        _canonical(a={"mystery": 7}, b={}), '"mystery": 7', '"mystery": 18446744073709551616'
+    ),
+    "long integer in another entry": lambda: _with(
+        _canonical(a={}, b={"other": 8}), '"other": 8', '"other": -123456789012345678901'
+    ),
+    "an escaped character in another entry": lambda: _with(
+        _canonical(a={}, b={"other": "caf"}), '"other": "caf"', '"other": "caf\\u00e9"'
+    ),
+    "a float not written shortest in another entry": lambda: _with(
+        _canonical(a={}, b={"other": 8}), '"other": 8', '"other": 0.10000000000000001'
+    ),
+    "our head, a compact entry": lambda: _with(
+        _canonical(a={}, b={}), json.dumps(_record("a"), indent=2).replace("\n", "\n    "), json.dumps(_record("a"))
+    ),
+    "our head, a compact entry after": lambda: _with(
+        _canonical(a={}, b={}), json.dumps(_record("b"), indent=2).replace("\n", "\n    "), json.dumps(_record("b"))
+    ),
+    "two entries with one key": lambda: _with(
+        _canonical(a={"mystery": 1}, b={}), '  "runs": {\n', '  "runs": {\n    "a": {"run_id": "a", "mystery": 0},\n'
+    ),
+    "not an object": lambda: _with(_canonical(a={}, b={}), json.dumps(_record("b"), indent=2).replace("\n", "\n    "), "-0"),
+}
+
+
+def _return_the_record(document):
+    return document.entries["a"]
+
+
+def _pause_a(document):
+    record = dict(document.entries["a"])
+    document.entries["a"] = {**record, "status": "paused", "updated_at_ms": 2}
+    return record
+
+
+def _pause_b_reading_all(document):
+    statuses = [record.get("status") for record in document.entries.values() if isinstance(record, dict)]
+    if isinstance(document.entries["b"], dict):
+        document.entries["b"] = {**document.entries["b"], "status": "paused"}
+    return statuses
+
+
+@pytest.mark.parametrize("layout", sorted(_PROVED_LAYOUTS))
+@pytest.mark.parametrize(
+    "change",
+    [_return_the_record, _pause_a, _pause_b_reading_all, _only_read, _assign_an_equal_record, _add_a_record],
+    ids=lambda change: change.__name__.strip("_"),
+)
+def test_assigns_only_on_our_layout_gives_what_the_exact_parse_gives(tmp_path, layout, change):
+    results = {}
+    for assigns_only in (False, True):
+        path = tmp_path / str(assigns_only) / "automation_v2_runs.json"
+        path.parent.mkdir()
+        path.write_text(_PROVED_LAYOUTS[layout]())
+        outcome = transact_outcome(path, change, assigns_only=assigns_only)
+        # repr: -0.0 == 0 and 2**64 == 2.0**64 in Python, not in the file.
+        results[assigns_only] = (repr(outcome.value), outcome.written, path.read_bytes())
+    assert results[True] == results[False]
+
+
+@pytest.fixture
+def no_scan(monkeypatch):
+    from tandem_tui.source.file import transaction
+
+    def refuse(data):
+        raise AssertionError("scanned the file for -0 and long integers")
+
+    monkeypatch.setattr(transaction, "orjson_reads_exactly", refuse)
+
+
+@pytest.mark.parametrize("change", [_pause_a, _only_read, _return_the_record], ids=lambda change: change.__name__.strip("_"))
+def test_assigns_only_on_our_layout_needs_no_scan_of_the_file(tmp_path, no_scan, change):
+    path = tmp_path / "automation_v2_runs.json"
+    path.write_text(_PROVED_LAYOUTS["ours"]())
+    expected_written = change is _pause_a
+    assert transact_outcome(path, change, assigns_only=True).written is expected_written
