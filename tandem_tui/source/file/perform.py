@@ -228,7 +228,11 @@ def _find_entry(entries: Mapping[str, Any], run_id: str) -> str | None | _Ambigu
     the file names it two ways (a key that differs from its record's ``run_id``, or two
     entries with this ``run_id``), so an action could change another run than the one
     every view calls ``run_id``."""
-    keys = [key for key, record in entries.items() if _record_id(key, record) == run_id]
+    keys = []
+    for key, record in entries.items():  # _record_id inlined: a call per entry was most of this loop
+        found = record.get("run_id") if isinstance(record, dict) else None
+        if (found if isinstance(found, str) else key) == run_id:
+            keys.append(key)
     if len(keys) > 1:
         shown = ", ".join(repr(key) for key in keys[:3])
         return _Ambiguous(f"{len(keys)} entries of the runs file carry this run_id (keys {shown})")
