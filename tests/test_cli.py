@@ -119,6 +119,6 @@ def test_status_json_loads_neither_the_action_rules_nor_the_demo_s_process_tools
 
 
 def test_a_piped_action_loads_neither_the_figures_nor_the_demo_s_process_tools(runs_file) -> None:
-    unused = {"tandem_tui.present", "tandem_tui.commands.output", "sqlite3", "subprocess"}
+    unused = {"tandem_tui.present", "tandem_tui.domain.view", "tandem_tui.commands.output", "sqlite3", "subprocess"}
     argv = ["pause", "run-rn-0142", "--reason", "x", "--actor", "op", "--runs-file", str(runs_file)]
     assert loaded_among(argv, unused) == set()

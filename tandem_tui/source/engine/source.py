@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tandem_tui.domain.actions import ActionRequest, ActionResult
+    from tandem_tui.domain.snapshot import Snapshot
     from tandem_tui.source.file.audit import AuditEntry
 
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
 from tandem_tui.domain.models import Run, RunStatus, parse_run
-from tandem_tui.domain.snapshot import Snapshot
 from tandem_tui.source.actor import default_actor
 from tandem_tui.source.base import (
     ArchivedRead,
