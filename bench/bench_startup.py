@@ -44,7 +44,7 @@ def main() -> int:
     for code in [REPO, *args.code]:
         version = child_cpu([py, "-m", "tandem_tui", "--version"], code, args.repeat)
         print(f"[{code}] --version: {version * 1000:.0f} ms CPU ({version / floor:.1f}x python -c pass; target < 150 ms)")
-    for path in args.file:
+    for path in (path.resolve() for path in args.file):  # the children run in each checkout
         # With the collector off, as the tool parses: with it on, orjson.loads of 593 MB
         # took 12 s CPU in collections, a floor anything could beat.
         bare = child_cpu(

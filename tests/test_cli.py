@@ -96,3 +96,29 @@ def test_no_engine_listening_is_found_without_loading_httpx(runs_file, monkeypat
         monkeypatch.setenv("TANDEM_ENGINE_URL", f"http://127.0.0.1:{port}")
         loaded = modules_imported_by(["status", "--json", "--runs-file", str(runs_file)], extra=("httpx",))
     assert "httpx" not in loaded
+
+
+def loaded_among(argv: list[str], names: set[str]) -> set[str]:
+    """Which of the modules ``names`` running ``main(argv)`` has loaded, in a fresh process."""
+    code = (
+        "import sys\n"
+        "from tandem_tui.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(' '.join(sorted(set(sys.modules).intersection({sorted(names)!r}))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(done.stdout.split("\n")[-2].split())
+
+
+def test_status_json_loads_neither_the_action_rules_nor_the_demo_s_process_tools(runs_file) -> None:
+    unused = {"tandem_tui.domain.actions", "tandem_tui.source.file.audit", "sqlite3", "subprocess"}
+    assert loaded_among(["status", "--json", "--runs-file", str(runs_file)], unused) == set()
+
+
+def test_a_piped_action_loads_neither_the_figures_nor_the_demo_s_process_tools(runs_file) -> None:
+    unused = {"tandem_tui.present", "tandem_tui.domain.view", "tandem_tui.commands.output", "sqlite3", "subprocess"}
+    argv = ["pause", "run-rn-0142", "--reason", "x", "--actor", "op", "--runs-file", str(runs_file)]
+    assert loaded_among(argv, unused) == set()

@@ -18,11 +18,11 @@ import argparse
 import sys
 from typing import Any
 
+# What an action needs and no more: the figures and views of present.py, the console's
+# output helpers and rich load only where a terminal is written to (print_summary).
 from tandem_tui.commands.options import EXIT_REFUSED, EXIT_UNUSABLE, CommandError, add_source_options, say_on_stderr, source_of
-from tandem_tui.commands.output import output_console
 from tandem_tui.domain.actions import ACTIONS, ActionRequest, ActionResult
 from tandem_tui.domain.models import dump_run
-from tandem_tui.present import one_line
 from tandem_tui.safe_text import json_text, sanitize
 from tandem_tui.source.base import SourceError
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json_text(as_json(result)))
     if not result.ok:
-        raise CommandError(one_line(result.message), EXIT_UNUSABLE if result.unusable else EXIT_REFUSED)
+        raise CommandError(" ".join(result.message.split()), EXIT_UNUSABLE if result.unusable else EXIT_REFUSED)
     if not args.json:
         print_summary(result)
     return 0
@@ -123,6 +123,8 @@ def print_summary(result: ActionResult) -> None:
         print("".join(text for text, _ in parts))
         return
     from rich.text import Text
+
+    from tandem_tui.commands.output import output_console
 
     text = Text()
     for piece, style in parts:

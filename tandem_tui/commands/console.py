@@ -18,9 +18,7 @@ options (``open_source(args, console=True)``), never a path.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +29,8 @@ from typing import TYPE_CHECKING
 from tandem_tui.commands.options import CommandError, add_source_options, source_of
 
 if TYPE_CHECKING:
+    import subprocess
+
     from tandem_tui.source.base import RunsSource
 
 DEMO_SEED = 7
@@ -133,8 +133,11 @@ def demo_state_dir(
     engine rewrites the runs file from memory, so a write to the file would be undone).
     Its URL and token file are read from the ``engine.json`` it writes.
     """
+    # Here, not at the top: every sub-command imports this module for its options.
     import json
     import os
+    import subprocess
+    import tempfile
 
     from tandem_tui.simulate import runs_file_for_state_dir
 
@@ -183,6 +186,8 @@ def _wait_for(written: Path, engine: subprocess.Popen[bytes], timeout: float) ->
 
 
 def _stop(engine: subprocess.Popen[bytes]) -> None:
+    import subprocess
+
     if engine.poll() is None:
         engine.terminate()
         try:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import argparse
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tandem_tui.commands.options import CommandError, add_source_options, read, source_of
-from tandem_tui.commands.output import output_console
-from tandem_tui.domain.snapshot import Snapshot
 from tandem_tui.present import Figures, figures, format_duration_ms, format_timestamp
 from tandem_tui.safe_text import json_text, literal, sanitize
-from tandem_tui.source.base import RunsSource
+
+if TYPE_CHECKING:
+    from tandem_tui.domain.snapshot import Snapshot
+    from tandem_tui.source.base import RunsSource
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -82,6 +83,8 @@ def queued_text(shown: Figures, *, separator: str = ", ", joiner: str = " ") -> 
 def print_summary(shown: Figures) -> None:
     from rich.table import Table
     from rich.text import Text
+
+    from tandem_tui.commands.output import output_console
 
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column("metric", style="bold", no_wrap=True)

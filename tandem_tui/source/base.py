@@ -33,11 +33,14 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from tandem_tui.domain.actions import ActionRequest, ActionResult
-from tandem_tui.domain.models import Run
-from tandem_tui.domain.snapshot import Snapshot
+if TYPE_CHECKING:
+    # Names in annotations only: importing this module (every command does, for
+    # SourceError) must not load the action rules or the models it does not use.
+    from tandem_tui.domain.actions import ActionRequest, ActionResult
+    from tandem_tui.domain.models import Run
+    from tandem_tui.domain.snapshot import Snapshot
 
 #: (year, month), UTC.
 Month = tuple[int, int]

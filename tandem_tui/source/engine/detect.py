@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -234,6 +233,8 @@ def authoritative_store(runs_file: Path) -> StoreState:
     database = runs_file.parent / SQLITE_STORE_NAME
     if not database.exists():
         return StoreState(STORE_RUNS_FILE, runs_file, f"no {SQLITE_STORE_NAME} beside the runs file")
+    import sqlite3  # only when there is a store to look into (the runs-file case has none)
+
     try:
         connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
     except sqlite3.Error as error:

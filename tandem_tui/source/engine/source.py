@@ -29,18 +29,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tandem_tui.domain.actions import (
-    ActionKind,
-    ActionRequest,
-    ActionResult,
-    normalized_reason,
-    stale_view_refusal,
-)
+if TYPE_CHECKING:
+    from tandem_tui.domain.actions import ActionRequest, ActionResult
+    from tandem_tui.domain.snapshot import Snapshot
+    from tandem_tui.source.file.audit import AuditEntry
+
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
 from tandem_tui.domain.models import Run, RunStatus, parse_run
-from tandem_tui.domain.snapshot import Snapshot
 from tandem_tui.source.actor import default_actor
 from tandem_tui.source.base import (
     ArchivedRead,
@@ -52,7 +49,6 @@ from tandem_tui.source.base import (
     SourceDescription,
 )
 from tandem_tui.source.engine.detect import STORE_SQLITE, Detection, TokenSource, detect
-from tandem_tui.source.file.audit import AuditEntry, append_audit
 
 #: How long (s) a detection stands before it is made again.
 DETECTION_MAX_AGE_S = 2.0
@@ -255,6 +251,8 @@ class EngineRoutedSource:
 
 
 def _normalized(request: ActionRequest, env: Mapping[str, str]) -> ActionRequest:
+    # Action rules load with the first action, not with every read.
+    from tandem_tui.domain.actions import ActionKind, ActionRequest, normalized_reason
     return ActionRequest(
         kind=ActionKind(request.kind),
         run_id=request.run_id,
@@ -271,6 +269,8 @@ def act_through_engine(request: ActionRequest, engine_run_id: str, url: str, tok
     :class:`~tandem_tui.source.engine.client.EngineReply`, the
     :class:`~tandem_tui.source.engine.client.EngineUnavailable` that stopped it, or
     None (refused before any call). Never falls back to writing anything."""
+    # Action rules load with the first action, not with every read.
+    from tandem_tui.domain.actions import ActionKind, ActionResult, stale_view_refusal
     from tandem_tui.source.engine.client import EngineClient, EngineReply, EngineUnavailable
 
     route = ENGINE_ROUTES.get(ActionKind(request.kind).value)
@@ -319,6 +319,9 @@ def engine_audit_entry(
     request: ActionRequest, result: ActionResult, url: str, reply: Any, *, at_ms: int, env: Mapping[str, str]
 ) -> AuditEntry:
     """The audit line (route ``engine``) of an attempt through a live engine."""
+    # Action rules load with the first action, not with every read.
+    from tandem_tui.domain.actions import ActionKind
+    from tandem_tui.source.file.audit import AuditEntry
     return AuditEntry(
         at_ms=at_ms,
         actor=request.actor or default_actor(env),
@@ -341,6 +344,9 @@ def append_engine_audit(
 ) -> ActionResult:
     """Append ``entry`` (plus ``extra`` fields) to the audit log of ``log_owner``; a failed
     append is said in the result's message, never hides the action."""
+    # Action rules load with the first action, not with every read.
+    from tandem_tui.domain.actions import ActionResult
+    from tandem_tui.source.file.audit import append_audit
     try:
         append_audit(log_owner, {**entry.as_dict(), **(extra or {})} if extra else entry)
     except OSError as error:
@@ -370,6 +376,8 @@ def _status_of(value: dict[str, Any] | None) -> RunStatus | None:
 
 
 def _refused(request: ActionRequest, message: str, *, unusable: bool = False, run: Run | None = None) -> ActionResult:
+    # Action rules load with the first action, not with every read.
+    from tandem_tui.domain.actions import ActionKind, ActionResult
     return ActionResult(
         ok=False,
         kind=ActionKind(request.kind),
@@ -384,6 +392,8 @@ def _refused(request: ActionRequest, message: str, *, unusable: bool = False, ru
 
 def _engine_refusal(request: ActionRequest, reply: Any, run: Run | None) -> ActionResult:
     """A 409/404 from the engine: its message and code, as the user's one line."""
+    # Action rules load with the first action, not with every read.
+    from tandem_tui.domain.actions import ActionKind
     if reply.status == 404 and reply.code == "AUTOMATION_V2_RUN_NOT_FOUND":
         message = f"run {request.run_id} not found by the engine ({reply.code})"
     else:

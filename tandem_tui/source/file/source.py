@@ -8,12 +8,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tandem_tui.domain.actions import ActionRequest, ActionResult
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
 from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.domain.scheduler import max_concurrent_runs_from_env
-from tandem_tui.domain.snapshot import Freshness, Snapshot
-from tandem_tui.domain.view import RunsView
 from tandem_tui.source.base import (
     ArchivedRead,
     ArchiveEntry,
@@ -33,6 +30,8 @@ from tandem_tui.source.file.shards import (
 from tandem_tui.source.file.store import RunsFileError, read_runs_file
 
 if TYPE_CHECKING:
+    from tandem_tui.domain.actions import ActionRequest, ActionResult
+    from tandem_tui.domain.snapshot import Snapshot
     from tandem_tui.source.file.watcher import RunsWatcher
 
 #: How often (ms) a console re-reads a file that is rewritten many times a second.
@@ -86,6 +85,10 @@ class FileSource:
 
     def read(self) -> Snapshot:
         """One read for a one-shot command; an unusable file raises :class:`SourceError`."""
+        # Here, not at the top: an action on the file never builds a view (~5 ms).
+        from tandem_tui.domain.snapshot import Freshness, Snapshot
+        from tandem_tui.domain.view import RunsView
+
         now_ms = self.clock.now_ms()
         try:
             # The runs live until this one-shot command exits: freeze them so the

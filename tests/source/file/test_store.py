@@ -485,3 +485,50 @@ def test_bytes_that_are_not_utf8_are_named_so_whatever_their_ends(raw, message):
 def test_a_file_holding_only_braces_and_rust_whitespace_is_an_empty_legacy_map(raw):
     document = parse_runs_document(raw)
     assert (document.entries, document.schema_version, document.upgraded) == ({}, 0, True)
+
+
+# --- the read path proves orjson's reading exact by serializing it back ---------------
+
+
+def _pretty_runs(**extra) -> bytes:
+    from tandem_tui.source.file.store import serialize_runs_file
+
+    record = {"run_id": "a", "automation_id": "auto", "status": "queued", "created_at_ms": 1, "updated_at_ms": 1}
+    return serialize_runs_file({"a": {**record, **extra}}).encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _pretty_runs(),
+        _pretty_runs() + b"\n",
+        _pretty_runs(mystery=7).replace(b'"mystery": 7', b'"mystery": -0'),
+        _pretty_runs(mystery=7).replace(b'"mystery": 7', b'"mystery": 123456789012345678901'),
+        _pretty_runs(created_at_ms=7).replace(b'"created_at_ms": 7', b'"created_at_ms": -0'),
+        _pretty_runs(created_at_ms=7).replace(b'"created_at_ms": 7', b'"created_at_ms": 18446744073709551616'),
+        b'{"schema_version": 1, "runs": {"a": {"run_id": "a", "automation_id": "x", "created_at_ms": -0}}}',
+    ],
+    ids=["ours", "trailing newline", "-0", "long integer", "-0 typed", "long integer typed", "compact -0"],
+)
+def test_reading_a_file_gives_the_runs_the_exact_parse_gives(tmp_path, raw):
+    from tandem_tui.source.file.store import parse_runs_file, read_runs_file
+
+    path = tmp_path / "automation_v2_runs.json"
+    path.write_bytes(raw)
+    read = read_runs_file(path, now_ms=5)
+    parsed, _ = parse_runs_file(raw, now_ms=5)
+    assert {key: repr(dump_run(run)) for key, run in read.items()} == {
+        key: repr(dump_run(run)) for key, run in parsed.items()
+    }
+
+
+def test_a_file_in_our_layout_is_read_without_the_scans(tmp_path, monkeypatch):
+    from tandem_tui.source.file import store
+
+    def refuse(data):
+        raise AssertionError("scanned the file for -0 and long integers")
+
+    monkeypatch.setattr(store, "orjson_reads_exactly", refuse)
+    path = tmp_path / "automation_v2_runs.json"
+    path.write_bytes(_pretty_runs() + b"\n")
+    assert list(store.read_runs_file(path, now_ms=5)) == ["a"]

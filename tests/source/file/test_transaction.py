@@ -299,3 +299,208 @@ def test_a_change_that_puts_back_equal_values_writes_nothing(runs_file):
     assert outcome.written is False
     assert runs_file.read_bytes() == before
     assert runs_file.stat().st_ino == stat_before.st_ino
+
+
+# --- assigns_only: the change only assigns, adds or deletes entries -----------------
+
+_LAYOUTS = {
+    "v1 as the server writes it": lambda: serialize_runs_file({"a": _record("a", mystery={"keep": [1, 2]}), "b": _record("b")}),
+    "v0 bare map, compact": lambda: json.dumps({"a": _record("a", mystery={"keep": [1, 2]}), "b": _record("b")}),
+    "v1 with a foreign layout": lambda: json.dumps(
+        {"schema_version": 1, "runs": {"a": _record("a", note="caf\u00e9"), "b": _record("b")}}, indent=4
+    ),
+}
+
+
+def _assign_a_changed_record(document):
+    document.entries["a"] = {**document.entries["a"], "status": "paused"}
+
+
+def _assign_an_equal_record(document):
+    document.entries["a"] = dict(document.entries["a"])
+
+
+def _assign_the_same_record_as_a_run(document):
+    from tandem_tui.domain.models import parse_run
+
+    document.entries["b"] = parse_run(document.entries["b"])
+
+
+def _only_read(document):
+    return document.entries["a"]["status"], document.entries.get("missing")
+
+
+def _add_a_record(document):
+    document.entries["c"] = _record("c")
+
+
+def _delete_a_record(document):
+    del document.entries["a"]
+
+
+def _move_a_record_to_the_end(document):
+    document.entries["a"] = document.entries.pop("a")
+
+
+def _pop_and_put_back_the_last_record(document):
+    key, value = document.entries.popitem()
+    document.entries[key] = value
+
+
+def _update_with_an_equal_record(document):
+    document.entries.update(b=dict(document.entries["b"]))
+
+
+def _clear_all(document):
+    document.entries.clear()
+
+
+_ASSIGNING_CHANGES = [
+    _assign_a_changed_record,
+    _assign_an_equal_record,
+    _assign_the_same_record_as_a_run,
+    _only_read,
+    _add_a_record,
+    _delete_a_record,
+    _move_a_record_to_the_end,
+    _pop_and_put_back_the_last_record,
+    _update_with_an_equal_record,
+    _clear_all,
+]
+
+
+@pytest.mark.parametrize("layout", sorted(_LAYOUTS))
+@pytest.mark.parametrize("change", _ASSIGNING_CHANGES, ids=lambda change: change.__name__.strip("_"))
+def test_assigns_only_writes_exactly_what_comparing_the_whole_file_writes(tmp_path, layout, change):
+    results = {}
+    for assigns_only in (False, True):
+        path = tmp_path / str(assigns_only) / "automation_v2_runs.json"
+        path.parent.mkdir()
+        path.write_text(_LAYOUTS[layout]())
+        outcome = transact_outcome(path, change, assigns_only=assigns_only)
+        results[assigns_only] = (outcome.written, path.read_bytes())
+    assert results[True] == results[False]
+
+
+def test_assigns_only_remembers_an_entry_as_it_was_read_not_as_it_was_left(runs_file):
+    # The value handed out by [] is the entry itself: changing it and assigning it back
+    # still counts as a change.
+    def change_through_the_read_value(document):
+        record = document.entries["a"]
+        record["status"] = "paused"
+        document.entries["a"] = record
+
+    assert transact_outcome(runs_file, change_through_the_read_value, assigns_only=True).written is True
+    assert json.loads(runs_file.read_text())["runs"]["a"]["status"] == "paused"
+
+
+def test_assigns_only_with_nothing_changed_leaves_the_file_untouched(runs_file):
+    before = runs_file.stat()
+    outcome = transact_outcome(runs_file, _assign_an_equal_record, assigns_only=True)
+    after = runs_file.stat()
+    assert outcome.written is False
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_assigns_only_on_create_with_nothing_added_leaves_the_file_absent(tmp_path):
+    path = tmp_path / "automation_v2_runs.json"
+    assert transact_outcome(path, _only_read_missing, create=True, assigns_only=True).written is False
+    assert not path.exists()
+
+
+def _only_read_missing(document):
+    return document.entries.get("a")
+
+
+# --- assigns_only reads a file in our layout with orjson alone, and proves it exact --
+
+
+def _canonical(**records) -> str:
+    return serialize_runs_file({key: _record(key, **extra) for key, extra in records.items()})
+
+
+def _with(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1
+    return text.replace(old, new)
+
+
+_PROVED_LAYOUTS = {
+    "ours": lambda: _canonical(a={"mystery": 7}, b={"other": 8}),
+    "-0 in the entry acted on": lambda: _with(_canonical(a={"mystery": 7}, b={}), '"mystery": 7', '"mystery": -0'),
+    "-0 in another entry": lambda: _with(_canonical(a={}, b={"other": 8}), '"other": 8', '"other": -0'),
+    "long integer in the entry acted on": lambda: _with(
+        _canonical(a={"mystery": 7}, b={}), '"mystery": 7', '"mystery": 18446744073709551616'
+    ),
+    "long integer in another entry": lambda: _with(
+        _canonical(a={}, b={"other": 8}), '"other": 8', '"other": -123456789012345678901'
+    ),
+    "an escaped character in another entry": lambda: _with(
+        _canonical(a={}, b={"other": "caf"}), '"other": "caf"', '"other": "caf\\u00e9"'
+    ),
+    "a float not written shortest in another entry": lambda: _with(
+        _canonical(a={}, b={"other": 8}), '"other": 8', '"other": 0.10000000000000001'
+    ),
+    "our head, a compact entry": lambda: _with(
+        _canonical(a={}, b={}), json.dumps(_record("a"), indent=2).replace("\n", "\n    "), json.dumps(_record("a"))
+    ),
+    "our head, a compact entry after": lambda: _with(
+        _canonical(a={}, b={}), json.dumps(_record("b"), indent=2).replace("\n", "\n    "), json.dumps(_record("b"))
+    ),
+    "two entries with one key": lambda: _with(
+        _canonical(a={"mystery": 1}, b={}), '  "runs": {\n', '  "runs": {\n    "a": {"run_id": "a", "mystery": 0},\n'
+    ),
+    "not an object": lambda: _with(_canonical(a={}, b={}), json.dumps(_record("b"), indent=2).replace("\n", "\n    "), "-0"),
+}
+
+
+def _return_the_record(document):
+    return document.entries["a"]
+
+
+def _pause_a(document):
+    record = dict(document.entries["a"])
+    document.entries["a"] = {**record, "status": "paused", "updated_at_ms": 2}
+    return record
+
+
+def _pause_b_reading_all(document):
+    statuses = [record.get("status") for record in document.entries.values() if isinstance(record, dict)]
+    if isinstance(document.entries["b"], dict):
+        document.entries["b"] = {**document.entries["b"], "status": "paused"}
+    return statuses
+
+
+@pytest.mark.parametrize("layout", sorted(_PROVED_LAYOUTS))
+@pytest.mark.parametrize(
+    "change",
+    [_return_the_record, _pause_a, _pause_b_reading_all, _only_read, _assign_an_equal_record, _add_a_record],
+    ids=lambda change: change.__name__.strip("_"),
+)
+def test_assigns_only_on_our_layout_gives_what_the_exact_parse_gives(tmp_path, layout, change):
+    results = {}
+    for assigns_only in (False, True):
+        path = tmp_path / str(assigns_only) / "automation_v2_runs.json"
+        path.parent.mkdir()
+        path.write_text(_PROVED_LAYOUTS[layout]())
+        outcome = transact_outcome(path, change, assigns_only=assigns_only)
+        # repr: -0.0 == 0 and 2**64 == 2.0**64 in Python, not in the file.
+        results[assigns_only] = (repr(outcome.value), outcome.written, path.read_bytes())
+    assert results[True] == results[False]
+
+
+@pytest.fixture
+def no_scan(monkeypatch):
+    from tandem_tui.source.file import transaction
+
+    def refuse(data):
+        raise AssertionError("scanned the file for -0 and long integers")
+
+    monkeypatch.setattr(transaction, "orjson_reads_exactly", refuse)
+
+
+@pytest.mark.parametrize("change", [_pause_a, _only_read, _return_the_record], ids=lambda change: change.__name__.strip("_"))
+def test_assigns_only_on_our_layout_needs_no_scan_of_the_file(tmp_path, no_scan, change):
+    path = tmp_path / "automation_v2_runs.json"
+    path.write_text(_PROVED_LAYOUTS["ours"]())
+    expected_written = change is _pause_a
+    assert transact_outcome(path, change, assigns_only=True).written is expected_written
