@@ -14,7 +14,11 @@ Measures, in a headless app of 160x48 (Textual's pilot):
   the clock moves one second a second (the 1 s tick), as a share of one core (target
   < 2 %; the pilot harness itself is included, so this is an upper bound).
 
-    python bench/bench_ui.py [--runs 10000] [--rate 5] [--presses 60]
+    python bench/bench_ui.py [--runs 10000] [--rate 5] [--presses 60] [--code DIR] [--idle 0]
+
+``--code DIR`` measures another checkout (``git archive <commit> | tar -x -C DIR``) with
+this script, for before/after figures on the same machine; ``--idle 0`` skips the idle
+measure.
 
 The writer is a separate process, so its JSON encoding does not compete with the app
 for the GIL — like the real engine.
@@ -33,7 +37,19 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+def _code_dir() -> str:
+    """The checkout measured: ``--code DIR`` (read before ``tandem_tui`` is imported),
+    else this one."""
+    for index, arg in enumerate(sys.argv):
+        if arg == "--code" and index + 1 < len(sys.argv):
+            return str(Path(sys.argv[index + 1]).resolve())
+        if arg.startswith("--code="):
+            return str(Path(arg.split("=", 1)[1]).resolve())
+    return str(Path(__file__).resolve().parents[1])
+
+
+sys.path.insert(0, _code_dir())
 
 from tandem_tui.source.file.atomic import write_text_atomic  # noqa: E402
 from tandem_tui.domain.clock import ManualClock  # noqa: E402
@@ -174,7 +190,7 @@ async def measure(path: Path, rate: float, presses: int, idle_s: float = 10.0) -
             process.join(timeout=10)
         shown_after = app.dashboard.state.snapshot.generation
         await pilot.pause(2.0)  # the last write reaches the screen
-        idle = await measure_idle(app, pilot, clock, idle_s)
+        idle = await measure_idle(app, pilot, clock, idle_s) if idle_s > 0 else float("nan")
     return {
         "views": view_latencies,
         "idle_cpu": idle,
@@ -199,7 +215,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=5.0, help="file writes per second")
     parser.add_argument("--presses", type=int, default=60)
-    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle to measure")
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle to measure (0: skip)")
+    parser.add_argument("--code", type=Path, help="the checkout to measure (default: this one)")
     args = parser.parse_args()
 
     source = hot_file_path(args.runs)
@@ -218,6 +235,9 @@ def main() -> None:
     latencies = sorted(result["latencies"])
     p95 = latencies[min(round(len(latencies) * 0.95), len(latencies) - 1)]
     verdict = "ok" if result["first_screen_s"] < TARGET_FIRST_SCREEN_S else "OVER TARGET"
+    import tandem_tui
+
+    print(f"code: {Path(tandem_tui.__file__).parent.parent}")
     print(f"runs file: {count_runs(work)} runs, {work.stat().st_size / 1e6:.1f} MB")
     print(f"time to first screen: {result['first_screen_s'] * 1000:.0f} ms "
           f"(target < {TARGET_FIRST_SCREEN_S * 1000:.0f} ms: {verdict})")
