@@ -14,7 +14,11 @@ Measures, in a headless app of 160x48 (Textual's pilot):
   the clock moves one second a second (the 1 s tick), as a share of one core (target
   < 2 %; the pilot harness itself is included, so this is an upper bound).
 
-    python bench/bench_ui.py [--runs 10000] [--rate 5] [--presses 60]
+    python bench/bench_ui.py [--runs 10000] [--rate 5] [--presses 60] [--code DIR] [--idle 0]
+
+``--code DIR`` measures another checkout (``git archive <commit> | tar -x -C DIR``) with
+this script, for before/after figures on the same machine; ``--idle 0`` skips the idle
+measure.
 
 The writer is a separate process, so its JSON encoding does not compete with the app
 for the GIL — like the real engine.
@@ -33,7 +37,19 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+def _code_dir() -> str:
+    """The checkout measured: ``--code DIR`` (read before ``tandem_tui`` is imported),
+    else this one."""
+    for index, arg in enumerate(sys.argv):
+        if arg == "--code" and index + 1 < len(sys.argv):
+            return str(Path(sys.argv[index + 1]).resolve())
+        if arg.startswith("--code="):
+            return str(Path(arg.split("=", 1)[1]).resolve())
+    return str(Path(__file__).resolve().parents[1])
+
+
+sys.path.insert(0, _code_dir())
 
 from tandem_tui.source.file.atomic import write_text_atomic  # noqa: E402
 from tandem_tui.domain.clock import ManualClock  # noqa: E402
@@ -81,25 +97,27 @@ def view_of(table: RunsTable) -> tuple:
             table.filter_text)
 
 
-async def timed_keys(pilot, table, views, keys: list[str]) -> float:
-    """Seconds from pressing the last of ``keys`` to the first frame showing its effect."""
+async def timed_keys(pilot, table, views, keys: list[str]) -> tuple[float, float]:
+    """Seconds from pressing the last of ``keys`` to the first frame showing its effect,
+    and the CPU time the app's thread spent meanwhile (what other processes on a busy
+    machine do not inflate)."""
     if len(keys) > 1:
         await pilot.press(*keys[:-1])
         await pilot.pause(0.05)
     before = view_of(table)
-    pressed = time.perf_counter()
+    pressed, cpu = time.perf_counter(), time.thread_time()
     await pilot.press(keys[-1])
     while True:
-        drawn = [t for t, view in views if t > pressed and view != before]
+        drawn = [(t, c) for t, c, view in views if t > pressed and view != before]
         if drawn:
-            return drawn[0] - pressed
+            return drawn[0][0] - pressed, drawn[0][1] - cpu
         await pilot.pause(0.001)
         if time.perf_counter() - pressed > 30:
             raise SystemExit(f"{keys} was not drawn within 30 s")
 
 
-async def measure_views(pilot, table, views, rounds: int) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"filter": [], "sort": [], "status filter": []}
+async def measure_views(pilot, table, views, rounds: int) -> dict[str, list[tuple[float, float]]]:
+    out: dict[str, list[tuple[float, float]]] = {"filter": [], "sort": [], "status filter": []}
     for index in range(rounds):
         out["status filter"].append(await timed_keys(pilot, table, views, [("3", "5", "2")[index % 3]]))
         out["status filter"].append(await timed_keys(pilot, table, views, ["1"]))
@@ -124,7 +142,7 @@ async def measure_idle(app, pilot, clock, seconds: float) -> float:
 
 
 async def measure(path: Path, rate: float, presses: int, idle_s: float = 10.0) -> dict[str, float]:
-    frames: list[tuple[float, int, int]] = []
+    frames: list[tuple[float, int, int, float]] = []
     views: list[tuple[float, tuple]] = []
     # Counted before the clock starts: parsing 59 MB here would compete with the app.
     expected_rows = count_runs(path)
@@ -139,15 +157,15 @@ async def measure(path: Path, rate: float, presses: int, idle_s: float = 10.0) -
         def recording_display(screen, renderable):  # every frame the app draws
             display(screen, renderable)
             if renderable is not None:
-                frames.append((time.perf_counter(), table.row_count, table.cursor_row))
-                views.append((time.perf_counter(), view_of(table)))
+                frames.append((time.perf_counter(), table.row_count, table.cursor_row, time.thread_time()))
+                views.append((time.perf_counter(), time.thread_time(), view_of(table)))
 
         app._display = recording_display
-        while not any(rows >= expected_rows for _, rows, _ in frames):
+        while not any(rows >= expected_rows for _, rows, _, _ in frames):
             await pilot.pause(0.01)
             if time.perf_counter() - started > 60:
                 raise SystemExit("no first screen within 60 s")
-        first_screen = next(t for t, rows, _ in frames if rows >= expected_rows) - started
+        first_screen = next(t for t, rows, _, _ in frames if rows >= expected_rows) - started
 
         stop = multiprocessing.Event()
         writes = multiprocessing.Value("i", 0)
@@ -155,18 +173,20 @@ async def measure(path: Path, rate: float, presses: int, idle_s: float = 10.0) -
         process.start()
         shown_before = app.dashboard.state.snapshot.generation if app.dashboard.state else 0
         latencies: list[float] = []
+        key_cpu: list[float] = []
         try:
             await pilot.pause(0.5)
             for _ in range(presses):
                 target = table.cursor_row + 1
-                pressed = time.perf_counter()
+                pressed, cpu = time.perf_counter(), time.thread_time()
                 await pilot.press("down")
-                while not any(t > pressed and row == target for t, _, row in frames):
+                while not any(t > pressed and row == target for t, _, row, _ in frames):
                     await pilot.pause(0.001)
                     if time.perf_counter() - pressed > 10:
                         raise SystemExit("a key press was not drawn within 10 s")
-                drawn = next(t for t, _, row in frames if t > pressed and row == target)
+                drawn, drawn_cpu = next((t, c) for t, _, row, c in frames if t > pressed and row == target)
                 latencies.append(drawn - pressed)
+                key_cpu.append(drawn_cpu - cpu)
                 await pilot.pause(0.05)
             view_latencies = await measure_views(pilot, table, views, rounds=max(2, presses // 10))
         finally:
@@ -174,15 +194,21 @@ async def measure(path: Path, rate: float, presses: int, idle_s: float = 10.0) -
             process.join(timeout=10)
         shown_after = app.dashboard.state.snapshot.generation
         await pilot.pause(2.0)  # the last write reaches the screen
-        idle = await measure_idle(app, pilot, clock, idle_s)
+        idle = await measure_idle(app, pilot, clock, idle_s) if idle_s > 0 else float("nan")
     return {
         "views": view_latencies,
         "idle_cpu": idle,
         "first_screen_s": first_screen,
         "latencies": latencies,
+        "key_cpu": key_cpu,
         "writes": writes.value,
         "snapshots_shown": shown_after - shown_before,
     }
+
+
+def percentile(values: list[float], share: float) -> float:
+    """``values`` sorted: the value at ``share`` (nearest rank)."""
+    return values[min(round(len(values) * share), len(values) - 1)]
 
 
 _counts: dict[Path, int] = {}
@@ -199,7 +225,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=5.0, help="file writes per second")
     parser.add_argument("--presses", type=int, default=60)
-    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle to measure")
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle to measure (0: skip)")
+    parser.add_argument("--code", type=Path, help="the checkout to measure (default: this one)")
     args = parser.parse_args()
 
     source = hot_file_path(args.runs)
@@ -216,8 +243,11 @@ def main() -> None:
     RunsWatcher(work, clock=ManualClock(NOW_MS)).load()
     first_read = time.perf_counter() - started
     latencies = sorted(result["latencies"])
-    p95 = latencies[min(round(len(latencies) * 0.95), len(latencies) - 1)]
+    p95 = percentile(latencies, 0.95)
     verdict = "ok" if result["first_screen_s"] < TARGET_FIRST_SCREEN_S else "OVER TARGET"
+    import tandem_tui
+
+    print(f"code: {Path(tandem_tui.__file__).parent.parent}")
     print(f"runs file: {count_runs(work)} runs, {work.stat().st_size / 1e6:.1f} MB")
     print(f"time to first screen: {result['first_screen_s'] * 1000:.0f} ms "
           f"(target < {TARGET_FIRST_SCREEN_S * 1000:.0f} ms: {verdict})")
@@ -226,12 +256,16 @@ def main() -> None:
     print(f"key press -> render, {len(latencies)} presses while the file changes "
           f"{args.rate:g}x/s: median {statistics.median(latencies) * 1000:.1f} ms, "
           f"p95 {p95 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms")
-    for name, values in result["views"].items():
-        values = sorted(values)
-        p95v = values[min(round(len(values) * 0.95), len(values) - 1)]
+    cpu = sorted(result["key_cpu"])
+    print(f"  app thread CPU meanwhile: median {statistics.median(cpu) * 1000:.1f} ms, "
+          f"p95 {percentile(cpu, 0.95) * 1000:.1f} ms")
+    for name, pairs in result["views"].items():
+        values = sorted(wall for wall, _ in pairs)
+        cpu = sorted(spent for _, spent in pairs)
         print(f"{name} applied -> drawn, {len(values)} keys: median "
-              f"{statistics.median(values) * 1000:.1f} ms, p95 {p95v * 1000:.1f} ms "
-              f"(target < 150 ms), max {values[-1] * 1000:.1f} ms")
+              f"{statistics.median(values) * 1000:.1f} ms, p95 {percentile(values, 0.95) * 1000:.1f} ms "
+              f"(target < 150 ms), max {values[-1] * 1000:.1f} ms; app thread CPU median "
+              f"{statistics.median(cpu) * 1000:.1f} ms, p95 {percentile(cpu, 0.95) * 1000:.1f} ms")
     print(f"idle CPU (no writes, 1 s tick, clock moving): {result['idle_cpu'] * 100:.1f} % "
           f"of a core (target < 2 %)")
     print(f"file writes: {result['writes']}, snapshots the watcher produced meanwhile: "

@@ -273,3 +273,23 @@ async def test_quitting_over_an_open_dialog_asks_first(app_factory):
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is dialog and app.is_running
+
+
+@pytest.mark.anyio
+async def test_go_to_run_opens_the_detail_screen_of_the_chosen_run(tmp_path, app_factory):
+    from tandem_tui.ui.screens.run_detail import RunDetailScreen
+
+    app = app_factory(many_runs_file(tmp_path, 300), watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p", *"go to run", "enter")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "RunFinderScreen", 5.0)
+        await pilot.press(*"y-00123")
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen), 5.0)
+        assert app.screen.run.run_id == "run-many-00123"
+        # Escape goes back to the dashboard, the cursor on that run.
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table_of(app).cursor_run_id == "run-many-00123"

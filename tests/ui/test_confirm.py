@@ -160,3 +160,112 @@ async def test_a_recover_from_paused_offers_the_servers_own_default():
     async with app.run_test() as pilot:
         await pilot.pause()
         assert app.shown.query_one(Input).placeholder == "recovered from paused state by operator"
+
+
+# -- bulk dialogs: aligned columns and one summary line --------------------------------
+
+LONG_ID = "run-ledger-reconciliation-eu-west-1-2026-11-29-9cff9559"
+
+
+def bulk_pause_previews() -> list[Transition | Refusal]:
+    """Pausing five marked runs: two allowed (one with a long id), three refused for two
+    different reasons."""
+    runs = [
+        parse_run(run_record("run-7f3a9c2e", "running")),
+        parse_run(run_record(LONG_ID, "queued")),
+        parse_run(run_record("run-c0ffee01", "completed")),
+        parse_run(run_record("run-0b5e55ed", "paused")),
+        parse_run(run_record("run-de1e7ed0", "completed")),
+    ]
+    return [preview(ActionKind.PAUSE, run, NOW_MS) for run in runs]
+
+
+def preview_lines(app: Host) -> list[str]:
+    return [shown(w) for w in app.shown.query(".preview-line").results(Static)]
+
+
+def test_the_summary_counts_what_will_happen_and_why_runs_are_refused():
+    from tandem_tui.ui.screens.confirm import summary_line
+
+    assert summary_line(ActionKind.PAUSE, pause_previews()) == "3 runs: 2 will pause, 1 refused (completed)"
+    assert summary_line(ActionKind.PAUSE, bulk_pause_previews()) == (
+        "5 runs: 2 will pause, 3 refused (2 completed, 1 paused)"
+    )
+    resume = [preview(ActionKind.RESUME, parse_run(run_record("run-1", "paused")), NOW_MS)] * 2
+    assert summary_line(ActionKind.RESUME, resume) == "2 runs: 2 will resume"
+
+
+def test_the_summary_leaves_many_different_reasons_to_the_lines_above():
+    from tandem_tui.ui.screens.confirm import summary_line
+
+    refused = [Refusal(ActionKind.PAUSE, f"run-{i}", f"cannot pause run run-{i}: reason {i}") for i in range(4)]
+    assert summary_line(ActionKind.PAUSE, refused) == "4 runs: 4 refused (4 reasons, listed above)"
+
+
+async def test_a_bulk_dialog_lists_every_run_in_order_in_aligned_columns():
+    app = host(ActionKind.PAUSE, bulk_pause_previews())
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        lines = preview_lines(app)
+        assert [line.split()[0] for line in lines] == [
+            "run-7f3a9c2e", LONG_ID, "run-c0ffee01", "run-0b5e55ed", "run-de1e7ed0"
+        ]
+        # The second column starts at the same place on every line, and the arrows of
+        # the transitions line up ("running" and "queued" differ in length).
+        starts = {len(line) - len(line[len(line.split()[0]):].lstrip()) for line in lines}
+        assert len(starts) == 1
+        assert len({lines[0].index("->"), lines[1].index("->")}) == 1
+        assert all("refused: it is" in line for line in lines[2:])
+
+
+async def test_a_bulk_dialog_ends_with_exactly_one_summary_line():
+    app = host(ActionKind.PAUSE, bulk_pause_previews())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        summaries = list(app.shown.query("#confirm-summary").results(Static))
+        assert len(summaries) == 1
+        assert shown(summaries[0]) == "5 runs: 2 will pause, 3 refused (2 completed, 1 paused)"
+        # It comes after every run's line.
+        last_line = max(w.region.bottom for w in app.shown.query(".preview-line").results(Static))
+        assert summaries[0].region.y >= last_line
+
+
+async def test_a_single_run_needs_no_summary_line():
+    app = host(ActionKind.PAUSE, pause_previews()[:1])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert not app.shown.query("#confirm-summary")
+
+
+async def test_a_long_id_is_elided_in_the_middle_like_the_runs_table_at_80_columns():
+    from tandem_tui.ui.widgets.runs_table import elide_middle
+
+    app = host(ActionKind.PAUSE, bulk_pause_previews())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        line = preview_lines(app)[1]
+        shown_id = line.split()[0]
+        assert "…" in shown_id and shown_id.endswith("9cff9559") and shown_id.startswith("run-")
+        assert shown_id == elide_middle(LONG_ID, len(shown_id))
+        assert line.split()[1:4] == ["queued", "->", "paused"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_bulk_confirm_snapshot(snap_compare, size):
+    app = host(ActionKind.PAUSE, bulk_pause_previews())
+    assert snap_compare(app, terminal_size=size, run_before=_no_blink)
+
+
+async def test_the_reason_and_buttons_stay_on_screen_at_80x24_with_many_runs():
+    runs = [parse_run(run_record(f"run-{i:04d}", "running" if i % 2 else "completed")) for i in range(20)]
+    app = host(ActionKind.PAUSE, [preview(ActionKind.PAUSE, run, NOW_MS) for run in runs])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        dialog = app.shown.query_one("#confirm-dialog")
+        for selector in ("#confirm-summary", "#confirm-reason", "#confirm-ok"):
+            widget = app.shown.query_one(selector)
+            assert widget.region.bottom <= dialog.region.bottom <= 24, selector
+        await pilot.click("#confirm-ok")
+        await pilot.pause()
+        assert app.results == ["paused by operator"]

@@ -74,8 +74,11 @@ def entry_named(screen: HistoryScreen, name: str) -> ArchiveEntry:
 
 
 async def settle(pilot: Pilot) -> None:
-    """Let the reading threads finish and their messages land."""
+    """Let the listing and the reading threads finish and their messages land (the open
+    month's table is filled just after the month tree is drawn)."""
     for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.1)
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
 

@@ -340,6 +340,16 @@ class ShardIndex(Mapping[str, Path]):
     def __len__(self) -> int:
         return len(self._homes)
 
+    def month_stems(self) -> dict[tuple[str, str], list[str]]:
+        """``(year dir, month dir) -> stems`` of the shards each id is listed by (its
+        latest month's): the archive from names alone (a ``Path`` per shard, as
+        iterating the mapping builds, costs seconds at 100k shards)."""
+        homes = self._homes
+        return {
+            home: [stem for stem in stems if len(homes[stem]) == 1 or max(homes[stem]) == home]
+            for home, stems in self._months.items()
+        }
+
     def refresh_dir(self, path: str | os.PathLike[str]) -> None:
         """Re-list ``path`` (the root, a year or a month directory) and everything below it.
 

@@ -142,19 +142,31 @@ class FileSource:
         is being followed, else one scan of the shard tree."""
         following = self._following
         if following is not None:
-            paths = following.shard_paths()
+            listing, root = following.shard_month_stems(), following.shard_root
         else:
-            paths = list(ShardIndex.scan(self.runs_file).values())
+            index = ShardIndex.scan(self.runs_file)
+            listing, root = index.month_stems(), index.root
+        # Keys are built as text, not Paths: at 100k shards a Path per entry was most
+        # of the history screen's 7-8 s before its month tree showed (issue 13 item 8).
+        root_text = os.fspath(root)
         months: dict[Month, list[ArchiveEntry]] = {}
-        for path in paths:
-            month = _month_of(path)
-            if month is not None:
-                name = path.name[: -len(SHARD_SUFFIX)]
-                months.setdefault(month, []).append(ArchiveEntry(key=str(path), name=name, month=month))
-        return {
-            month: sorted(months[month], key=lambda entry: entry.key)
-            for month in sorted(months, reverse=True)
-        }
+        merged: set[Month] = set()
+        for (year, month_dir), stems in listing.items():
+            if not stems or not is_month_dir(year, month_dir):
+                continue
+            month = (int(year), int(month_dir))
+            prefix = os.path.join(root_text, year, month_dir, "")
+            start, end = len(prefix), -len(SHARD_SUFFIX)
+            keys = sorted([prefix + stem + SHARD_SUFFIX for stem in stems])
+            entries = [ArchiveEntry(key=key, name=key[start:end], month=month) for key in keys]
+            if month in months:  # "2026/1" and "2026/01" name the same month
+                merged.add(month)
+                months[month].extend(entries)
+            else:
+                months[month] = entries
+        for month in merged:
+            months[month].sort(key=lambda entry: entry.key)
+        return {month: months[month] for month in sorted(months, reverse=True)}
 
     def read_archived(self, entries: Sequence[ArchiveEntry]) -> list[ArchivedRead]:
         return [_read_entry(entry) for entry in entries]
@@ -188,16 +200,6 @@ class FileSource:
 
     def close(self) -> None:
         """Nothing to release: watchers end with their ``follow`` generator."""
-
-
-def _month_of(shard: Path) -> Month | None:
-    """The (year, month) a shard is filed under, from its ``YYYY/MM`` directories;
-    ``None`` for directories no month is named by (``2026/13``: nothing the server
-    writes, and no calendar can show it)."""
-    year, month = shard.parent.parent.name, shard.parent.name
-    if is_month_dir(year, month):
-        return (int(year), int(month))
-    return None
 
 
 def _read_entry(entry: ArchiveEntry) -> ArchivedRead:

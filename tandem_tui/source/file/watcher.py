@@ -113,6 +113,11 @@ class RunsWatcher:
         with self._lock:
             return list(self.shard_index.values())
 
+    def shard_month_stems(self) -> dict[tuple[str, str], list[str]]:
+        """:meth:`ShardIndex.month_stems` of the followed index, under the same lock."""
+        with self._lock:
+            return self.shard_index.month_stems()
+
     @property
     def shard_root(self) -> Path:
         return history_root(self.runs_file)

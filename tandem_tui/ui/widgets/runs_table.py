@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from functools import cached_property
+from bisect import bisect_left, insort
+from functools import cached_property, partial
 from operator import attrgetter
 
 from rich.cells import cell_len
@@ -139,6 +140,20 @@ class RunRow:
         """What the ``/`` filter matches against (lower case; computed once per row, so
         a filter typed over 10k rows costs a substring search per row)."""
         return self._search
+
+    @cached_property
+    def _sort_keys(self) -> dict[str, tuple[Any, int, str]]:
+        return {}
+
+    def sort_key_for(self, column: str) -> tuple[Any, int, str]:
+        """This row's :func:`sort_key` under ``column``, computed once per row object (a
+        row changes by being replaced, so the key lives as long as what it is made of):
+        keeping the table sorted as rows change compares keys ~14 times per row."""
+        keys = self._sort_keys
+        key = keys.get(column)
+        if key is None:
+            key = keys[column] = (_PRIMARY[column](self), -self.updated_at_ms, self.run_id)
+        return key
 
 
 def _node_counts(run: Run) -> tuple[int, int]:
@@ -430,6 +445,153 @@ def row_matches(row: RunRow, needle: str, statuses: frozenset[RunStatus] | None)
     return not needle or needle in row.search_text()
 
 
+#: Above this many rows changed (or gone) in one snapshot, the order is rebuilt rather
+#: than edited (each edit is a binary search and a list insert or delete).
+INCREMENTAL_LIMIT = 256
+
+
+def _base_key(row: RunRow) -> tuple[int, str]:
+    return (-row.updated_at_ms, row.run_id)
+
+
+def _remove(ordered: list[RunRow], row: RunRow, key: Callable[[RunRow], Any]) -> None:
+    index = bisect_left(ordered, key(row), key=key)
+    if index < len(ordered) and ordered[index] is row:
+        del ordered[index]
+
+
+class RowOrder:
+    """The table's rows in sort order, filtered, kept up to date as snapshots arrive.
+
+    Three lists, each sorted ascending by a key that is unique per row (it ends with
+    the run id), so a row is found by binary search:
+
+    - ``base``: by :func:`_base_key` (newest update first, then id), whatever the
+      column: a new sort column is one stable sort of it on the column's primary key;
+    - ``ascending``: by the column's :meth:`RunRow.sort_key_for`;
+    - ``shown``: the rows of ``ascending`` the filters let through (``ascending``
+      itself when nothing is filtered).
+
+    A reversed sort is ``ascending`` read backwards (the keys are unique, so this is
+    exactly :func:`sorted_rows` with ``reverse=True``). A new set of rows in which few
+    changed (a snapshot on a busy host changes a handful of runs a second) edits the
+    three lists in place, instead of sorting and filtering every row again on the UI
+    thread while a key may be waiting; a typed filter that only grows narrows the rows
+    already shown.
+    """
+
+    def __init__(self) -> None:
+        self.rows: Mapping[str, RunRow] = {}
+        self.base: list[RunRow] = []
+        self.column: str | None = None
+        self.ascending: list[RunRow] = []
+        self.filters: tuple[str, frozenset[RunStatus] | None, str] | None = None
+        self.shown: list[RunRow] = []
+        self._fresh: tuple[Mapping[str, RunRow], Mapping[str, RunRow], list[RunRow]] | None = None
+
+    def note_fresh(self, old: Mapping[str, RunRow], new: Mapping[str, RunRow], fresh: list[RunRow]) -> None:
+        """``fresh`` are the rows of ``new`` that are not the same objects in ``old``
+        (the table finds them anyway): spares :meth:`order` a second pass over 10k."""
+        self._fresh = (old, new, fresh)
+
+    def order(
+        self,
+        rows: Mapping[str, RunRow],
+        column: str,
+        reverse: bool,
+        needle: str = "",
+        statuses: frozenset[RunStatus] | None = None,
+        engine: str = "",
+    ) -> list[str]:
+        """The ids of ``rows`` that pass the filters, in the order of
+        :func:`sorted_rows` (``column``, ``reverse``)."""
+        filters = (needle, statuses, engine)
+        if rows is not self.rows:
+            self._take(rows, column, filters)
+        if column != self.column:
+            self.ascending = sorted(self.base, key=_PRIMARY[column])
+            self.column = column
+            self.filters = None
+        if filters != self.filters:
+            self._filter(filters)
+        shown = reversed(self.shown) if reverse else self.shown
+        return [row.run_id for row in shown]
+
+    def _take(self, rows: Mapping[str, RunRow], column: str, filters: tuple[Any, ...]) -> None:
+        delta = self._delta(rows)
+        self.rows = rows
+        if delta is None:
+            ordered = sorted(rows.values(), key=attrgetter("run_id"))
+            ordered.sort(key=attrgetter("updated_at_ms"), reverse=True)
+            self.base = ordered
+            self.column = self.filters = None
+            return
+        gone, fresh = delta
+        lists: list[tuple[list[RunRow], Callable[[RunRow], Any], Callable[[RunRow], bool]]] = [
+            (self.base, _base_key, _always)
+        ]
+        if self.column is not None:
+            key = partial(RunRow.sort_key_for, column=self.column)
+            lists.append((self.ascending, key, _always))
+            if self.filters is not None and self.shown is not self.ascending:
+                lists.append((self.shown, key, _matcher(*self.filters)))
+        for ordered, key, keep in lists:
+            for row in gone:
+                _remove(ordered, row, key)
+            for row in fresh:
+                if keep(row):
+                    insort(ordered, row, key=key)
+
+    def _delta(self, rows: Mapping[str, RunRow]) -> tuple[list[RunRow], list[RunRow]] | None:
+        """``(rows to take out, rows to put in)`` going from ``self.rows`` to ``rows``,
+        or ``None`` when so many changed that sorting anew is cheaper."""
+        old = self.rows
+        if not old or not self.base:
+            return None
+        hint, self._fresh = self._fresh, None
+        if hint is not None and hint[0] is old and hint[1] is rows:
+            fresh = hint[2]
+        else:
+            fresh = [row for run_id, row in rows.items() if old.get(run_id) is not row]
+        if len(fresh) > INCREMENTAL_LIMIT:
+            return None
+        gone = [old[row.run_id] for row in fresh if row.run_id in old]
+        if len(old) - len(gone) != len(rows) - len(fresh):  # some runs left
+            gone += [row for run_id, row in old.items() if run_id not in rows]
+            if len(gone) > INCREMENTAL_LIMIT:
+                return None
+        return gone, fresh
+
+    def _filter(self, filters: tuple[str, frozenset[RunStatus] | None, str]) -> None:
+        needle, statuses, engine = filters
+        previous = self.filters
+        if not needle and statuses is None and not engine:
+            self.shown = self.ascending
+        else:
+            narrowing = (
+                previous is not None
+                and previous[1:] == filters[1:]
+                and needle.startswith(previous[0])
+            )
+            source = self.shown if narrowing else self.ascending
+            keep = _matcher(*filters)
+            self.shown = [row for row in source if keep(row)]
+        self.filters = filters
+
+
+def _always(_row: RunRow) -> bool:
+    return True
+
+
+def _matcher(
+    needle: str, statuses: frozenset[RunStatus] | None, engine: str
+) -> Callable[[RunRow], bool]:
+    def keep(row: RunRow) -> bool:
+        return (not engine or row.engine == engine) and row_matches(row, needle, statuses)
+
+    return keep
+
+
 def _fit(cell: Any, width: int, column: str) -> list[Segment]:
     """One cell's segments, exactly ``width`` cells plus its padding."""
     if isinstance(cell, MarkCell):
@@ -581,7 +743,7 @@ class RunsTable(ScrollView, can_focus=True):
         #: Longest values over every run (not just the filtered ones: a filter typed
         #: at 10k runs should not remeasure them, and columns should not jump).
         self._longest = longest_values(())
-        self._sorted: tuple[dict[str, RunRow], tuple[str, bool], list[RunRow]] | None = None
+        self._order = RowOrder()
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, self._redraw_all)
@@ -657,6 +819,7 @@ class RunsTable(ScrollView, can_focus=True):
             # Only new row objects can make a column wider (a run that left may leave
             # it wide until the next rebuild: columns do not jump as runs finish).
             fresh = [row for run_id, row in rows.items() if previous.get(run_id) is not row]
+            self._order.note_fresh(previous, rows, fresh)
             grown = longest_values(fresh)
             self._longest = {key: max(self._longest[key], grown[key]) for key in self._longest}
         else:
@@ -839,30 +1002,16 @@ class RunsTable(ScrollView, can_focus=True):
     # -- keeping the table in step ------------------------------------------------------
 
     def _visible_order(self) -> list[str]:
-        needle = self.filter_text.strip().lower()
-        statuses = STATUS_FILTER_MEMBERS[self.status_filter]
-        engine = self.engine_filter
-        sort = (self.sort_column, self.sort_reverse)
-        if self._sorted is None or self._sorted[0] is not self.rows_by_id or self._sorted[1] != sort:
-            # Sorted once per set of rows and sort order: a filter only scans. A new
-            # snapshot starts from the previous order (timsort on a nearly sorted list
-            # is close to one pass).
-            rows_now = self.rows_by_id
-            if self._sorted is not None and self._sorted[1] == sort:
-                kept = [rows_now[row.run_id] for row in self._sorted[2] if row.run_id in rows_now]
-                if len(kept) != len(rows_now):
-                    seen = {row.run_id for row in kept}
-                    kept += [row for run_id, row in rows_now.items() if run_id not in seen]
-                start: Iterable[RunRow] = kept
-            else:
-                start = rows_now.values()
-            self._sorted = (rows_now, sort, sorted_rows(start, *sort))
-        rows: Iterable[RunRow] = self._sorted[2]
-        if engine:
-            rows = [row for row in rows if row.engine == engine]
-        if needle or statuses is not None:
-            rows = [row for row in rows if row_matches(row, needle, statuses)]
-        return [row.run_id for row in rows]
+        # Sorted once per set of rows and sort column, edited in place when a snapshot
+        # changes few rows; a filter only scans (see RowOrder).
+        return self._order.order(
+            self.rows_by_id,
+            self.sort_column,
+            self.sort_reverse,
+            self.filter_text.strip().lower(),
+            STATUS_FILTER_MEMBERS[self.status_filter],
+            self.engine_filter,
+        )
 
     def _cells_for(self, run_id: str, now_ms: int) -> tuple[Any, ...]:
         return row_cells(

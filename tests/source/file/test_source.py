@@ -68,3 +68,25 @@ def test_an_unfollowed_source_scans_the_shard_tree(runs_file, fixture_now_ms):
     assert (2026, 10) in months and (2026, 11) in months
     shutil.rmtree(runs_file.parent / "automation-runs")
     assert source.archive_months() == {}
+
+
+def test_the_archive_lists_a_run_filed_twice_once_under_its_latest_month(runs_file, fixture_now_ms):
+    root = runs_file.parent / "automation-runs" / runs_file.stem
+    existing = next(root.rglob("run-rn-0120.json"))
+    later = root / "2027" / "01" / "run-rn-0120.json"
+    later.parent.mkdir(parents=True)
+    shutil.copyfile(existing, later)
+    nowhere = root / "2026" / "13" / "run-rn-7777.json"  # no calendar month: not listed
+    nowhere.parent.mkdir(parents=True)
+    shutil.copyfile(existing, nowhere)
+
+    months = FileSource(runs_file, clock=ManualClock(fixture_now_ms), env={}).archive_months()
+
+    listed = [entry for entries in months.values() for entry in entries]
+    named = [entry for entry in listed if entry.name == "run-rn-0120"]
+    assert [(entry.key, entry.month) for entry in named] == [(str(later), (2027, 1))]
+    assert not any(entry.name == "run-rn-7777" for entry in listed)
+    assert list(months) == sorted(months, reverse=True)
+    for month, entries in months.items():
+        assert [entry.key for entry in entries] == sorted(entry.key for entry in entries)
+        assert all(entry.month == month and entry.key.endswith(f"{entry.name}.json") for entry in entries)
