@@ -41,6 +41,7 @@ from tandem_tui.source.file.entry_scan import CHUNK_SIZE, ChunkedScan, scan_entr
 
 if TYPE_CHECKING:
     import subprocess
+    import threading
 
 # The store (and with it pydantic and the domain models, two thirds of a bare helper's
 # memory) is imported where it is used, so that the helper process never loads it while
@@ -367,6 +368,10 @@ class HelperDiffer:
             stderr=subprocess.DEVNULL,
         )
         self._fallback: LocalDiffer | None = None
+        #: The thread writing the bytes :meth:`prime` was given (the helper scans them as
+        #: they arrive); every other message waits for it.
+        self._priming: threading.Thread | None = None
+        self._priming_failed = False
 
     @property
     def in_helper(self) -> bool:
@@ -379,6 +384,7 @@ class HelperDiffer:
     def diff(self, raw: bytes) -> EntryDiff:
         if self._fallback is None:
             try:
+                self._await_prime()
                 _send(self._process.stdin, ("diff", raw))
                 kind, payload = _receive(self._process.stdout)
             except (EOFError, OSError):
@@ -397,6 +403,7 @@ class HelperDiffer:
         """
         if self._fallback is None:
             try:
+                self._await_prime()
                 _send(self._process.stdin, ("diff_file", os.fspath(path)))
                 kind, payload = _receive(self._process.stdout)
             except (EOFError, OSError):
@@ -409,11 +416,42 @@ class HelperDiffer:
     def prime(self, raw: bytes) -> None:
         """Make ``raw`` the helper's baseline without a reply (the caller read it itself).
 
-        The helper reads ``raw`` from the pipe in chunks as it scans (this call returns
-        once the pipe took the last of it). If its scanner does not read ``raw``, the
-        helper's baseline stays empty and its next diff reports every entry.
+        The helper reads ``raw`` from the pipe in chunks as it scans, and a thread here
+        writes it, so this returns at once (the next message waits until the helper has
+        it all; ``raw`` is held until then). If the helper's scanner does not read
+        ``raw``, its baseline stays empty and its next diff reports every entry.
         """
-        self._tell("prime", raw)
+        if self._fallback is not None:
+            return  # the fallback starts empty: it reports everything once
+        try:
+            self._await_prime()
+        except OSError:
+            self._fall_back()
+            return
+        stdin = self._process.stdin
+
+        def write() -> None:
+            try:
+                _send(stdin, ("prime", raw))
+            except (OSError, ValueError):  # ValueError: the pipe was closed here meanwhile
+                self._priming_failed = True
+
+        import threading
+
+        self._priming = threading.Thread(target=write, name="helper-prime", daemon=True)
+        self._priming.start()
+
+    def _await_prime(self, timeout: float | None = None) -> None:
+        """Wait until :meth:`prime`'s bytes are all in the pipe; ``OSError`` if they cannot be."""
+        thread = self._priming
+        if thread is None:
+            return
+        thread.join(timeout)
+        if thread.is_alive():
+            raise OSError("helper not reading")
+        self._priming = None
+        if self._priming_failed:
+            raise OSError("helper pipe closed")
 
     def commit(self) -> None:
         self._tell("commit")
@@ -426,9 +464,10 @@ class HelperDiffer:
 
         if self._fallback is None:
             try:
+                self._await_prime(timeout=5)
                 _send(self._process.stdin, ("stop", None))
             except OSError:
-                pass
+                self._process.kill()  # a prime still being written fails and ends
         for stream in (self._process.stdin, self._process.stdout):
             try:
                 if stream is not None:
@@ -447,6 +486,7 @@ class HelperDiffer:
                 getattr(self._fallback, what)()
             return
         try:
+            self._await_prime()
             _send(self._process.stdin, (what, payload))
         except OSError:
             self._fall_back()
@@ -455,6 +495,9 @@ class HelperDiffer:
         self._fallback = LocalDiffer()
         self._process.kill()
         self._process.wait()
+        if self._priming is not None:
+            self._priming.join()  # the pipe is broken now: the write ends
+            self._priming = None
 
 
 def _reply_diff(kind: str, payload: Any) -> tuple[int, EntryDiff]:

@@ -176,3 +176,17 @@ def test_the_helper_loads_no_models_until_a_file_needs_the_full_parse(helper, tm
     _, diff = helper.diff_file(path)
     assert diff.keys == list(many())
     assert "pydantic_core" in _maps(helper.pid)
+
+
+def test_a_helper_killed_while_it_is_primed_falls_back_and_misses_nothing():
+    runs = {f"r{i}": run(f"r{i}", "x" * 2000) for i in range(300)}
+    differ = HelperDiffer()
+    try:
+        differ.commit()  # the helper is up
+        os.kill(differ.pid, 9)
+        differ.prime(pretty(runs))  # returns at once; its write then fails
+        diff = differ.diff(pretty(runs))
+        assert not differ.in_helper
+        assert diff.changed == runs  # an empty baseline: everything, once
+    finally:
+        differ.close()
