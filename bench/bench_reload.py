@@ -44,6 +44,18 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def idle_cpu_s(pid: int) -> float:
+    """:func:`cpu_s` once the process has used none for a while (the helper is primed
+    in the background: its first reload must not count that)."""
+    last = cpu_s(pid)
+    while True:
+        time.sleep(0.3)
+        now = cpu_s(pid)
+        if now == last:
+            return now
+        last = now
+
+
 def measure(path: Path, writes: int) -> dict:
     import orjson
 
@@ -77,7 +89,7 @@ def measure(path: Path, writes: int) -> dict:
                 parse_cpu.append(time.process_time() - started_cpu)
                 gc.enable()
             elif watcher._helper is not None and watcher._helper.in_helper:
-                helper_cpu = cpu_s(watcher._helper.pid)  # after priming, before the reloads
+                helper_cpu = idle_cpu_s(watcher._helper.pid)  # once primed, before the reloads
         if helper_cpu is not None and watcher._helper is not None and watcher._helper.in_helper:
             cpu += cpu_s(watcher._helper.pid) - helper_cpu
         helper = watcher._helper

@@ -215,7 +215,6 @@ def _before_separator(raw: bytes, value_start: int, next_key: int) -> int | None
     return end if end > value_start else None
 
 
-
 # --- the same scan over a stream read in bounded chunks ----------------------------
 
 #: How much of the stream is read at a time: the scan holds about one chunk and the
@@ -233,19 +232,22 @@ class ChunkedScan:
     """:func:`scan_entries` over a stream, holding one chunk (and the current entry) at a time.
 
     ``read(n)`` returns the next at most ``n`` bytes of the stream (``b""`` at its end),
-    like a binary file's ``read``; or for a regular file, ``pread(n, offset)`` returns
-    the at most ``n`` bytes at ``offset`` (fewer only at the end), like ``os.pread``. :meth:`entries` yields ``(key, window, start, end)``
-    for each member in file order: the value is ``window[start:end]``, and ``window``
-    is good only until the next member is asked for (the caller hashes or copies it).
+    like a binary file's ``read``; or, for a regular file, ``pread(n, offset)`` returns
+    the at most ``n`` bytes at ``offset`` (fewer only at the end), like ``os.pread``.
+    :meth:`entries` yields ``(key, window, start, end)`` for each member in file order:
+    the value is ``window[start:end]``, and ``window`` is good only until the next
+    member is asked for (the caller hashes or copies it).
     When the iteration ends, :attr:`complete` says whether the whole stream was read as
     a layout the scanner understands; if it is not, what was yielded means nothing and
     the caller parses the whole file instead.
 
     The members are exactly the spans :func:`scan_entries` finds in the concatenated
     bytes, wherever the chunks are cut, provided the header and every key line fit in
-    ``lookahead`` bytes (:data:`KEY_LOOKAHEAD`); when one does not, the scan is incomplete or a span it
-    yields does not parse, so the caller falls back all the same. ``lengths`` are the
-    same hints as :func:`scan_entries`'s.
+    ``lookahead`` bytes (:data:`KEY_LOOKAHEAD`); when one does not, the scan is
+    incomplete or a span it yields does not parse, so the caller falls back all the
+    same. ``lengths`` are the same hints as :func:`scan_entries`'s. Read with ``pread``,
+    a file rewritten in place during the scan is a torn read, as a plain ``read`` of it
+    would be: each byte the scan checks or hashes is taken from one read of it.
     """
 
     def __init__(
@@ -335,7 +337,7 @@ class ChunkedScan:
                 return match.start() + self._base
             if self._eof:
                 return None
-            # A key line cut by the window's end starts within its last KEY_LOOKAHEAD bytes.
+            # A key line cut by the window's end starts within its last ``lookahead`` bytes.
             start = match.start() + self._base if match is not None else max(start, self._end - self._lookahead)
             self._more(keep)
 
@@ -380,8 +382,9 @@ class ChunkedScan:
             return
         if self._window[first - self._base] == 0x7D:  # '}': an empty entries object
             end = self._closing_end(body, body)
-            if end is not None and end >= body and _skip_ws(self._window, body - self._base, end - self._base) + self._base == end:
-                self.complete = True
+            if end is not None and end >= body:
+                # As scan_entries: only whitespace between the header and the closing.
+                self.complete = _skip_ws(self._window, body - self._base, end - self._base) == end - self._base
             return
         newline = self._window.rfind(b"\n", body - self._base, first - self._base)
         if self._window[first - self._base] != 0x22 or newline < 0:
