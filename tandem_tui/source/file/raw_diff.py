@@ -464,10 +464,13 @@ class HelperDiffer:
 
         if self._fallback is None:
             try:
-                self._await_prime(timeout=5)
+                # A helper still taking a prime has nothing worth a wait: stopped at once,
+                # the prime's write fails and its thread ends.
+                self._await_prime(timeout=0)
                 _send(self._process.stdin, ("stop", None))
             except OSError:
-                self._process.kill()  # a prime still being written fails and ends
+                self._process.kill()
+                self._await_prime_end()
         for stream in (self._process.stdin, self._process.stdout):
             try:
                 if stream is not None:
@@ -495,8 +498,12 @@ class HelperDiffer:
         self._fallback = LocalDiffer()
         self._process.kill()
         self._process.wait()
+        self._await_prime_end()
+
+    def _await_prime_end(self) -> None:
+        """Join the prime's thread once the helper is gone (its write then fails at once)."""
         if self._priming is not None:
-            self._priming.join()  # the pipe is broken now: the write ends
+            self._priming.join()
             self._priming = None
 
 

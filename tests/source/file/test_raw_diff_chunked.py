@@ -190,3 +190,12 @@ def test_a_helper_killed_while_it_is_primed_falls_back_and_misses_nothing():
         assert diff.changed == runs  # an empty baseline: everything, once
     finally:
         differ.close()
+
+
+def test_closing_a_helper_still_taking_a_prime_stops_it_at_once():
+    runs = {f"r{i}": run(f"r{i}", "x" * 2000) for i in range(3000)}  # ~10 MB
+    differ = HelperDiffer()
+    differ.prime(pretty(runs))
+    differ.close()
+    assert differ._process.poll() is not None
+    assert differ._priming is None
