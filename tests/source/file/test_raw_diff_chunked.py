@@ -149,8 +149,9 @@ def test_a_helper_primed_through_the_pipe_in_chunks_reports_only_what_changed_ne
     assert diff.keys == list(runs) and diff.changed == {"r150": runs["r150"]}
 
 
-def test_a_helper_primed_with_a_layout_it_does_not_scan_reports_everything_once_as_the_full_parse(helper):
-    runs = many(5)
+@pytest.mark.parametrize("count", [5, 400], ids=["small", "many-chunks"])
+def test_a_helper_primed_with_a_layout_it_does_not_scan_reports_everything_once_as_the_full_parse(helper, count):
+    runs = {f"r{i}": run(f"r{i}", "x" * 2000) for i in range(count)}
     compact = json.dumps({"schema_version": 1, "runs": runs}).encode()
     helper.prime(compact)
     first = helper.diff(compact)
