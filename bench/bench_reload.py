@@ -4,9 +4,11 @@ For each file: a watcher parsing in a helper process (as the console runs it) lo
 file, then ``--writes`` times 3 runs change (an atomic rename of the whole file, as the
 engine saves) and ``watcher.load()`` reads it: read, helper diff, validation of what
 changed, view update. That is rename -> snapshot without the watch's debounce. Median
-of the writes, beside the median ``orjson.loads`` of the same bytes; then the helper's
-resident memory (now and peak) beside the file's size. ``--code DIR`` runs the same in
-another checkout (in a child process) for a before/after in one run.
+of the writes, beside the median ``orjson.loads`` of the same bytes (wall time; and CPU
+time of console and helper together, steadier on a busy machine); then the helper's
+resident memory once every save was read (``VmRSS``) and its peak since it started
+(``VmHWM``) beside the file's size. ``--code DIR`` runs the same in another checkout (in
+a child process) for a before/after in one run.
 
     python bench/bench_reload.py --file /tmp/runs_10000/automation_v2_runs.json --code /tmp/before
 """
@@ -35,6 +37,25 @@ def memory_kb(pid: int) -> dict[str, int]:
         return {line.split(":")[0]: int(line.split()[1]) for line in handle if line.startswith(("VmRSS", "VmHWM"))}
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu_s(pid: int) -> float:
+    """:func:`cpu_s` once the process has used none for a while (the helper is primed
+    in the background: its first reload must not count that)."""
+    last = cpu_s(pid)
+    while True:
+        time.sleep(0.3)
+        now = cpu_s(pid)
+        if now == last:
+            return now
+        last = now
+
+
 def measure(path: Path, writes: int) -> dict:
     import orjson
 
@@ -47,25 +68,31 @@ def measure(path: Path, writes: int) -> dict:
     watcher = RunsWatcher(work, clock=SYSTEM_CLOCK, parse_in_helper=True)
     try:
         watcher.load()
-        reloads, parses = [], []
+        reloads, parses, cpu, parse_cpu = [], [], 0.0, []
+        helper_cpu = None
         for step in range(writes + 1):
             raw = _UPDATED.sub(lambda m: b'"updated_at_ms": %d' % (int(m.group(1)) + 1), raw, count=3)
             temp = work.with_name(work.name + ".tmp")
             temp.write_bytes(raw)
             os.replace(temp, work)
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             snapshot = watcher.load()
-            elapsed = time.perf_counter() - started
+            elapsed, elapsed_cpu = time.perf_counter() - started, time.process_time() - started_cpu
             assert not snapshot.freshness.stale, snapshot.freshness.error
             if step:  # the first change starts and primes the helper
                 reloads.append(elapsed)
+                cpu += elapsed_cpu
                 gc.disable()  # the floor is a bare parse: no collections over the watcher's runs
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), time.process_time()
                 orjson.loads(raw)
                 parses.append(time.perf_counter() - started)
+                parse_cpu.append(time.process_time() - started_cpu)
                 gc.enable()
+            elif watcher._helper is not None and watcher._helper.in_helper:
+                helper_cpu = idle_cpu_s(watcher._helper.pid)  # once primed, before the reloads
+        if helper_cpu is not None and watcher._helper is not None and watcher._helper.in_helper:
+            cpu += cpu_s(watcher._helper.pid) - helper_cpu
         helper = watcher._helper
-        memory = memory_kb(helper.pid) if helper is not None and helper.in_helper else {}
         live = []
         snapshots: queue.Queue = queue.Queue()
         stop = threading.Event()
@@ -81,9 +108,13 @@ def measure(path: Path, writes: int) -> dict:
             os.replace(temp, work)
             live.append(snapshots.get(timeout=30) - renamed)
             time.sleep(1.2)  # past the console's one-reload-a-second pacing (not set here anyway)
+        # Steady (now, after every save was read) and peak (since the helper started).
+        helper = watcher._helper or helper
+        memory = memory_kb(helper.pid) if helper is not None and helper.in_helper else {}
         stop.set()
         follower.join()
         return {"reload": statistics.median(reloads), "orjson": statistics.median(parses),
+                "reload_cpu": cpu / writes, "orjson_cpu": statistics.median(parse_cpu),
                 "live": statistics.median(live),
                 "rss_kb": memory.get("VmRSS"), "hwm_kb": memory.get("VmHWM"), "size": len(raw)}
     finally:
@@ -111,7 +142,9 @@ def main() -> int:
             size_mb = figures["size"] / 1e6
             line = (f"[{code}] {path.parent.name} ({size_mb:.0f} MB): reload after 3 runs changed "
                     f"{figures['reload'] * 1000:.0f} ms vs orjson.loads {figures['orjson'] * 1000:.0f} ms: "
-                    f"{figures['reload'] / figures['orjson']:.2f}x (target < 0.5x); live rename -> snapshot "
+                    f"{figures['reload'] / figures['orjson']:.2f}x (target < 0.5x); CPU (console + helper, mean) "
+                    f"{figures['reload_cpu'] * 1000:.0f} ms vs {figures['orjson_cpu'] * 1000:.0f} ms: "
+                    f"{figures['reload_cpu'] / figures['orjson_cpu']:.2f}x; live rename -> snapshot "
                     f"from iterate() {figures['live'] * 1000:.0f} ms ({figures['live'] / figures['orjson']:.2f}x, "
                     "20-40 ms of it the watch's debounce)")
             if figures["rss_kb"]:

@@ -26,7 +26,7 @@ that check and the caller falls back to a full parse.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 #: JSON's whitespace, and nothing else (no form feed, no Unicode spaces).
@@ -213,3 +213,240 @@ def _before_separator(raw: bytes, value_start: int, next_key: int) -> int | None
         return None
     end = _strip_ws(raw, value_start, end - 1)
     return end if end > value_start else None
+
+
+# --- the same scan over a stream read in bounded chunks ----------------------------
+
+#: How much of the stream is read at a time: the scan holds about one chunk and the
+#: entry under its cursor, whatever the file's size.
+CHUNK_SIZE = 256 * 1024
+#: The envelope's header, and each key line (indent, key, ``:`` and the whitespace after
+#: it), must fit in this many bytes for the chunked scan to see them across a chunk
+#: edge. A longer one is left to the full parse: the scan gives up, or cuts a span that
+#: does not parse.
+KEY_LOOKAHEAD = 4096
+_CLOSING_BYTES = re.compile(rb"[ \t\n\r}]*")
+
+
+class ChunkedScan:
+    """:func:`scan_entries` over a stream, holding one chunk (and the current entry) at a time.
+
+    ``read(n)`` returns the next at most ``n`` bytes of the stream (``b""`` at its end),
+    like a binary file's ``read``; or, for a regular file, ``pread(n, offset)`` returns
+    the at most ``n`` bytes at ``offset`` (fewer only at the end), like ``os.pread``.
+    :meth:`entries` yields ``(key, window, start, end)`` for each member in file order:
+    the value is ``window[start:end]``, and ``window`` is good only until the next
+    member is asked for (the caller hashes or copies it).
+    When the iteration ends, :attr:`complete` says whether the whole stream was read as
+    a layout the scanner understands; if it is not, what was yielded means nothing and
+    the caller parses the whole file instead.
+
+    The members are exactly the spans :func:`scan_entries` finds in the concatenated
+    bytes, wherever the chunks are cut, provided the header and every key line fit in
+    ``lookahead`` bytes (:data:`KEY_LOOKAHEAD`); when one does not, the scan is
+    incomplete or a span it yields does not parse, so the caller falls back all the
+    same. ``lengths`` are the same hints as :func:`scan_entries`'s. Read with ``pread``,
+    a file rewritten in place during the scan is a torn read, as a plain ``read`` of it
+    would be: each byte the scan checks or hashes is taken from one read of it.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[int], bytes] | None = None,
+        lengths: Mapping[str, int] | None = None,
+        chunk_size: int = CHUNK_SIZE,
+        *,
+        pread: Callable[[int, int], bytes] | None = None,
+        lookahead: int = KEY_LOOKAHEAD,
+    ) -> None:
+        if (read is None) == (pread is None):
+            raise TypeError("ChunkedScan reads from exactly one of read and pread")
+        self._read = read
+        self._pread = pread
+        self._lengths = lengths or {}
+        self._chunk_size = max(int(chunk_size), 1)
+        self._lookahead = max(int(lookahead), 1)
+        # Positions below are offsets in the stream; the window holds the stream's bytes
+        # from ``_base`` on.
+        self._window = b""
+        self._base = 0
+        self._eof = False
+        self._braces = 1
+        #: The envelope's ``schema_version`` (``None`` for a bare map) once the header is read.
+        self.schema_version: int | None = None
+        #: Whether the whole stream was read and understood (meaningful once iteration ended).
+        self.complete = False
+
+    @property
+    def _end(self) -> int:
+        return self._base + len(self._window)
+
+    def _fill(self, keep: int, upto: int) -> None:
+        """Read until the window reaches ``upto`` (or the stream ends), dropping what lies
+        before ``keep``. A window that must grow (one long entry) at least doubles per
+        read, so a value of any length is read a bounded number of times."""
+        if self._end >= upto or self._eof:
+            return
+        size = max(self._chunk_size + self._end - keep, upto - keep, 2 * (self._end - keep))
+        if self._pread is not None:
+            # Read from ``keep`` again rather than copy what the window holds of it: the
+            # kernel copies a chunk once either way, and what is read again is one entry.
+            # A file rewritten in place meanwhile gives other bytes there; that is a torn
+            # read like any other, and every piece the scan checks or hashes comes from
+            # the one window it was read in.
+            self._window = self._pread(size, keep)
+            self._base = keep
+            self._eof = len(self._window) < size
+            return
+        assert self._read is not None
+        kept = memoryview(self._window)[keep - self._base :]
+        parts: list[bytes | memoryview] = [kept]
+        reached = self._end
+        while reached < keep + size:
+            chunk = self._read(keep + size - reached)
+            if not chunk:
+                self._eof = True
+                break
+            parts.append(chunk)
+            reached += len(chunk)
+        self._window = b"".join(parts)
+        self._base = keep
+        del parts
+        kept.release()
+
+    def _more(self, keep: int) -> None:
+        self._fill(keep, self._end + self._chunk_size)
+
+    def _match(self, pattern: re.Pattern[bytes], at: int, keep: int) -> tuple[bytes, int, int] | None:
+        """The key line at ``at``: ``(key token, start, end)``, or ``None`` if there is none."""
+        self._fill(keep, at + self._lookahead)
+        while True:
+            match = pattern.match(self._window, at - self._base)
+            # The whitespace after the ':' may go on past the window: read on.
+            if match is None or match.end() < len(self._window) or self._eof:
+                if match is None:
+                    return None
+                return match.group(1), match.start() + self._base, match.end() + self._base
+            self._more(keep)
+
+    def _search(self, pattern: re.Pattern[bytes], start: int, keep: int) -> int | None:
+        """Where the first complete key line at or after ``start`` begins (``None``: none before the end)."""
+        while True:
+            match = pattern.search(self._window, start - self._base)
+            if match is not None and (match.end() < len(self._window) or self._eof):
+                return match.start() + self._base
+            if self._eof:
+                return None
+            # A key line cut by the window's end starts within its last ``lookahead`` bytes.
+            start = match.start() + self._base if match is not None else max(start, self._end - self._lookahead)
+            self._more(keep)
+
+    def _closing_end(self, keep: int, position: int) -> int | None:
+        """If only the closing braces (and whitespace) follow ``position`` to the end of
+        the stream: where the last value ends, as :func:`_strip_closing` finds it. Reads
+        on only while what follows could still be that."""
+        while True:
+            tail = _CLOSING_BYTES.match(self._window, position - self._base).end()
+            if tail < len(self._window):
+                return None
+            if self._eof:
+                end = _strip_closing(self._window, len(self._window), self._braces)
+                return None if end is None else end + self._base
+            self._more(keep)
+
+    def _header(self) -> int | None:
+        """Read the envelope's header: where the entries object's body starts."""
+        self._fill(0, self._lookahead)
+        header = _VERSIONED_HEADER.match(self._window)
+        if header is not None:
+            self.schema_version = int(header.group(1))
+            self._braces = 2
+        else:
+            header = _BARE_HEADER.match(self._window)
+            if header is None:
+                return None
+        return header.end()
+
+    def entries(self) -> Iterator[tuple[str, bytes, int, int]]:
+        """Each member as ``(key, window, start, end)``; see the class docstring."""
+        body = self._header()
+        if body is None:
+            return
+        first = body
+        while True:  # the first key: after whitespace, '"' at the start of its line
+            first = _skip_ws(self._window, first - self._base, len(self._window)) + self._base
+            if first < self._end or self._eof:
+                break
+            self._more(body)
+        if first == self._end:
+            return
+        if self._window[first - self._base] == 0x7D:  # '}': an empty entries object
+            end = self._closing_end(body, body)
+            if end is not None and end >= body:
+                # As scan_entries: only whitespace between the header and the closing.
+                self.complete = _skip_ws(self._window, body - self._base, end - self._base) == end - self._base
+            return
+        newline = self._window.rfind(b"\n", body - self._base, first - self._base)
+        if self._window[first - self._base] != 0x22 or newline < 0:
+            return
+        cursor = newline + self._base  # the '\n' that starts the current member's key line
+        pattern = _key_pattern(first - cursor - 1)
+        saw_schema_key = False
+        lengths = self._lengths
+        line = self._match(pattern, cursor, cursor)
+        while True:
+            if line is None:
+                return
+            token, cursor, value_start = line
+            key = _decode_key(token)
+            if key is None:
+                return
+            saw_schema_key = saw_schema_key or key == _SCHEMA_VERSION_KEY
+            length = lengths.get(key)
+            if length is not None:
+                # The common case, in the window as it is: the value kept its length, and
+                # ',' and the next whole key line follow it (as _value_end would find).
+                window, base = self._window, self._base
+                predicted = value_start + length - base
+                if predicted + 1 + self._lookahead <= len(window) and window[predicted] == 0x2C:
+                    following = pattern.match(window, predicted + 1)
+                    if following is not None and following.end() < len(window):
+                        yield key, window, value_start - base, predicted
+                        line = following.group(1), following.start() + base, following.end() + base
+                        continue
+            found = self._value_end(pattern, cursor, value_start, length)
+            if found is None:
+                return
+            value_end, following_start = found
+            if following_start is None and self.schema_version is None and saw_schema_key:
+                return  # a versioned envelope in an order the header does not match
+            yield key, self._window, value_start - self._base, value_end - self._base
+            if following_start is None:
+                self.complete = True
+                return
+            line = self._match(pattern, following_start, following_start)
+
+    def _value_end(
+        self, pattern: re.Pattern[bytes], cursor: int, value_start: int, length: int | None
+    ) -> tuple[int, int | None] | None:
+        """Where the value at ``value_start`` ends, and where the next key line starts
+        (``None`` after the last member); ``None`` if the layout is not this scanner's."""
+        if length is not None:
+            predicted = value_start + length
+            self._fill(cursor, predicted + 1 + self._lookahead)
+            if predicted < self._end and self._window[predicted - self._base] == 0x2C:  # ','
+                following = self._match(pattern, predicted + 1, cursor)
+                if following is not None:
+                    return predicted, following[1]
+            elif predicted <= self._end and self._closing_end(cursor, predicted) == predicted:
+                return predicted, None
+        following_start = self._search(pattern, value_start, cursor)
+        if following_start is None:  # the last member: its value runs to the closing braces
+            end = _strip_closing(self._window, len(self._window), self._braces)
+            if end is None or end + self._base <= value_start:
+                return None
+            return end + self._base, None
+        value_end = _before_separator(self._window, value_start - self._base, following_start - self._base)
+        if value_end is None:
+            return None
+        return value_end + self._base, following_start

@@ -11,7 +11,13 @@ message) is the full parse's.
 
 :class:`HelperDiffer` does the same in a child process and hands back only the changed
 entries (a few kilobytes on a typical write), so that nothing of it holds the console's
-GIL; :class:`LocalDiffer` does it in-process.
+GIL; :class:`LocalDiffer` does it in-process. The helper keeps its memory near the
+interpreter's own, whatever the file's size: it reads the file (and the bytes it is
+primed with) in bounded chunks through :class:`~tandem_tui.source.file.entry_scan.ChunkedScan`,
+only checks that each changed span is one JSON value, and sends back that value's bytes,
+which the console parses (as the full parse would: ``store.load_json``). It does not
+import the store (nor pydantic and the domain models) until it has to parse a whole
+file, which only a layout the scanner does not read (or a bad file) makes it do.
 
 Both are two-phase: :meth:`diff` proposes, and the caller :meth:`commit`\\ s once it has
 validated what changed (or :meth:`rollback`\\ s when validation failed), so the baseline
@@ -20,26 +26,26 @@ never runs ahead of the runs the caller holds.
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import struct
-import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import orjson
 
 from tandem_tui.domain.gc_pause import gc_paused
-from tandem_tui.source.file.entry_scan import scan_entries
-from tandem_tui.source.file.store import (
-    RUNS_FILE_NAME,
-    RUNS_SCHEMA_VERSION,
-    RunsFileError,
-    load_json,
-    parse_runs_document,
-)
+from tandem_tui.source.file.entry_scan import CHUNK_SIZE, ChunkedScan, scan_entries
+
+if TYPE_CHECKING:
+    import subprocess
+    import threading
+
+# The store (and with it pydantic and the domain models, two thirds of a bare helper's
+# memory) is imported where it is used, so that the helper process never loads it while
+# the scanner reads the file.
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,26 @@ class EntryDiff:
 
     keys: list[str]
     changed: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RawDiff:
+    """What the helper sends back: every key in file order, and for each changed or new
+    entry either its value's bytes exactly as they lie in the file (``parsed`` False:
+    each is one JSON value, checked) or its parsed value (``parsed`` True, after a full
+    parse)."""
+
+    keys: list[str]
+    changed: dict[str, Any]
+    parsed: bool
+
+    def entry_diff(self) -> EntryDiff:
+        """The changed values parsed as the full parse parses them."""
+        if self.parsed:
+            return EntryDiff(self.keys, self.changed)
+        from tandem_tui.source.file.store import RUNS_FILE_NAME, load_json
+
+        return EntryDiff(self.keys, {key: load_json(data, RUNS_FILE_NAME) for key, data in self.changed.items()})
 
 
 class Differ(Protocol):
@@ -74,23 +100,74 @@ class _Baseline:
 
 
 _EMPTY = _Baseline("span", {})
+_INVALID = object()
+#: One member of a scan: ``(key, window, start, end)``, the value being ``window[start:end]``.
+Member = tuple[str, bytes, int, int]
+
+
+def _supported_schema_version() -> int:
+    from tandem_tui.source.file.store import RUNS_SCHEMA_VERSION
+
+    return RUNS_SCHEMA_VERSION
 
 
 class LocalDiffer:
-    """Find changed entries in this process: scan and hash, parse only what changed."""
+    """Find changed entries in this process: scan and hash, parse only what changed.
 
-    def __init__(self) -> None:
+    ``max_schema_version`` is the newest envelope the store reads (the store's own
+    constant when not given; the helper process is told it, so that it need not import
+    the store): a file claiming a newer one goes to the full parse, which words the refusal.
+    """
+
+    def __init__(self, max_schema_version: int | None = None) -> None:
         self._committed = _EMPTY
         self._pending: _Baseline | None = None
+        self._max_schema_version = max_schema_version
         #: How many diffs fell back to parsing the whole file (for tests and benches).
         self.full_parses = 0
+        #: How much of a file :meth:`raw_diff_file` and :meth:`prime_stream` read at a time.
+        self.chunk_size = CHUNK_SIZE
 
     def diff(self, raw: bytes) -> EntryDiff:
-        diff = self._diff_spans(raw)
+        diff = self._diff_spans(raw, _value_loader(), parsed=True)
+        if diff is None:
+            self.full_parses += 1
+            diff = self._diff_parsed(raw)
+        return diff.entry_diff()
+
+    def raw_diff(self, raw: bytes) -> RawDiff:
+        """As :meth:`diff`, with changed values as the file's bytes where the scan read them."""
+        diff = self._diff_spans(raw, _checked_bytes, parsed=False)
         if diff is None:
             self.full_parses += 1
             diff = self._diff_parsed(raw)
         return diff
+
+    def raw_diff_file(self, path: str | os.PathLike[str]) -> tuple[int, RawDiff]:
+        """Read the regular file at ``path`` in chunks and diff it: ``(mtime_ns, diff)``.
+
+        Holds one chunk and the changed values' bytes, never the whole file, unless the
+        scan fails: then the same open file is read again whole and fully parsed (what
+        a file rewritten in place says by then is as good a read as any).
+        """
+        from tandem_tui.source.file.regular import open_regular
+
+        with open_regular(path) as handle:
+            fd = handle.fileno()
+            mtime_ns = os.fstat(fd).st_mtime_ns
+            scan = ChunkedScan(None, self._committed.lengths, self.chunk_size, pread=self._pread_of(fd))
+            diff = self._diff_members(lambda: scan.schema_version, scan.entries(), lambda: scan.complete, _checked_bytes)
+            del scan
+            if diff is None:
+                self.full_parses += 1
+                handle.seek(0)
+                diff = self._diff_parsed(handle.read())
+        return mtime_ns, diff
+
+    def _pread_of(self, fd: int) -> Callable[[int, int], bytes]:
+        """How the chunked scan reads the open file (a seam for tests that change the file
+        between two reads)."""
+        return lambda size, offset: os.pread(fd, size, offset)
 
     def commit(self) -> None:
         if self._pending is not None:
@@ -110,68 +187,141 @@ class LocalDiffer:
         value), but one at a time and dropped at once: the memory of one entry, not of
         the file's every value. A layout the scanner does not read gets a full parse.
         """
-        scanned = scan_entries(raw)
-        if (
-            scanned is None
-            or (scanned.schema_version or 0) > RUNS_SCHEMA_VERSION
-            or any(_parse_span(raw, start, end) is _INVALID for _, start, end in scanned.spans)
-        ):
+        if not self.prime_stream(_reader_of(raw)):
             self.diff(raw)
-        else:
-            view = memoryview(raw)
-            self._pending = _Baseline(
-                "span",
-                {key: hash(view[start:end]) for key, start, end in scanned.spans},
-                {key: end - start for key, start, end in scanned.spans},
-            )
-        self.commit()
+            self.commit()
 
-    def _diff_spans(self, raw: bytes) -> EntryDiff | None:
+    def prime_stream(self, read: Callable[[int], bytes]) -> bool:
+        """Make the bytes ``read`` gives the committed baseline, reading them in chunks.
+
+        Returns whether it could: when the scanner does not read them (or a span does not
+        parse) the baseline is left empty, so the next diff reports every entry, and the
+        caller may prime with a full parse instead. Reads only as far as it needs to tell.
+        """
+        self._committed = _EMPTY
+        self._pending = None
+        scan = ChunkedScan(read, chunk_size=self.chunk_size)
+        primed = self._diff_members(lambda: scan.schema_version, scan.entries(), lambda: scan.complete, _checked_only)
+        if primed is None:
+            return False
+        self.commit()
+        return True
+
+    def _diff_spans(self, raw: bytes, keep: Callable[[bytes, int, int], Any], *, parsed: bool) -> RawDiff | None:
         scanned = scan_entries(raw, self._committed.lengths)
         if scanned is None:
             return None
-        if scanned.schema_version is not None and scanned.schema_version > RUNS_SCHEMA_VERSION:
-            return None  # the full parse words the refusal
-        view = memoryview(raw)
-        digests: dict[str, int] = {}
-        for key, start, end in scanned.spans:
-            digests[key] = hash(view[start:end])  # a later duplicate wins
-        previous = self._committed.digests if self._committed.kind == "span" else {}
-        last = {key: (start, end) for key, start, end in scanned.spans}
-        if len(last) < len(scanned.spans):
-            # A duplicate key: its last value wins, but every earlier one must be JSON too.
-            for key, start, end in scanned.spans:
-                if last[key] != (start, end) and _parse_span(raw, start, end) is _INVALID:
-                    return None
-        changed: dict[str, Any] = {}
-        for key, digest in digests.items():
-            if previous.get(key) == digest:
-                continue  # the same bytes as a span that parsed before
-            value = _parse_span(raw, *last[key])
-            if value is _INVALID:
-                return None  # not one JSON value: the scanner cut wrong, or the file is bad
-            changed[key] = value
-        self._pending = _Baseline("span", digests, {key: end - start for key, (start, end) in last.items()})
-        return EntryDiff(list(digests), changed)
+        members = ((key, raw, start, end) for key, start, end in scanned.spans)
+        return self._diff_members(lambda: scanned.schema_version, members, lambda: True, keep, parsed=parsed)
 
-    def _diff_parsed(self, raw: bytes) -> EntryDiff:
+    def _diff_members(
+        self,
+        schema_version: Callable[[], int | None],
+        members: Iterable[Member],
+        complete: Callable[[], bool],
+        keep: Callable[[bytes, int, int], Any],
+        *,
+        parsed: bool = False,
+    ) -> RawDiff | None:
+        """Hash each member's value and ``keep`` (check, and keep what it returns for) each
+        whose digest is not the committed one; ``None`` when the members are not the file's
+        (the scan gave up, a span is not one JSON value, or the version is newer).
+        ``parsed``: what ``keep`` returns is the parsed value, not the bytes."""
+        previous = self._committed.digests if self._committed.kind == "span" else {}
+        digests: dict[str, int] = {}
+        lengths: dict[str, int] = {}
+        changed: dict[str, Any] = {}
+        checked_version = False
+        for key, window, start, end in members:
+            if not checked_version:
+                version = schema_version()
+                if version is not None and version > self._max_version():
+                    return None  # the full parse words the refusal
+                checked_version = True
+            digest = hash(memoryview(window)[start:end])
+            if previous.get(key) == digest:
+                # The same bytes as a span that parsed before. A duplicate key: the later
+                # value wins (at the first one's position), and it is this unchanged one.
+                changed.pop(key, None)
+            else:
+                kept = keep(window, start, end)
+                if kept is _INVALID:
+                    return None  # not one JSON value: the scanner cut wrong, or the file is bad
+                if kept is not None:
+                    changed[key] = kept
+            digests[key] = digest
+            lengths[key] = end - start
+        if not complete():
+            return None
+        if not checked_version:
+            version = schema_version()
+            if version is not None and version > self._max_version():
+                return None
+        self._pending = _Baseline("span", digests, lengths)
+        return RawDiff(list(digests), changed, parsed=parsed)
+
+    def _max_version(self) -> int:
+        if self._max_schema_version is None:
+            self._max_schema_version = _supported_schema_version()
+        return self._max_schema_version
+
+    def _diff_parsed(self, raw: bytes) -> RawDiff:
+        from tandem_tui.source.file.store import parse_runs_document
+
         entries = parse_runs_document(raw).entries
         digests = {key: _value_digest(value) for key, value in entries.items()}
         previous = self._committed.digests if self._committed.kind == "value" else {}
         changed = {key: entries[key] for key, digest in digests.items() if previous.get(key) != digest}
         self._pending = _Baseline("value", digests)
-        return EntryDiff(list(entries), changed)
+        return RawDiff(list(entries), changed, parsed=True)
 
 
-_INVALID = object()
+def _value_loader() -> Callable[[bytes, int, int], Any]:
+    """``keep`` for :meth:`LocalDiffer._diff_members`: the span's value, parsed as the full
+    parse would, or ``_INVALID`` if it is not one value."""
+    from tandem_tui.source.file.store import RUNS_FILE_NAME, load_json
+
+    def load(window: bytes, start: int, end: int) -> Any:
+        try:
+            return load_json(window[start:end], RUNS_FILE_NAME)
+        except ValueError:  # RunsFileError is one
+            return _INVALID
+
+    return load
 
 
-def _parse_span(raw: bytes, start: int, end: int) -> Any:
-    """The span's value, parsed as the full parse would; ``_INVALID`` if it is not one value."""
+def _checked_bytes(window: bytes, start: int, end: int) -> Any:
+    """The span's bytes if they are one JSON value (``load_json`` accepts exactly what
+    orjson does), else ``_INVALID``."""
+    data = window[start:end]
     try:
-        return load_json(raw[start:end], RUNS_FILE_NAME)
-    except (RunsFileError, ValueError):
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
         return _INVALID
+    return data
+
+
+def _checked_only(window: bytes, start: int, end: int) -> Any:
+    """``None`` (nothing to keep) if the span is one JSON value, else ``_INVALID``."""
+    try:
+        orjson.loads(memoryview(window)[start:end])
+    except orjson.JSONDecodeError:
+        return _INVALID
+    return None
+
+
+def _reader_of(raw: bytes) -> Callable[[int], bytes]:
+    """``read(n)`` over ``raw``, handing out slices of it (each a copy of at most ``n`` bytes)."""
+    view = memoryview(raw)
+    position = 0
+
+    def read(size: int) -> bytes:
+        nonlocal position
+        chunk = bytes(view[position : position + size])
+        position += len(chunk)
+        return chunk
+
+    return read
 
 
 def read_with_mtime(path: str | os.PathLike[str]) -> tuple[bytes, int]:
@@ -186,28 +336,42 @@ def _value_digest(value: Any) -> int:
     try:
         data = orjson.dumps(value)
     except TypeError:  # an integer beyond 64 bits: orjson does not write those
+        import json
+
         data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
     return hash(data)
 
 
 class HelperDiffer:
-    """Parse and compare in a child process; only changed entries cross the pipe.
+    """Scan and compare in a child process; only changed entries cross the pipe.
 
-    Raises :class:`RunsFileError` for an unusable file, like :class:`LocalDiffer`. If
-    the helper dies, the next :meth:`diff` falls back to an in-process differ (whose
-    empty baseline reports every entry changed, so nothing is missed). A plain
-    subprocess speaking length-prefixed pickles over its stdin and stdout: it needs
-    nothing from the parent (multiprocessing's spawn trips over a Textual app's fds).
+    Raises :class:`~tandem_tui.source.file.store.RunsFileError` for an unusable file,
+    like :class:`LocalDiffer`. If the helper dies, the next :meth:`diff` falls back to an
+    in-process differ (whose empty baseline reports every entry changed, so nothing is
+    missed). A plain subprocess speaking length-prefixed pickles over its stdin and
+    stdout: it needs nothing from the parent (multiprocessing's spawn trips over a
+    Textual app's fds). The changed entries come back as their bytes, parsed here.
     """
 
     def __init__(self) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", "from tandem_tui.source.file.raw_diff import serve; serve()"],
+        import subprocess
+
+        self._process: subprocess.Popen[bytes] = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from tandem_tui.source.file.raw_diff import serve; "
+                f"serve(max_schema_version={_supported_schema_version()})",
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
         self._fallback: LocalDiffer | None = None
+        #: The thread writing the bytes :meth:`prime` was given (the helper scans them as
+        #: they arrive); every other message waits for it.
+        self._priming: threading.Thread | None = None
+        self._priming_failed = False
 
     @property
     def in_helper(self) -> bool:
@@ -220,41 +384,74 @@ class HelperDiffer:
     def diff(self, raw: bytes) -> EntryDiff:
         if self._fallback is None:
             try:
+                self._await_prime()
                 _send(self._process.stdin, ("diff", raw))
-                kind, payload = _receive(self._process.stdout)
+                kind, payload, values = _receive_reply(self._process.stdout)
             except (EOFError, OSError):
                 self._fall_back()
             else:
-                if kind == "error":
-                    raise RunsFileError(payload)
-                return payload
+                return _reply_diff(kind, payload, values)[1]
         assert self._fallback is not None
         return self._fallback.diff(raw)
 
     def diff_file(self, path: str | os.PathLike[str]) -> tuple[int, EntryDiff]:
         """Read ``path`` in the helper and diff it: ``(mtime_ns, diff)`` of what was read.
 
-        The file's bytes never enter this process. Raises the ``OSError`` the read
-        raised, or :class:`RunsFileError` for an unusable file, like :meth:`diff`.
+        The file's bytes never enter this process (only the changed values' do). Raises
+        the ``OSError`` the read raised, or ``RunsFileError`` for an unusable file, like
+        :meth:`diff`.
         """
         if self._fallback is None:
             try:
+                self._await_prime()
                 _send(self._process.stdin, ("diff_file", os.fspath(path)))
-                kind, payload = _receive(self._process.stdout)
+                kind, payload, values = _receive_reply(self._process.stdout)
             except (EOFError, OSError):
                 self._fall_back()
             else:
-                if kind == "error":
-                    raise RunsFileError(payload)
-                if kind == "oserror":
-                    raise OSError(*payload)
-                return payload
+                return _reply_diff(kind, payload, values)
         raw, mtime_ns = read_with_mtime(path)
         return mtime_ns, self.diff(raw)
 
     def prime(self, raw: bytes) -> None:
-        """Make ``raw`` the helper's baseline without a reply (the caller read it itself)."""
-        self._tell("prime", raw)
+        """Make ``raw`` the helper's baseline without a reply (the caller read it itself).
+
+        The helper reads ``raw`` from the pipe in chunks as it scans, and a thread here
+        writes it, so this returns at once (the next message waits until the helper has
+        it all; ``raw`` is held until then). If the helper's scanner does not read
+        ``raw``, its baseline stays empty and its next diff reports every entry.
+        """
+        if self._fallback is not None:
+            return  # the fallback starts empty: it reports everything once
+        try:
+            self._await_prime()
+        except OSError:
+            self._fall_back()
+            return
+        stdin = self._process.stdin
+
+        def write() -> None:
+            try:
+                _send(stdin, ("prime", raw))
+            except (OSError, ValueError):  # ValueError: the pipe was closed here meanwhile
+                self._priming_failed = True
+
+        import threading
+
+        self._priming = threading.Thread(target=write, name="helper-prime", daemon=True)
+        self._priming.start()
+
+    def _await_prime(self, timeout: float | None = None) -> None:
+        """Wait until :meth:`prime`'s bytes are all in the pipe; ``OSError`` if they cannot be."""
+        thread = self._priming
+        if thread is None:
+            return
+        thread.join(timeout)
+        if thread.is_alive():
+            raise OSError("helper not reading")
+        self._priming = None
+        if self._priming_failed:
+            raise OSError("helper pipe closed")
 
     def commit(self) -> None:
         self._tell("commit")
@@ -263,14 +460,21 @@ class HelperDiffer:
         self._tell("rollback")
 
     def close(self) -> None:
+        import subprocess
+
         if self._fallback is None:
             try:
+                # A helper still taking a prime has nothing worth a wait: stopped at once,
+                # the prime's write fails and its thread ends.
+                self._await_prime(timeout=0)
                 _send(self._process.stdin, ("stop", None))
             except OSError:
-                pass
+                self._process.kill()
+                self._await_prime_end()
         for stream in (self._process.stdin, self._process.stdout):
             try:
-                stream.close()
+                if stream is not None:
+                    stream.close()
             except OSError:
                 pass
         try:
@@ -285,6 +489,7 @@ class HelperDiffer:
                 getattr(self._fallback, what)()
             return
         try:
+            self._await_prime()
             _send(self._process.stdin, (what, payload))
         except OSError:
             self._fall_back()
@@ -293,45 +498,119 @@ class HelperDiffer:
         self._fallback = LocalDiffer()
         self._process.kill()
         self._process.wait()
+        self._await_prime_end()
+
+    def _await_prime_end(self) -> None:
+        """Join the prime's thread once the helper is gone (its write then fails at once)."""
+        if self._priming is not None:
+            self._priming.join()
+            self._priming = None
 
 
-def serve(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
-    """The helper's loop: one :class:`LocalDiffer`, driven over stdin and stdout."""
+def _reply_diff(kind: str, payload: Any, values: bytes | None) -> tuple[int, EntryDiff]:
+    """A diff reply as ``(mtime_ns, diff)``; the helper's errors raised as they were.
+
+    Changed values that come as bytes lie one after the other in ``values``; the reply
+    says each one's key and length.
+    """
+    if kind == "error":
+        from tandem_tui.source.file.store import RunsFileError
+
+        raise RunsFileError(payload)
+    if kind == "oserror":
+        raise OSError(*payload)
+    mtime_ns, keys, changed, parsed = payload
+    if not parsed:
+        assert values is not None
+        sized, changed, offset = changed, {}, 0
+        for key, size in sized:
+            changed[key] = values[offset : offset + size]
+            offset += size
+    return mtime_ns, RawDiff(keys, changed, parsed).entry_diff()
+
+
+def serve(
+    stdin: BinaryIO | None = None, stdout: BinaryIO | None = None, *, max_schema_version: int | None = None
+) -> None:
+    """The helper's loop: one :class:`LocalDiffer`, driven over stdin and stdout.
+
+    It imports the store only when a file must be parsed whole; ``max_schema_version``
+    is the store's supported version, passed in so that it need not.
+    """
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
-    differ = LocalDiffer()
+    differ = LocalDiffer(max_schema_version)
     while True:
         try:
-            command, payload = _receive(stdin)
+            command, payload, raw_size = _receive_head(stdin)
+            if command == "prime":
+                # Scanned as it arrives: the file's bytes are never all in this process.
+                read = _bounded_reader(stdin, raw_size)
+                try:
+                    with gc_paused():
+                        differ.prime_stream(read)
+                except ValueError:
+                    differ.close()  # an empty baseline: the next diff reports everything
+                finally:
+                    while read(1 << 20):
+                        pass  # what the scan did not need (it gave up early)
+                continue
+            if raw_size != _NO_RAW:
+                payload = _read_exactly(stdin, raw_size)
         except (EOFError, OSError, KeyboardInterrupt):
             return
         if command == "stop":
             return
-        if command == "prime":
-            try:
-                with gc_paused():
-                    differ.prime(payload)
-            except (RunsFileError, ValueError):
-                differ.rollback()  # an empty baseline: the next diff reports everything
-        elif command == "commit":
+        if command == "commit":
             differ.commit()
         elif command == "rollback":
             differ.rollback()
         elif command in ("diff", "diff_file"):
+            full_parses = differ.full_parses
             try:
                 with gc_paused():
                     if command == "diff":
-                        reply: tuple[str, Any] = ("ok", differ.diff(payload))
+                        mtime_ns, diff = None, differ.raw_diff(payload)
                     else:
-                        payload, mtime_ns = read_with_mtime(payload)
-                        reply = ("ok", (mtime_ns, differ.diff(payload)))
+                        mtime_ns, diff = differ.raw_diff_file(payload)
+                if diff.parsed:
+                    reply: tuple[str, Any] = ("ok", (mtime_ns, diff.keys, diff.changed, True))
+                    values: list[bytes] = []
+                else:
+                    # The values' bytes follow the reply unpickled: a pickle would copy
+                    # them all once more (the whole file's worth when every entry changed).
+                    sized = [(key, len(data)) for key, data in diff.changed.items()]
+                    reply = ("ok", (mtime_ns, diff.keys, sized, False))
+                    values = list(diff.changed.values())
             except OSError as error:
-                reply = ("oserror", (error.errno, error.strerror))
-            except (RunsFileError, ValueError) as error:
-                reply = ("error", str(error))
-            _send(stdout, reply)
-            del reply
+                reply, values = ("oserror", (error.errno, error.strerror)), []
+            except ValueError as error:  # RunsFileError is one
+                reply, values = ("error", str(error)), []
+            payload = diff = None  # the changed values are not kept between requests
+            big = sum(map(len, values)) > _TRIM_AFTER or differ.full_parses > full_parses
+            _send(stdout, reply, values)
+            del reply, values
+            if big:
+                _release_freed_memory()
         payload = None  # the file's bytes are not kept between requests
+
+
+#: After a reply with more changed bytes than this (or a full parse), the freed memory is
+#: handed back to the system: thousands of freed values lie between the baseline's
+#: strings, which malloc does not give back on its own (a 10k-run file whose entries all
+#: changed left the helper at 76 MB resident; 17 MB after a trim).
+_TRIM_AFTER = 8 * 1024 * 1024
+
+
+def _release_freed_memory() -> None:
+    """``malloc_trim(0)`` where the C library has it (glibc); nothing elsewhere."""
+    try:
+        import ctypes
+
+        trim = ctypes.CDLL(None).malloc_trim
+    except (ImportError, OSError, AttributeError):
+        return
+    trim(0)
 
 
 #: Each message: the lengths of its pickled ``(command, payload)`` and of a raw payload
@@ -341,27 +620,53 @@ _HEADER = struct.Struct(">QQ")
 _NO_RAW = 2**64 - 1
 
 
-def _send(stream: BinaryIO | None, message: tuple[str, Any]) -> None:
+def _send(stream: BinaryIO | None, message: tuple[str, Any], parts: list[bytes] | None = None) -> None:
+    """Write ``message``; a ``bytes`` payload, or ``parts``, travel raw after it."""
     if stream is None:
         raise OSError("helper pipe closed")
     command, payload = message
-    raw = payload if isinstance(payload, bytes) else None
-    data = pickle.dumps((command, None if raw is not None else payload), protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data), len(raw) if raw is not None else _NO_RAW))
+    if parts is None and isinstance(payload, bytes):
+        parts, payload = [payload], None
+    data = pickle.dumps((command, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data), sum(map(len, parts)) if parts is not None else _NO_RAW))
     stream.write(data)
-    if raw is not None:
-        stream.write(raw)
+    for part in parts or ():
+        stream.write(part)
     stream.flush()
 
 
-def _receive(stream: BinaryIO | None) -> tuple[str, Any]:
+def _receive_head(stream: BinaryIO | None) -> tuple[str, Any, int]:
+    """A message's command and pickled payload, and the size of the raw bytes that follow
+    (``_NO_RAW`` if none), which are left in the stream."""
     if stream is None:
         raise EOFError
     size, raw_size = _HEADER.unpack(_read_exactly(stream, _HEADER.size))
     command, payload = pickle.loads(_read_exactly(stream, size))
-    if raw_size != _NO_RAW:
-        payload = _read_exactly(stream, raw_size)
-    return command, payload
+    return command, payload, raw_size
+
+
+def _receive_reply(stream: BinaryIO | None) -> tuple[str, Any, bytes | None]:
+    """A message's command, pickled payload and raw bytes (``None`` if none)."""
+    command, payload, raw_size = _receive_head(stream)
+    if raw_size == _NO_RAW:
+        return command, payload, None
+    assert stream is not None
+    return command, payload, _read_exactly(stream, raw_size)
+
+
+def _bounded_reader(stream: BinaryIO, size: int) -> Callable[[int], bytes]:
+    """``read(n)`` over the next ``size`` bytes of ``stream``; ``EOFError`` if it ends first."""
+    left = 0 if size == _NO_RAW else size
+
+    def read(count: int) -> bytes:
+        nonlocal left
+        if left <= 0:
+            return b""
+        chunk = _read_exactly(stream, min(count, left))
+        left -= len(chunk)
+        return chunk
+
+    return read
 
 
 def _read_exactly(stream: BinaryIO, size: int) -> bytes:
