@@ -556,3 +556,25 @@ def test_reloads_keep_the_hot_set_a_full_read_would_give(runs_file, fixture_now_
         fresh = plain_watcher(runs_file, fixture_now_ms).load()
         assert list(reloaded.runs) == list(fresh.runs)
         assert reloaded.runs == fresh.runs
+
+
+def test_the_first_snapshot_does_not_wait_for_the_shard_tree_scan(runs_file, fixture_now_ms, monkeypatch):
+    from tandem_tui.source.file import shards
+
+    scans = []
+    real_scan = shards.ShardIndex.scan.__func__
+
+    def counting_scan(cls, path):
+        scans.append(path)
+        return real_scan(cls, path)
+
+    monkeypatch.setattr(shards.ShardIndex, "scan", classmethod(counting_scan))
+    watcher = plain_watcher(runs_file, fixture_now_ms)
+    stop = threading.Event()
+    snapshots = watcher.iterate(stop)
+    first = next(snapshots)
+    assert first.runs and scans == [], "the runs came first"
+    stop.set()
+    assert next(snapshots, None) is None
+    assert len(scans) == 1, "the shard tree was indexed right after"
+    assert len(watcher.shard_paths()) > 0
