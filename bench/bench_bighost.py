@@ -293,13 +293,15 @@ class Console:
         os.close(self.leader)
 
 
-def _settle(console: Console, limit: float) -> float:
-    """Wait until the console uses < 5 % of a core over a second (or ``limit`` s)."""
+def _settle(console: Console, limit: float, window: float = 6.0) -> float:
+    """Wait until the console uses < 5 % of a core over ``window`` seconds (or ``limit``
+    s): the last snapshot of the writer's saves may still be on its way (the console
+    rests between big snapshots)."""
     started = time.perf_counter()
     while time.perf_counter() - started < limit:
         before = cpu_seconds(console.process.pid)
-        console.wait(1.0)
-        if cpu_seconds(console.process.pid) - before < 0.05:
+        console.wait(window)
+        if cpu_seconds(console.process.pid) - before < 0.05 * window:
             break
     return time.perf_counter() - started
 
@@ -435,7 +437,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=5.0, help="writes a second while the console starts (0: none)")
     parser.add_argument("--writer-seconds", type=float, default=20.0, help="how long the writer runs after start")
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle CPU to measure")
-    parser.add_argument("--settle", type=float, default=30.0, help="at most this long to settle before idle")
+    parser.add_argument("--settle", type=float, default=60.0, help="at most this long to settle before idle")
     parser.add_argument("--presses", type=int, default=10)
     parser.add_argument("--filters", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for a first screen")
