@@ -244,6 +244,7 @@ class Console:
             seen = self.pump()
             rss = self.sample()
             if seen:
+                self.cpu_first = cpu_seconds(self.process.pid)
                 return seen[0][0] - self.started, rss
             time.sleep(0.005)
         raise SystemExit(f"no run id on screen within {timeout:.0f} s")
@@ -316,6 +317,7 @@ def measure(path: Path, code: Path, ids: list[bytes], args: argparse.Namespace) 
         try:
             first, rss = console.first_ids(args.timeout)
             out["first_screen_s"], out["rss_first"] = first, rss
+            out["cpu_first"] = console.cpu_first
             console.wait(2.0)
             # A run far down the table: typing its number filters the table to it.
             needle = ids[-1]
@@ -413,7 +415,7 @@ print(f"    total cpu {1000 * time.process_time():.0f} ms, wall {1000 * (time.pe
 
 def stages(path: Path, code: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(code)}
-    subprocess.run([sys.executable, "-c", STAGES, str(path)], env=env, cwd=code, check=False)
+    subprocess.run([sys.executable, "-c", STAGES, str(path.resolve())], env=env, cwd=code, check=False)
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -464,6 +466,7 @@ def main() -> int:
                 results[code].append(measure(path, code, ids, args))
         wall = statistics.median(f[0] for f in floors)
         wall_off = statistics.median(f[0] for f in floors_off)
+        cpu_floor = statistics.median(f[1] for f in floors)
         for name, each in (("collector on", floors), ("collector off", floors_off)):
             print(f"  floor, bare orjson.loads process, {name}: wall {statistics.median(f[0] for f in each) * 1000:.0f} ms "
                   f"(runs {', '.join(f'{f[0] * 1000:.0f}' for f in each)}), CPU {statistics.median(f[1] for f in each) * 1000:.0f} ms, "
@@ -474,6 +477,10 @@ def main() -> int:
             print(f"  [{code}]")
             print(f"    first screen: median {first * 1000:.0f} ms ({', '.join(f'{f * 1000:.0f}' for f in firsts)}) "
                   f"= {first / wall:.2f}x the floor ({first / wall_off:.2f}x the collector-off floor; target <= 2x)")
+            cpus = [r["cpu_first"] for r in runs]
+            print(f"    CPU of the console and its children until then: median {statistics.median(cpus) * 1000:.0f} ms "
+                  f"({', '.join(f'{c * 1000:.0f}' for c in cpus)}) = {statistics.median(cpus) / cpu_floor:.2f}x the floor's CPU "
+                  f"(a measure the machine's load moves less)")
             rss_first = [sum(r["rss_first"]) for r in runs]
             rss_peak = [r["rss_peak"] for r in runs]
             rss_idle = [r["rss_idle"] for r in runs]
