@@ -31,7 +31,15 @@ from tandem_tui.domain.models import Run
 from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.source.file.shards import ShardIndex, history_root
 from tandem_tui.domain.snapshot import Freshness, MetricsSample, MetricsSeries, Snapshot
-from tandem_tui.source.file.store import RunsFileError, parse_run_entry, read_error_line
+from tandem_tui.source.file.entry_scan import scan_entries
+from tandem_tui.source.file.store import (
+    RUNS_FILE_NAME,
+    RUNS_SCHEMA_VERSION,
+    RunsFileError,
+    load_json,
+    parse_run_entry,
+    read_error_line,
+)
 from tandem_tui.source.file.regular import read_regular
 from tandem_tui.source.file.raw_diff import Differ, EntryDiff, HelperDiffer, LocalDiffer
 from tandem_tui.source.file.notify import STEP_MS, AnyEvent, DirectoryWatch, subdirs
@@ -80,6 +88,14 @@ class RunsWatcher:
         self._parse_in_helper = parse_in_helper
         self._helper: HelperDiffer | None = None
         self._helper_primed = False
+        #: The bytes of the last good read, kept only until the helper takes them as its
+        #: baseline (a console's first read keeps no baseline of its own, see
+        #: :meth:`_stream_first_read`); the helper is primed right after the first
+        #: snapshot has been handed out, or at the next read.
+        self._unprimed: bytes | None = None
+        #: Whether every run's ``run_id`` is its key (then no duplicate ids: a reload
+        #: can update the hot set by key instead of rebuilding it).
+        self._ids_are_keys = False
         self._runs_by_key: dict[str, Run] = {}
         self._runs: dict[str, Run] = {}
         self._last_bytes: bytes | None = None
@@ -131,6 +147,7 @@ class RunsWatcher:
     def _reload(self) -> tuple[frozenset[str], bool]:
         """One read: the run ids it changed, and whether it says anything new."""
         now_ms = self.clock.now_ms()
+        self._prime_helper()
         if self._helper is not None and self._helper_primed:
             return self._reload_in_helper(now_ms)
         try:
@@ -178,37 +195,115 @@ class RunsWatcher:
     def _apply(
         self, raw: bytes | None, mtime_ns: int, now_ms: int, *, diff: EntryDiff | None = None
     ) -> tuple[frozenset[str], bool]:
+        # Until a first good read, the view knows nothing worth keeping.
+        first = self._read_at_ms is None or self._view is None
         try:
-            runs_by_key, changed_keys = self._revalidate(raw, now_ms, diff)
+            streamed = None
+            if raw is not None and diff is None and self._parse_in_helper and not self._runs_by_key:
+                streamed = self._stream_first_read(raw, now_ms)
+            if streamed is not None:
+                runs_by_key, changed_keys = streamed, set(streamed)
+            else:
+                runs_by_key, changed_keys = self._revalidate(raw, now_ms, diff)
         except (RunsFileError, ValueError) as error:
             return self._stale(self._error_line(error), now_ms)
         previous = self._runs
-        # As the server's load: sorted keys (the last one wins a duplicate run_id), and
-        # recovered-context runs still in flight are not in the hot set.
-        current = {
-            run.run_id: run
-            for _, run in sorted(runs_by_key.items())
-            if not run.is_nonterminal_recovered_context_run
-        }
-        changed = self._changed_run_ids(changed_keys, runs_by_key)
-        # Until a first good read, the view knows nothing worth keeping.
-        first = self._read_at_ms is None
-        if first or self._view is None:
+        current = self._hot_set(runs_by_key, changed_keys, first)
+        if first:
+            changed = frozenset(current) | frozenset(run.run_id for run in runs_by_key.values())
+            if self._runs_by_key:
+                changed |= frozenset(run.run_id for run in self._runs_by_key.values())
             self._view = RunsView.build(
                 current, now_ms=now_ms, max_concurrent_runs=self.max_concurrent_runs
             )
-            changed = frozenset(current) | changed
-        elif changed:
-            self._view.observe(previous, current, now_ms=now_ms, changed=changed)
+        else:
+            changed = self._changed_run_ids(changed_keys, runs_by_key)
+            if changed:
+                assert self._view is not None
+                self._view.observe(previous, current, now_ms=now_ms, changed=changed)
         was_stale = self._error is not None
         self._runs_by_key = runs_by_key
         self._runs = current
+        if self._parse_in_helper and not self._helper_primed and raw is not None:
+            self._unprimed = raw
         self._last_bytes = raw if not self._helper_primed else None
         self._mtime_ns = mtime_ns
         self._read_at_ms = now_ms
         self._error = None
         self._record_sample(now_ms)
         return changed, bool(changed) or was_stale or first
+
+    def _hot_set(self, runs_by_key: dict[str, Run], changed_keys: set[str], first: bool) -> dict[str, Run]:
+        """The hot runs by id, as the server's load: sorted keys (the last one wins a
+        duplicate run_id), and recovered-context runs still in flight are not in it.
+
+        While every run's id is its key, a reload that only changed or removed runs
+        updates a copy of the previous set (same order) instead of sorting every key
+        again: O(changed), not O(runs), on each save of a big file.
+        """
+        previous = self._runs
+        if not first and self._ids_are_keys and len(changed_keys) <= max(64, len(previous) // 8):
+            current = dict(previous)
+            for key in changed_keys:
+                run = runs_by_key.get(key)
+                if run is None or run.is_nonterminal_recovered_context_run:
+                    current.pop(key, None)
+                elif key in current and run.run_id == key:
+                    current[key] = run
+                else:
+                    break  # a new run, or an id that is not its key: placed by a full rebuild
+            else:
+                return current
+        self._ids_are_keys = all(run.run_id == key for key, run in runs_by_key.items())
+        return {
+            run.run_id: run
+            for _, run in sorted(runs_by_key.items())
+            if not run.is_nonterminal_recovered_context_run
+        }
+
+    def _stream_first_read(self, raw: bytes, now_ms: int) -> dict[str, Run] | None:
+        """A console's first read: each entry parsed and validated in turn, its parsed
+        value dropped at once, so the file's dicts never all exist together (at 100k runs
+        they took 1.4 GB beside the models, and the freed arenas stayed in the RSS).
+
+        No baseline is kept here: the helper process takes these bytes as its baseline
+        (:meth:`_prime_helper`). Anything unusual (a layout the scanner does not read, a
+        newer schema, a duplicate key, an entry that does not parse or validate) returns
+        ``None`` and the read goes the usual way, whose verdicts and messages it keeps.
+        """
+        scanned = scan_entries(raw)
+        if scanned is None or (scanned.schema_version or 0) > RUNS_SCHEMA_VERSION:
+            return None
+        if len({key for key, _, _ in scanned.spans}) != len(scanned.spans):
+            return None
+        runs: dict[str, Run] = {}
+        validations = 0
+        for key, start, end in scanned.spans:
+            try:
+                value = load_json(raw[start:end], RUNS_FILE_NAME)
+                runs[key] = parse_run_entry(key, value, now_ms=now_ms)
+            except (RunsFileError, ValueError):
+                return None
+            validations += 1
+        self.validations += validations
+        self._local = LocalDiffer()  # no baseline: the helper gets one from these bytes
+        return runs
+
+    def _prime_helper(self) -> None:
+        """Hand the bytes of the last good read to the helper as its baseline and drop
+        them here: from now on the file is read and compared there."""
+        raw = self._unprimed
+        if raw is None:
+            return
+        self._unprimed = None
+        if not self._parse_in_helper or self._helper_primed:
+            return
+        if self._helper is None:
+            self._helper = HelperDiffer()
+        self._helper.prime(raw)
+        self._helper_primed = True
+        self._last_bytes = None
+        self._local.close()  # the helper holds the baseline now; free ours
 
     def _revalidate(
         self, raw: bytes | None, now_ms: int, diff: EntryDiff | None = None
@@ -241,7 +336,8 @@ class RunsWatcher:
                         except OSError as error:
                             raise RunsFileError(_one_line_os_error(self.runs_file, error)) from None
                     return self._revalidate(raw, now_ms)
-                runs_by_key[key] = parse_run_entry(key, diff.changed[key], now_ms=now_ms)
+                # Popped: each parsed value is freed as soon as its run is built.
+                runs_by_key[key] = parse_run_entry(key, diff.changed.pop(key), now_ms=now_ms)
                 self.validations += 1
                 changed.add(key)
         except BaseException:
@@ -249,12 +345,6 @@ class RunsWatcher:
             raise
         differ.commit()
         changed.update(key for key in previous_runs if key not in runs_by_key)
-        if self._parse_in_helper and previous_runs and not self._helper_primed and raw is not None:
-            if self._helper is None:
-                self._helper = HelperDiffer()
-            self._helper.prime(raw)
-            self._helper_primed = True
-            self._local.close()  # the helper holds the baseline now; free ours
         return runs_by_key, changed
 
     def _reset_baseline(self) -> None:
@@ -268,6 +358,7 @@ class RunsWatcher:
             self._helper.close()
             self._helper = None
         self._parse_in_helper = False
+        self._unprimed = None
         if self._helper_primed:
             # Our own baseline was freed when the helper took over: start afresh.
             self._helper_primed = False
@@ -331,16 +422,27 @@ class RunsWatcher:
         Blocks between changes; returns when ``stop_event`` (or :meth:`stop`) is set.
         The watch is set up before anything is read, so a change that happened since
         :meth:`load` (or the shard scan) is caught by the read and rescan right after.
+        The first scan of the shard tree is made right after the first snapshot.
         """
         stop = AnyEvent(self._stop, stop_event)
         with DirectoryWatch(self.runs_file, self.shard_root, poll=self.poll, debounce_ms=self.debounce_ms) as watch:
             try:
                 with self._lock:
-                    shard_news = self._catch_up_shards(watch.shard_dirs())
+                    # A first scan of the shard tree waits until the first snapshot is
+                    # out: nothing on the first screen needs it (100k shards: ~0.4 s).
+                    first_scan = self._shard_index is None
+                    shard_news = first_scan or self._catch_up_shards(watch.shard_dirs())
                     changed, news = self._reload()
                     snapshot = self._snapshot(changed) if news or shard_news else None
                 if snapshot is not None:
                     yield snapshot
+                with self._lock:
+                    # The first snapshot is out: the helper takes over the file's bytes
+                    # now (off this process' GIL while the first screen is drawn), not at
+                    # the first change, which may never come.
+                    self._prime_helper()
+                    if first_scan:
+                        self._catch_up_shards(watch.shard_dirs())
                 for seen in watch.changes(stop):
                     shard_dirs = set(seen.shard_dirs)
                     if seen.idle and self.poll:

@@ -458,3 +458,123 @@ def test_following_a_live_engine_never_shows_a_stale_snapshot(tmp_path, fixture_
     assert set(last.runs) == set(read_entries(engine.runs_file))
     # Incremental: far fewer validations than re-reading every run on every snapshot.
     assert watcher.validations < sum(len(s.runs) for s in snapshots)
+
+
+# ── a console's watcher (parsing in a helper process) ──────────────────────────
+
+
+def console_watcher(path: Path, now_ms: int) -> RunsWatcher:
+    return RunsWatcher(path, clock=ManualClock(now_ms), max_concurrent_runs=8, parse_in_helper=True)
+
+
+def plain_watcher(path: Path, now_ms: int) -> RunsWatcher:
+    return RunsWatcher(path, clock=ManualClock(now_ms), max_concurrent_runs=8)
+
+
+def test_a_console_first_read_gives_the_same_runs_as_the_usual_read(runs_file, fixture_now_ms):
+    console, plain = console_watcher(runs_file, fixture_now_ms), plain_watcher(runs_file, fixture_now_ms)
+    try:
+        streamed, usual = console.load(), plain.load()
+        assert list(streamed.runs) == list(usual.runs)
+        assert streamed.runs == usual.runs
+        assert streamed.changed == usual.changed
+        assert console.validations == plain.validations == len(usual.runs)
+        assert streamed.view.metrics() == usual.view.metrics()
+    finally:
+        console.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Compact JSON: a layout the entry scanner does not read.
+        json.dumps({"schema_version": 1, "runs": {"a": {"run_id": "a", "status": "queued"}}}),
+        # An entry that cannot be recovered (no automation_id) after a good one.
+        envelope({"a": {"run_id": "a", "automation_id": "x", "status": "queued"}, "b": {"run_id": "b"}}),
+        # The same key twice: the later value wins, as in the usual read.
+        '{\n  "schema_version": 1,\n  "runs": {\n    "a": {"run_id": "a", "automation_id": "x"},\n'
+        '    "a": {"run_id": "a", "automation_id": "y"}\n  }\n}',
+        # A newer schema than this reader knows.
+        envelope({}).replace('"schema_version": 1', '"schema_version": 99'),
+    ],
+    ids=["compact", "unrecoverable-entry", "duplicate-key", "newer-schema"],
+)
+def test_a_console_first_read_of_an_unusual_file_keeps_the_usual_verdict(tmp_path, fixture_now_ms, text):
+    path = tmp_path / "automation_v2_runs.json"
+    path.write_text(text)
+    console, plain = console_watcher(path, fixture_now_ms), plain_watcher(path, fixture_now_ms)
+    try:
+        streamed, usual = console.load(), plain.load()
+        assert streamed.freshness.error == usual.freshness.error
+        assert streamed.runs == usual.runs
+    finally:
+        console.close()
+
+
+def test_a_console_watcher_hands_the_bytes_to_the_helper_right_after_the_first_snapshot(
+    runs_file, fixture_now_ms, follow
+):
+    watcher = console_watcher(runs_file, fixture_now_ms)
+    follower = follow(watcher)
+    first = follower.wait_for(lambda s: bool(s.runs), "first snapshot", deadline_s=5.0)
+    deadline = time.monotonic() + 10.0
+    while not watcher._helper_primed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert watcher._helper_primed, "the helper took the baseline without waiting for a change"
+    assert watcher._last_bytes is None and watcher._unprimed is None, "the file's bytes left this process"
+
+    validated = watcher.validations
+    write_atomic(runs_file, touch_run(read_entries(runs_file), "run-rn-0142", "seen through the helper"))
+    seen = follower.wait_for(
+        lambda s: s.runs["run-rn-0142"].detail == "seen through the helper", "a change", deadline_s=5.0
+    )
+    assert seen.changed == frozenset({"run-rn-0142"})
+    assert watcher.validations == validated + 1
+    assert seen.runs["run-ib-0008"] is first.runs["run-ib-0008"]
+
+
+def test_reloads_keep_the_hot_set_a_full_read_would_give(runs_file, fixture_now_ms):
+    watcher = plain_watcher(runs_file, fixture_now_ms)
+    watcher.load()
+    entries = read_entries(runs_file)
+    steps = []
+    changed = touch_run(entries, "run-rn-0142", "changed")
+    steps.append(changed)
+    removed = {key: value for key, value in changed.items() if key != "run-etl-0311"}
+    steps.append(removed)
+    added = {**removed, "run-aa-0001": {**removed["run-rn-0142"], "run_id": "run-aa-0001"}}
+    steps.append(added)
+    # A key whose run carries another id: that id, once, as the server's load.
+    renamed = {**added, "zz-key": {**added["run-sd-0057"], "detail": "a later key wins"}}
+    steps.append(renamed)
+    back = {**renamed}
+    del back["zz-key"]
+    steps.append(back)
+    for step in steps:
+        write_atomic(runs_file, step)
+        reloaded = watcher.load()
+        fresh = plain_watcher(runs_file, fixture_now_ms).load()
+        assert list(reloaded.runs) == list(fresh.runs)
+        assert reloaded.runs == fresh.runs
+
+
+def test_the_first_snapshot_does_not_wait_for_the_shard_tree_scan(runs_file, fixture_now_ms, monkeypatch):
+    from tandem_tui.source.file import shards
+
+    scans = []
+    real_scan = shards.ShardIndex.scan.__func__
+
+    def counting_scan(cls, path):
+        scans.append(path)
+        return real_scan(cls, path)
+
+    monkeypatch.setattr(shards.ShardIndex, "scan", classmethod(counting_scan))
+    watcher = plain_watcher(runs_file, fixture_now_ms)
+    stop = threading.Event()
+    snapshots = watcher.iterate(stop)
+    first = next(snapshots)
+    assert first.runs and scans == [], "the runs came first"
+    stop.set()
+    assert next(snapshots, None) is None
+    assert len(scans) == 1, "the shard tree was indexed right after"
+    assert len(watcher.shard_paths()) > 0
