@@ -6,9 +6,13 @@ on a state dir a separate ``simulate`` process rewrites), or ``--steady N`` (a c
 a file of N runs rewritten twice a second with new details and timestamps, never more
 runs: what grows there is the console's own) — samples VmRSS of the console from /proc/PID/status every
 ``--every`` seconds for ``--seconds``, then presses ``q`` and times until the process has
-exited. Prints the samples, the slope (MB/min) after the first fifth of the run, the
-ratio last/first-fifth, and the quit time. ``--quit-after 10,60`` also times ``q`` on
-fresh consoles after those uptimes. Linux only; figures, never assertions.
+exited. Each sample line is printed (flushed) as it is taken, with the hot runs the
+console is showing the host to have (the runs file's entries) and the history shards on
+disk, so growth of the console can be told from growth of the host. Then: the slope
+(MB/min) after the first fifth of the run, the ratio last/first-fifth, the RSS at 5
+minutes and the ratio last/5-minutes (issue 13's target: within 10 %), and the quit
+time. ``--quit-after 10,60`` also times ``q`` on fresh consoles after those uptimes.
+Linux only; figures, never assertions.
 
     python bench/bench_memory.py --seconds 240 --quit-after 10,60
     python bench/bench_memory.py --code /tmp/before --seconds 240   # another checkout
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import pty
 import struct
@@ -52,6 +57,47 @@ def children_rss_mb(pid: int) -> float:
     except OSError:
         pass
     return total
+
+
+def child_pids(pid: int) -> list[int]:
+    pids: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                pids.extend(int(child) for child in handle.read().split())
+    except OSError:
+        pass
+    return pids
+
+
+def demo_state_dir(pid: int) -> Path | None:
+    """The ``--state-dir`` of the console's demo engine (a child process), if any."""
+    for child in child_pids(pid):
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as handle:
+                argv = handle.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "simulate" in argv and "--state-dir" in argv:
+            return Path(argv[argv.index("--state-dir") + 1])
+    return None
+
+
+def host_size(runs_file: Path | None) -> tuple[int, int] | None:
+    """(hot runs in the runs file, history shards beside it); None when unknown. The
+    file is rewritten in place (truncate-and-write), so a half-written read is retried."""
+    if runs_file is None:
+        return None
+    for _ in range(20):
+        try:
+            hot = len(json.loads(runs_file.read_bytes())["runs"])
+            break
+        except (OSError, ValueError, KeyError, TypeError):
+            time.sleep(0.01)
+    else:
+        return None
+    shards = sum(1 for _ in (runs_file.parent / "automation-runs").rglob("*.json"))
+    return hot, shards
 
 
 def _drain(fd: int) -> None:
@@ -124,6 +170,13 @@ while True:
 """
 
 
+def runs_file_of(mode: str, console: Console, workdir: Path) -> Path | None:
+    if mode == "steady":
+        return workdir / "automation_v2_runs.json"
+    state = demo_state_dir(console.process.pid) if mode == "demo" else workdir / "state"
+    return None if state is None else state / "data" / "automation_v2_runs.json"
+
+
 def start(mode: str, code: Path, workdir: Path, steady: int = 40) -> tuple[Console, subprocess.Popen[bytes] | None]:
     python = sys.executable
     if mode == "steady":
@@ -159,16 +212,20 @@ def memory_run(mode: str, code: Path, seconds: float, every: float, steady: int)
         samples: list[tuple[float, float, float]] = []
         try:
             console.wait_while_draining(5.0)
+            runs_file = runs_file_of(mode, console, Path(workdir))
             while time.monotonic() - console.started < seconds and console.process.poll() is None:
                 uptime = time.monotonic() - console.started
-                samples.append((uptime, rss_mb(console.process.pid), children_rss_mb(console.process.pid)))
+                sample = (uptime, rss_mb(console.process.pid), children_rss_mb(console.process.pid))
+                samples.append(sample)
+                size = host_size(runs_file)
+                host = "" if size is None else f"  hot runs {size[0]:4d}  shards {size[1]:6d}"
+                print(f"  t={sample[0]:6.0f}s  console RSS {sample[1]:7.1f} MB  children {sample[2]:6.1f} MB{host}",
+                      flush=True)
                 console.wait_while_draining(every)
             quit_s = console.quit_seconds()
         finally:
             stop(writer)
             console.close() if console.process.poll() is None else None
-    for uptime, rss, children in samples:
-        print(f"  t={uptime:6.0f}s  console RSS {rss:7.1f} MB  children {children:6.1f} MB")
     early_index = max(0, len(samples) // 5)
     tail = samples[early_index:]
     if len(tail) >= 2:
@@ -179,6 +236,10 @@ def memory_run(mode: str, code: Path, seconds: float, every: float, steady: int)
         print(f"[{code}] {mode}: RSS {samples[early_index][1]:.1f} MB at {samples[early_index][0]:.0f}s -> "
               f"{samples[-1][1]:.1f} MB at {samples[-1][0]:.0f}s; slope {slope:+.2f} MB/min; "
               f"ratio late/early {samples[-1][1] / samples[early_index][1]:.3f}")
+    at_5min = next((sample for sample in samples if sample[0] >= 300), None)
+    if at_5min is not None and samples[-1][0] >= 600:
+        print(f"[{code}] {mode}: RSS {at_5min[1]:.1f} MB at {at_5min[0]:.0f}s (5 min) -> {samples[-1][1]:.1f} MB "
+              f"at {samples[-1][0]:.0f}s; ratio {samples[-1][1] / at_5min[1]:.3f} (target <= 1.10)")
     print(f"[{code}] {mode}: q after {samples[-1][0] if samples else 0:.0f}s of uptime took {quit_s:.2f}s")
 
 
@@ -190,7 +251,7 @@ def quit_run(mode: str, code: Path, uptime: float, steady: int) -> None:
             took = console.quit_seconds()
         finally:
             stop(writer)
-    print(f"[{code}] {mode}: q after {uptime:.0f}s of uptime took {took:.2f}s")
+    print(f"[{code}] {mode}: q after {uptime:.0f}s of uptime took {took:.2f}s", flush=True)
 
 
 def main() -> int:

@@ -361,3 +361,43 @@ def test_every_record_the_engine_writes_is_one_the_servers_serde_accepts(tmp_pat
     assert shards
     for path in shards:
         parse_run_record(json.loads(path.read_text())["run"])
+
+
+def demo_engine(state_dir: Path, clock: ManualClock, keep_history: int | None = None) -> Engine:
+    """The engine as ``--demo`` runs it (its pace and rate, the default archive age)."""
+    return Engine(state_dir, seed=7, pace=0.25, rate=0.4, clock=clock, keep_history=keep_history)
+
+
+def run_minutes(engine: Engine, clock: ManualClock, minutes: int) -> list[int]:
+    """Tick every second of clock time (the odds scale with the time a tick stands for)
+    for ``minutes``; the hot run count after each minute."""
+    counts: list[int] = []
+    for _ in range(minutes):
+        for _ in range(60):
+            clock.advance(1_000)
+            engine.step()
+        counts.append(len(json.loads(engine.runs_file.read_text())["runs"]))
+    return counts
+
+
+def test_the_demo_hosts_hot_set_reaches_a_steady_state_over_an_hour(tmp_path):
+    clock = ManualClock(START_MS)
+    engine = demo_engine(tmp_path, clock)
+    counts = run_minutes(engine, clock, 60)
+    # A new run every 2.5 s (1440 in the hour); terminal runs leave the hot file for
+    # their shards, so it holds what is in flight, never the hour's runs.
+    assert engine.created > 1000
+    assert max(counts[10:]) <= 2 * max(counts[:10])
+    assert max(counts) < 80
+    assert len(ShardIndex.scan(engine.runs_file)) > 900
+
+
+def test_keep_history_keeps_only_the_newest_shards_the_engine_wrote(tmp_path):
+    clock = ManualClock(START_MS)
+    engine = demo_engine(tmp_path, clock, keep_history=100)
+    run_minutes(engine, clock, 10)
+    index = ShardIndex.scan(engine.runs_file)
+    assert len(index) == 100
+    # the newest: every shard left was finished no earlier than any shard removed
+    kept = load_all_shards(engine.runs_file)
+    assert min(run.finished_at_ms or run.updated_at_ms for run in kept) > START_MS + 3 * 60_000

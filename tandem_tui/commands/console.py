@@ -6,7 +6,9 @@ the engine's first write, opens the console on that state directory (as
 ``--state-dir`` would), and stops the engine and removes the directory when the console
 closes — also when the console is ended by SIGTERM, SIGHUP (the terminal or ssh
 session went away) or SIGINT: the terminal is restored, the engine stopped, the
-directory removed, and the exit status is 128 + the signal's number.
+directory removed, and the exit status is 128 + the signal's number. A console killed
+outright (SIGKILL) runs no clean-up at all: the engine is started as owned by it
+(``simulate --owner-pid``), stops when it is gone and removes the directory itself.
 
 A runs file that does not exist yet is not an error: the console opens, says where it
 looked and how to point it elsewhere, and shows the runs as soon as the file appears.
@@ -20,9 +22,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +39,10 @@ if TYPE_CHECKING:
 DEMO_SEED = 7
 #: The demo's engine: a run takes about half a minute and a new one comes every few
 #: seconds, slow enough to open a run, read it and act on it before it finishes.
-DEMO_ENGINE_ARGS = ("--pace", "0.25", "--rate", "0.4")
+#: It keeps the newest 1000 archived runs (about 45 minutes of them): a demo left open
+#: all day stays the same size, on disk and in the console (and `q` does not wait on
+#: the removal of a day's shards).
+DEMO_ENGINE_ARGS = ("--pace", "0.25", "--rate", "0.4", "--keep-history", "1000")
 #: How long (s) --demo waits for the engine's first runs file.
 DEMO_START_TIMEOUT = 15.0
 
@@ -76,17 +82,20 @@ def _run(args: argparse.Namespace) -> int:
                 raise CommandError(f"--demo makes its own runs file; drop {flag}")
         with demo_state_dir(store=getattr(args, "store", "file")) as demo:
             args.state_dir, args.engine_url, args.token_file = demo.state_dir, demo.url, demo.token_file
-            return open_console(source_of(args, console=True), read_only=args.read_only)
+            return open_console(source_of(args, console=True), read_only=args.read_only, on_exit=demo.stop_soon)
     return open_console(source_of(args, console=True), read_only=args.read_only)
 
 
-def open_console(source: RunsSource, *, read_only: bool) -> int:
-    """Run the console on ``source`` until the operator quits; the source is closed after."""
+def open_console(source: RunsSource, *, read_only: bool, on_exit: Callable[[], None] | None = None) -> int:
+    """Run the console on ``source`` until the operator quits; the source is closed after.
+    ``on_exit`` is called as soon as the console begins to exit (before its teardown)."""
     from tandem_tui.ui.app import make_app
 
     import gc
 
     app = make_app(source, read_only=read_only, exit_on_signals=True)
+    if on_exit is not None:
+        app.exit_hooks.append(on_exit)
     try:
         app.run()
     finally:
@@ -147,7 +156,9 @@ def demo_state_dir(
         engine_json = Path(state_dir) / "engine.json"
         engine = subprocess.Popen(
             [sys.executable, "-m", "tandem_tui", "simulate", "--state-dir", state_dir,
-             "--seed", str(seed), "--serve", "0", "--store", store, *DEMO_ENGINE_ARGS],
+             "--seed", str(seed), "--serve", "0", "--store", store, *DEMO_ENGINE_ARGS,
+             # Not to outlive the console, even one killed with SIGKILL (see simulate).
+             "--owner-pid", str(os.getpid())],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -158,7 +169,8 @@ def demo_state_dir(
             _wait_for(written, engine, timeout)
             _wait_for(engine_json, engine, timeout)
             info = json.loads(engine_json.read_text(encoding="utf-8"))
-            yield DemoEngine(Path(state_dir), url=info["url"], token_file=Path(info["token_file"]))
+            yield DemoEngine(Path(state_dir), url=info["url"], token_file=Path(info["token_file"]),
+                             stop_soon=partial(_stop_soon, engine))
         finally:
             _stop(engine)
 
@@ -170,6 +182,10 @@ class DemoEngine:
     state_dir: Path
     url: str
     token_file: Path
+    #: Ask the engine to stop now, without waiting (the console calls it as it begins to
+    #: exit, so the engine stops while the console's own teardown runs; ``q`` waits for
+    #: the slower of the two, not for both).
+    stop_soon: Callable[[], None] = lambda: None
 
 
 def _wait_for(written: Path, engine: subprocess.Popen[bytes], timeout: float) -> None:
@@ -183,6 +199,14 @@ def _wait_for(written: Path, engine: subprocess.Popen[bytes], timeout: float) ->
         if time.monotonic() > deadline:
             raise CommandError(f"the demo engine wrote no runs file within {timeout:.0f}s")
         time.sleep(0.05)
+
+
+def _stop_soon(engine: subprocess.Popen[bytes]) -> None:
+    if engine.poll() is None:
+        try:
+            engine.terminate()
+        except OSError:
+            pass  # gone already: _stop reaps it
 
 
 def _stop(engine: subprocess.Popen[bytes]) -> None:

@@ -10,6 +10,14 @@ port), the only way to act on its runs while it lives; the port and URL go to
 (unless ``TANDEM_API_TOKEN`` / ``TANDEM_API_TOKEN_FILE`` name one). Ctrl-C (or SIGTERM)
 stops it between two ticks, never in the middle of a write; the
 signal handler only sets a flag (see :class:`SignalStop`).
+
+``--owner-pid PID`` (the console's ``--demo`` passes its own pid; not in ``--help``):
+the engine belongs to that process and must not outlive it. It asks the kernel for a
+SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)`` on Linux) and checks its
+parent between ticks as well (the parent may die before the ``prctl``; other systems
+have none). When it stops and its owner is gone — the console was killed with
+SIGKILL, or crashed past its own clean-up — it removes the state directory, which
+nobody else will.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import select
+import shutil
 import signal
 import socket
 import sqlite3
@@ -71,6 +80,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--serve", metavar="PORT", type=_port, default=None,
         help="answer the engine's HTTP API on 127.0.0.1:PORT (0: a free port, written to DIR/engine.json)",
     )
+    parser.add_argument(
+        "--keep-history", metavar="N", type=_non_negative_int, default=None,
+        help="keep only the newest N history shards this engine wrote (default: all, as the engine does)",
+    )
+    parser.add_argument("--owner-pid", metavar="PID", type=_positive_int, default=None, help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)
 
 
@@ -90,10 +104,16 @@ def run(args: argparse.Namespace) -> int:
         max_concurrent=max_concurrent,
         runs_limit=args.runs,
         store=args.store,
+        keep_history=args.keep_history,
     )
     duration_ms = None if args.duration is None else int(args.duration * 1000)
+    owner = args.owner_pid
+    ticks = 0
     try:
         with stop_on_signals() as stop:
+            wait = stop.wait if owner is None else owned_wait(stop, owner)
+            if owner is not None and not owner_alive(owner):
+                stop.set()  # the owner died before the engine even started
             engine.start()  # the one read of the runs file: refuse to run on a bad one
             with _serving(engine, state_dir, args.serve):
                 print(
@@ -101,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
                     f"max {max_concurrent} running); Ctrl-C to stop",
                     file=sys.stderr,
                 )
-                ticks = engine.run(stop, duration_ms=duration_ms, sleep=stop.wait)  # type: ignore[arg-type]
+                if not stop.is_set():
+                    ticks = engine.run(stop, duration_ms=duration_ms, sleep=wait)  # type: ignore[arg-type]
     except RunsFileError as error:  # the SQLite store's errors (StoreError, lock held) too
         raise CommandError(str(error)) from None
     except sqlite3.Error as error:
@@ -110,8 +131,55 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"{engine.runs_file}: {error.strerror or error}") from None
     finally:
         engine.close()
+        if owner is not None and not owner_alive(owner):
+            # Orphaned: the owner's clean-up will never run; the directory is ours to
+            # remove, and nobody reads our stderr any more.
+            shutil.rmtree(state_dir, ignore_errors=True)
+    if owner is not None and not owner_alive(owner):
+        return 0
     print(f"stopped after {ticks} ticks; {engine.created} runs created", file=sys.stderr)
     return 0
+
+
+#: ``prctl`` option: the signal sent to this process when its parent thread dies.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(signum: int = signal.SIGTERM) -> bool:
+    """Ask the kernel to send ``signum`` when this process' parent dies (Linux only;
+    ``False`` elsewhere or when ``prctl`` is unavailable). The signal comes when the
+    *thread* that started this process ends: the console starts the demo engine from its
+    main thread."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def owner_alive(owner_pid: int) -> bool:
+    """Whether the owner is still this process' parent (an orphan is re-parented, to
+    init or a subreaper, the moment its parent dies)."""
+    return os.getppid() == owner_pid
+
+
+def owned_wait(stop: SignalStop, owner_pid: int):  # noqa: ANN201 - the engine's sleep
+    """``stop.wait`` that also stops the engine once its owner is gone: at once by the
+    parent-death signal where there is one, else at the next tick."""
+    die_with_parent()
+
+    def wait(timeout: float | None = None) -> bool:
+        if stop.wait(timeout):
+            return True
+        if not owner_alive(owner_pid):
+            stop.set()
+        return stop.is_set()
+
+    return wait
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 import random
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -147,6 +148,7 @@ class Engine:
         runs_limit: int | None = None,
         archive_after_ms: int = ARCHIVE_AFTER_MS,
         store: str = STORE_FILE,
+        keep_history: int | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.runs_file = runs_file_for_state_dir(self.state_dir)
@@ -165,6 +167,11 @@ class Engine:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.runs_limit = runs_limit
         self.archive_after_ms = archive_after_ms
+        #: At most this many of the shards this engine wrote (file store) are kept, the oldest removed
+        #: first (None: all, as the real engine does). The demo sets it, so a demo left
+        #: open all day reaches a steady state on disk and in the console's shard index.
+        self.keep_history = None if keep_history is None else max(int(keep_history), 0)
+        self._shards: deque[Path] = deque()
         self.max_backlog = 2 * self.max_concurrent + 6
         self.claimant_id = f"{ENGINE_SOURCE}:seed-{seed}"
         #: The claim path reads claimant and lease from the environment, as the server does.
@@ -365,13 +372,21 @@ class Engine:
             if run is None:
                 continue
             if self.store is None:
-                write_shard(self.runs_file, run)
+                self._shards.append(write_shard(self.runs_file, run))
             else:
                 self._archived.append(key)  # history is the store's (is_hot = 0), no shard
             del self._entries[key]
             del self._runs[key]
             out.append(key)
+        self._forget_history()
         return tuple(out)
+
+    def _forget_history(self) -> None:
+        """Remove the oldest shards this engine wrote beyond ``keep_history``."""
+        if self.keep_history is None:
+            return
+        while len(self._shards) > self.keep_history:
+            self._shards.popleft().unlink(missing_ok=True)
 
 
 _TERMINAL_VALUES = frozenset(status.value for status in TERMINAL_STATUSES)

@@ -351,6 +351,10 @@ def _reason_from(content_type: str | None, body: bytes) -> str | None | Answer:
     return reason
 
 
+#: How often (s) the serving thread looks for a shutdown request.
+SHUTDOWN_POLL_S = 0.05
+
+
 class EngineHTTPServer(ThreadingHTTPServer):
     """The engine's API on ``127.0.0.1``; one thread per connection."""
 
@@ -371,7 +375,11 @@ class EngineHTTPServer(ThreadingHTTPServer):
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> EngineHTTPServer:
-        self._thread = threading.Thread(target=self.serve_forever, name="engine-api", daemon=True)
+        # serve_forever looks at a shutdown request only between two polls: its default
+        # 0.5 s made every stop of the engine (and so every `q` of the demo) wait for it.
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S}, name="engine-api", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -26,7 +26,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -137,6 +137,9 @@ class TandemApp(App[None]):
         self.exit_on_signals = exit_on_signals
         #: The signal that ended the app, if one did.
         self.ended_by_signal: int | None = None
+        #: Called once each, at once, when the app begins to exit: what the caller must
+        #: stop anyway starts stopping while the app's own teardown runs (the demo's engine).
+        self.exit_hooks: list[Callable[[], None]] = []
         self._previous_handlers: dict[int, Any] = {}
         self.source = source
         self.description = source.describe()
@@ -190,6 +193,8 @@ class TandemApp(App[None]):
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
         self._stop_watching.set()
+        while self.exit_hooks:
+            self.exit_hooks.pop(0)()
         super().exit(*args, **kwargs)
 
     def _handle_signals(self) -> None:

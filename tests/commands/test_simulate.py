@@ -226,3 +226,79 @@ def test_a_serving_engine_stops_at_once_on_term_hup_or_int_and_removes_engine_js
     assert not engine_json.exists()
     process.stdout.close()
     process.stderr.close()
+
+
+# An owner that starts the engine as its child, says the engine's pid, and waits.
+OWNER = """
+import subprocess, sys, os, time
+engine = subprocess.Popen([sys.executable, "-m", "tandem_tui", "simulate", "--state-dir", sys.argv[1],
+                           "--serve", "0", "--pace", "0.25", "--owner-pid", str(os.getpid())],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+print(engine.pid, flush=True)
+if sys.argv[2] == "stop":
+    sys.stdin.readline()
+    engine.terminate()
+    engine.wait()
+    print(engine.returncode, flush=True)
+else:
+    time.sleep(600)
+"""
+
+
+def owned_engine(state_dir: Path, mode: str) -> tuple[subprocess.Popen[str], int]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(state_dir), mode], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    engine = int(owner.stdout.readline())
+    deadline = time.monotonic() + 20
+    while not (state_dir / "engine.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (state_dir / "engine.json").exists(), "the owned engine did not start serving"
+    return owner, engine
+
+
+def gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def wait_until(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_an_engine_whose_owner_is_killed_stops_and_removes_its_state_dir(tmp_path):
+    state_dir = tmp_path / "demo"
+    owner, engine = owned_engine(state_dir, "sleep")
+    try:
+        owner.kill()  # SIGKILL: no clean-up of the owner's runs
+        owner.wait()
+        assert wait_until(lambda: gone(engine), 5), "the engine outlived its owner"
+        assert wait_until(lambda: not state_dir.exists(), 5), "the orphaned engine left its state dir"
+    finally:
+        if not gone(engine):
+            os.kill(engine, signal.SIGKILL)
+        owner.stdout.close()
+        owner.stdin.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_an_engine_stopped_by_its_living_owner_leaves_the_state_dir_to_the_owner(tmp_path):
+    state_dir = tmp_path / "demo"
+    owner, engine = owned_engine(state_dir, "stop")
+    try:
+        owner.stdin.write("\n")
+        owner.stdin.flush()
+        assert owner.stdout.readline().strip() == "0"
+        assert (state_dir / "data" / "automation_v2_runs.json").exists()
+        assert not (state_dir / "engine.json").exists()
+    finally:
+        owner.wait(timeout=10)
+        owner.stdout.close()
+        owner.stdin.close()

@@ -111,6 +111,19 @@ async def test_the_watch_worker_stops_when_the_app_exits(app_factory):
     assert not app.watching.is_set()
 
 
+
+@pytest.mark.anyio
+async def test_exit_hooks_run_once_as_soon_as_q_is_pressed_before_the_teardown(app_factory):
+    app = app_factory(watch=False)
+    heard: list[bool] = []
+    # What the hook sees: the app still running (its teardown has not begun).
+    app.exit_hooks.append(lambda: heard.append(app.is_running))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+        app.exit()  # a second exit (a signal after q) calls nothing again
+    assert heard == [True]
+
 # -- the console talks to a RunsSource only ---------------------------------------------
 
 

@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 from textual.widgets._footer import FooterKey
 
 from tandem_tui.domain.clock import Clock
@@ -29,6 +29,7 @@ from tandem_tui.domain.models import RunStatus
 from tandem_tui.domain.snapshot import Freshness, Snapshot
 from tandem_tui.safe_text import sanitize
 from tandem_tui.ui.action_keys import ACTION_BINDINGS
+from tandem_tui.ui.widgets.footer import SteadyFooter
 from tandem_tui.ui.widgets.locks_panel import LocksData, LocksPanel, expired_claim_rows
 from tandem_tui.ui.widgets.metrics_bar import Metrics, MetricsBar, StaleBanner, metrics_from_snapshot
 from tandem_tui.ui.widgets.runs_table import (
@@ -113,7 +114,7 @@ def empty_content(location: str, state: DashboardState | None) -> Content:
     )
 
 
-class KeysFooter(Footer):
+class KeysFooter(SteadyFooter):
     """The footer, with ``? Help`` first: on a narrow terminal the keys at the end are
     cut, never the one that lists them all."""
 

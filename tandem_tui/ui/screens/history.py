@@ -25,7 +25,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Tree
+from textual.widgets import DataTable, Input, Label, ProgressBar, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import get_current_worker
 
@@ -35,6 +35,7 @@ from tandem_tui.humanize import format_duration_ms, format_timestamp
 from tandem_tui.source.base import ArchivedRead, ArchiveEntry, Month, RunsSource, SourceError
 from tandem_tui.ui.screens.run_detail import STYLES_DIR
 from tandem_tui.safe_text import literal, sanitize
+from tandem_tui.ui.widgets.footer import SteadyFooter
 from tandem_tui.ui.widgets.record_fields import FieldsPanel, key_field_rows, theme_style
 from tandem_tui.ui.widgets.status_style import status_text
 from tandem_tui.ui.widgets.timeline import format_offset, timeline_entries
@@ -210,7 +211,7 @@ class HistoryScreen(Screen[None]):
                 with Horizontal(id="history-preview"):
                     yield FieldsPanel("Run", id="preview-run")
                     yield FieldsPanel("Lifecycle", id="preview-lifecycle")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#history-table", DataTable)

@@ -21,13 +21,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, Static, TextArea
+from textual.widgets import ContentSwitcher, DataTable, Input, Label, Static, TextArea
 
 from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.models import Run, dump_run
 from tandem_tui.humanize import format_timestamp
 from tandem_tui.safe_text import literal, sanitize
 from tandem_tui.ui.action_keys import ACTION_BINDINGS
+from tandem_tui.ui.widgets.footer import SteadyFooter
 from tandem_tui.ui.widgets.record_fields import (
     FieldsPanel,
     checkpoint_table,
@@ -220,7 +221,7 @@ class RunDetailScreen(Screen[None]):
             raw.border_title = "Raw record (v to close, / to search)"
             yield raw
         yield Input(placeholder="search the raw record", id="raw-search")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.show_run(self.run)
