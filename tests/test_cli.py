@@ -13,9 +13,8 @@ from tandem_tui import cli
 HEAVY = ("textual", "rich", "pydantic", "watchfiles")
 
 
-def modules_imported_by(argv: list[str], extra: tuple[str, ...] = ()) -> set[str]:
-    """Top-level packages among HEAVY (and ``extra``) that running ``main(argv)`` imports,
-    in a fresh process."""
+def modules_loaded_by(argv: list[str]) -> set[str]:
+    """Every module running ``main(argv)`` has loaded, in a fresh process."""
     code = (
         "import sys\n"
         "from tandem_tui.cli import main\n"
@@ -23,10 +22,16 @@ def modules_imported_by(argv: list[str], extra: tuple[str, ...] = ()) -> set[str
         f"    main({argv!r})\n"
         "except SystemExit:\n"
         "    pass\n"
-        f"print(' '.join(sorted({{name.split('.')[0] for name in sys.modules}} & set({HEAVY + extra!r}))))\n"
+        "print(' '.join(sorted(sys.modules)))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return set(done.stdout.split("\n")[-2].split())
+
+
+def modules_imported_by(argv: list[str], extra: tuple[str, ...] = ()) -> set[str]:
+    """Top-level packages among HEAVY (and ``extra``) that running ``main(argv)`` imports,
+    in a fresh process."""
+    return {name.split(".")[0] for name in modules_loaded_by(argv)} & set(HEAVY + extra)
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"]])
@@ -100,17 +105,7 @@ def test_no_engine_listening_is_found_without_loading_httpx(runs_file, monkeypat
 
 def loaded_among(argv: list[str], names: set[str]) -> set[str]:
     """Which of the modules ``names`` running ``main(argv)`` has loaded, in a fresh process."""
-    code = (
-        "import sys\n"
-        "from tandem_tui.cli import main\n"
-        "try:\n"
-        f"    main({argv!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        f"print(' '.join(sorted(set(sys.modules).intersection({sorted(names)!r}))))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return set(done.stdout.split("\n")[-2].split())
+    return modules_loaded_by(argv) & names
 
 
 def test_status_json_loads_neither_the_action_rules_nor_the_demo_s_process_tools(runs_file) -> None:
