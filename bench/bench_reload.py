@@ -146,7 +146,7 @@ def main() -> int:
                     f"{figures['reload_cpu'] * 1000:.0f} ms vs {figures['orjson_cpu'] * 1000:.0f} ms: "
                     f"{figures['reload_cpu'] / figures['orjson_cpu']:.2f}x; live rename -> snapshot "
                     f"from iterate() {figures['live'] * 1000:.0f} ms ({figures['live'] / figures['orjson']:.2f}x, "
-                    "20-40 ms of it the watch's debounce)")
+                    "50-100 ms of it the watch's debounce)")
             if figures["rss_kb"]:
                 line += (f"; helper RSS {figures['rss_kb'] / 1024:.0f} MB = {figures['rss_kb'] * 1024 / figures['size']:.2f}x"
                          f" the file, peak {figures['hwm_kb'] / 1024:.0f} MB = {figures['hwm_kb'] * 1024 / figures['size']:.2f}x"
