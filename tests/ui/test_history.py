@@ -73,14 +73,33 @@ def entry_named(screen: HistoryScreen, name: str) -> ArchiveEntry:
     return next(e for entries in screen.months.values() for e in entries if e.name == name)
 
 
+def _month_shown(screen: object) -> bool:
+    """The open month's runs are all read and nothing is loading (vacuously true for a
+    screen that is not the history, or an archive that lists no month)."""
+    if not isinstance(screen, HistoryScreen) or screen.month is None:
+        return True
+    entries = screen.months.get(screen.month, [])
+    return not screen.loading and all(entry.key in screen.results for entry in entries)
+
+
 async def settle(pilot: Pilot) -> None:
     """Let the listing and the reading threads finish and their messages land (the open
-    month's table is filled just after the month tree is drawn)."""
+    month's table is filled just after the month tree is drawn, on a timer: on a loaded
+    machine that can come after any fixed pause, so wait for the state, up to 10 s)."""
     for _ in range(3):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause(0.1)
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+    for _ in range(200):
+        if _month_shown(pilot.app.screen):
+            break
+        await pilot.pause(0.05)
+        await pilot.app.workers.wait_for_complete()
+    # The table sizes its columns to the new rows on its next idle, not when they are
+    # added: a snapshot taken before that shows header-wide columns.
+    await pilot.pause(0.1)
+    await pilot.pause()
 
 
 def shown_ids(screen: HistoryScreen) -> list[str]:
