@@ -130,15 +130,34 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         raise CommandError(f"{engine.runs_file}: {error.strerror or error}") from None
     finally:
-        engine.close()
-        if owner is not None and not owner_alive(owner):
-            # Orphaned: the owner's clean-up will never run; the directory is ours to
-            # remove, and nobody reads our stderr any more.
-            shutil.rmtree(state_dir, ignore_errors=True)
+        orphaned = owner is not None and not owner_alive(owner)
+        if orphaned and threading.current_thread() is threading.main_thread():
+            # The owner's death comes as several signals (its PDEATHSIG, a hang-up): the
+            # first stopped the engine; the others must not end it half-way through
+            # the clean-up below, now that the flag handlers are gone.
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
+        try:
+            engine.close()
+        finally:
+            if orphaned:
+                # Orphaned: the owner's clean-up will never run; the directory is ours to
+                # remove, and nobody reads our stderr any more.
+                remove_tree(state_dir)
     if owner is not None and not owner_alive(owner):
         return 0
     print(f"stopped after {ticks} ticks; {engine.created} runs created", file=sys.stderr)
     return 0
+
+
+def remove_tree(path: Path, attempts: int = 5) -> None:
+    """Remove ``path`` and everything below it, again if a file landed in it meanwhile
+    (a last write of a thread still winding down): ``rmtree`` alone leaves the directory
+    when its listing goes stale."""
+    for _ in range(attempts):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path):
+            return
 
 
 #: ``prctl`` option: the signal sent to this process when its parent thread dies.

@@ -61,7 +61,9 @@ def test_a_killed_demo_console_leaves_no_engine_no_helper_and_no_directory():
         console.wait()
 
         assert wait_for(lambda: not alive(engine), 5), "the demo engine outlived the console (orphaned)"
-        assert wait_for(lambda: not state_dir.exists(), 5), "the demo's directory was left behind"
+        assert wait_for(lambda: not state_dir.exists(), 5), (
+            f"the demo's directory was left behind: {sorted(str(p) for p in state_dir.rglob('*'))}"
+        )
         assert wait_for(lambda: not any(alive(pid) for pid in started), 5), "a child of the console lives on"
     finally:
         for pid in started:
