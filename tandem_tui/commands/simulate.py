@@ -111,39 +111,36 @@ def run(args: argparse.Namespace) -> int:
     ticks = 0
     try:
         with stop_on_signals() as stop:
-            wait = stop.wait if owner is None else owned_wait(stop, owner)
-            if owner is not None and not owner_alive(owner):
-                stop.set()  # the owner died before the engine even started
-            engine.start()  # the one read of the runs file: refuse to run on a bad one
-            with _serving(engine, state_dir, args.serve):
-                print(
-                    f"simulating into {engine.runs_file} (seed {args.seed}, {args.rate:g} runs/s, "
-                    f"max {max_concurrent} running); Ctrl-C to stop",
-                    file=sys.stderr,
-                )
-                if not stop.is_set():
-                    ticks = engine.run(stop, duration_ms=duration_ms, sleep=wait)  # type: ignore[arg-type]
+            try:
+                wait = stop.wait if owner is None else owned_wait(stop, owner)
+                if owner is not None and not owner_alive(owner):
+                    stop.set()  # the owner died before the engine even started
+                engine.start()  # the one read of the runs file: refuse to run on a bad one
+                with _serving(engine, state_dir, args.serve):
+                    print(
+                        f"simulating into {engine.runs_file} (seed {args.seed}, {args.rate:g} runs/s, "
+                        f"max {max_concurrent} running); Ctrl-C to stop",
+                        file=sys.stderr,
+                    )
+                    if not stop.is_set():
+                        ticks = engine.run(stop, duration_ms=duration_ms, sleep=wait)  # type: ignore[arg-type]
+            finally:
+                # Still under the flag handlers: a further stop signal (the owner's death
+                # can come as more than one) only sets the flag again, never ends the
+                # process half-way through the clean-up.
+                try:
+                    engine.close()
+                finally:
+                    if owner is not None and not owner_alive(owner):
+                        # Orphaned: the owner's clean-up will never run; the directory is
+                        # ours to remove, and nobody reads our stderr any more.
+                        remove_tree(state_dir)
     except RunsFileError as error:  # the SQLite store's errors (StoreError, lock held) too
         raise CommandError(str(error)) from None
     except sqlite3.Error as error:
         raise CommandError(f"{engine.runs_file.parent}: {' '.join(str(error).split())}") from None
     except OSError as error:
         raise CommandError(f"{engine.runs_file}: {error.strerror or error}") from None
-    finally:
-        orphaned = owner is not None and not owner_alive(owner)
-        if orphaned and threading.current_thread() is threading.main_thread():
-            # The owner's death comes as several signals (its PDEATHSIG, a hang-up): the
-            # first stopped the engine; the others must not end it half-way through
-            # the clean-up below, now that the flag handlers are gone.
-            for signum in STOP_SIGNALS:
-                signal.signal(signum, signal.SIG_IGN)
-        try:
-            engine.close()
-        finally:
-            if orphaned:
-                # Orphaned: the owner's clean-up will never run; the directory is ours to
-                # remove, and nobody reads our stderr any more.
-                remove_tree(state_dir)
     if owner is not None and not owner_alive(owner):
         return 0
     print(f"stopped after {ticks} ticks; {engine.created} runs created", file=sys.stderr)
@@ -180,10 +177,30 @@ def die_with_parent(signum: int = signal.SIGTERM) -> bool:
         return False
 
 
+#: ``PF_EXITING`` in the flags of ``/proc/<pid>/stat``: the process is on its way out.
+PF_EXITING = 0x4
+
+
 def owner_alive(owner_pid: int) -> bool:
-    """Whether the owner is still this process' parent (an orphan is re-parented, to
-    init or a subreaper, the moment its parent dies)."""
-    return os.getppid() == owner_pid
+    """Whether the owner is still this process' parent and not on its way out.
+
+    An orphan is re-parented (to init or a subreaper) only late in its parent's exit:
+    the hang-up a dying session leader sends comes before that, so a stop it causes
+    would still see the old parent. A parent already exiting counts as gone (Linux:
+    the ``PF_EXITING`` flag or a zombie in ``/proc``; elsewhere the parent pid only).
+    """
+    if os.getppid() != owner_pid:
+        return False
+    try:
+        with open(f"/proc/{owner_pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return True
+    try:
+        state, flags = fields[0], int(fields[6])
+    except (IndexError, ValueError):
+        return True
+    return state not in (b"Z", b"X") and not flags & PF_EXITING
 
 
 def owned_wait(stop: SignalStop, owner_pid: int):  # noqa: ANN201 - the engine's sleep
