@@ -46,7 +46,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TICKS = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(REPO / "bench"))
+
+from bench_idle import cpu_seconds  # noqa: E402  (utime+stime of a process and its children)
 COLS, ROWS = 160, 48
 
 #: CSI, OSC and charset sequences: what is left is the text the terminal shows.
@@ -93,18 +95,6 @@ def rss_mb(pid: int) -> tuple[float, float]:
     own = _cmdline(pid)
     children = [child for child in _children(pid) if _cmdline(child) != own]
     return _status_mb(pid, "VmRSS"), sum(_status_mb(child, "VmRSS") for child in children)
-
-
-def cpu_seconds(pid: int) -> float:
-    total = 0.0
-    for each in [pid, *_children(pid)]:
-        try:
-            with open(f"/proc/{each}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / TICKS
-    return total
 
 
 # -- the floor --------------------------------------------------------------------------
