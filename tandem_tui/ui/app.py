@@ -24,6 +24,7 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +36,6 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import HelpPanel
 
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
 from tandem_tui.domain.gc_pause import gc_paused
@@ -44,11 +44,15 @@ from tandem_tui.safe_text import sanitize
 from tandem_tui.source.base import Route, RunsSource, SourceError
 from tandem_tui.ui.commands import RunCommands
 from tandem_tui.ui.screens.dashboard import DashboardScreen, DashboardState, build_state
-from tandem_tui.ui.screens.history import HistoryScreen
-from tandem_tui.ui.screens.run_detail import RunDetailScreen
 
 if TYPE_CHECKING:
     from tandem_tui.domain.actions import ActionKind, DecisionState
+    from tandem_tui.ui.screens.history import HistoryScreen
+    from tandem_tui.ui.screens.run_detail import RunDetailScreen
+
+# The history and run detail screens (and the help panel, which brings a Markdown
+# parser and pygments) are imported when first opened: ~60 ms of a first screen.
+_RUN_DETAIL_MODULE = "tandem_tui.ui.screens.run_detail"
 
 #: The app's own styles; pushed screens (detail, history, confirmation) load theirs.
 STYLE_FILES = ("app.tcss", "dashboard.tcss")
@@ -399,6 +403,10 @@ class TandemApp(App[None]):
     def _follow_open_runs(self, state: DashboardState) -> None:
         """Run detail screens over the dashboard get the newest version of their run
         (the one way a detail screen learns of it)."""
+        detail = sys.modules.get(_RUN_DETAIL_MODULE)
+        if detail is None:
+            return  # never imported: no run detail screen was ever opened
+        RunDetailScreen = detail.RunDetailScreen
         for screen in self.screen_stack:
             if isinstance(screen, RunDetailScreen) and not screen.archived:
                 latest = state.snapshot.runs.get(screen.run.run_id)
@@ -466,9 +474,13 @@ class TandemApp(App[None]):
         self.open_run(message.run_id)
 
     def on_dashboard_screen_open_history(self, _message: DashboardScreen.OpenHistory) -> None:
+        from tandem_tui.ui.screens.history import HistoryScreen
+
         self.push_screen(HistoryScreen(self.source, clock=self.clock))
 
     def on_history_screen_open_run(self, message: HistoryScreen.OpenRun) -> None:
+        from tandem_tui.ui.screens.run_detail import RunDetailScreen
+
         self.push_screen(RunDetailScreen(message.run, clock=self.clock, archived=True))
 
     def on_dashboard_screen_action_requested(self, message: DashboardScreen.ActionRequested) -> None:
@@ -486,6 +498,8 @@ class TandemApp(App[None]):
             self.notify(f"Run {sanitize(run_id)} is no longer among the hot runs.", severity="warning")
             return
         row = state.rows.get(run_id) if state is not None else None
+        from tandem_tui.ui.screens.run_detail import RunDetailScreen
+
         self.push_screen(
             RunDetailScreen(
                 run,
@@ -525,7 +539,7 @@ class TandemApp(App[None]):
             self.pop_screen()
 
     def action_toggle_help(self) -> None:
-        if self.screen.query(HelpPanel):
+        if self.screen.query("HelpPanel"):
             self.action_hide_help_panel()
         else:
             self.action_show_help_panel()
