@@ -349,10 +349,15 @@ class TandemApp(App[None]):
             # reload's cyclic garbage (widgets' caches, replaced rows) out of the
             # collector's reach — the console grew ~28 MB/min on the demo, and the
             # interpreter's last collection walked it all at exit (q slowed with uptime).
-            with gc_paused():
-                first = next(snapshots, None)
-                state = None if first is None else self._hand_over(first, None)
-                gc.freeze()
+            try:
+                with gc_paused():
+                    first = next(snapshots, None)
+                    state = None if first is None else self._hand_over(first, None)
+                    gc.freeze()
+            finally:
+                # On from here whatever the start-up did (the console command holds it
+                # off until now, see commands.console.open_console).
+                gc.enable()
             spent_from = time.thread_time()
             for snapshot in snapshots:
                 state = self._hand_over(snapshot, state)

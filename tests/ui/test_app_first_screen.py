@@ -37,3 +37,22 @@ async def test_a_first_state_ready_before_the_dashboard_is_mounted_is_shown(app_
         assert seen_while_composing == [True]
         table = app.dashboard.query_one(RunsTable)
         assert table.row_count == len(app.state.snapshot.runs) > 0
+
+
+async def test_the_collector_held_off_through_start_up_is_on_once_the_first_state_is_out(app_factory):
+    # The console command holds the collector off from before its imports; the app
+    # must turn it on (a console left without it would keep every cycle of a day).
+    import gc
+
+    app = app_factory()
+    gc.disable()
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            deadline = time.monotonic() + 15
+            while app.state is None and time.monotonic() < deadline:
+                await pilot.pause(0.05)
+            assert app.state is not None
+            await pilot.pause(0.1)
+            assert gc.isenabled()
+    finally:
+        gc.enable()
