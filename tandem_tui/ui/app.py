@@ -73,6 +73,8 @@ PACE_FACTOR = 2.0
 PACE_MAX_S = 5.0
 #: Below this much CPU a snapshot costs nothing worth resting for.
 PACE_FROM_S = 0.05
+#: At most this long (s) the watch worker waits for the first state to be drawn.
+FIRST_DRAW_WAIT_S = 2.0
 
 
 def styles_dir() -> Path:
@@ -154,6 +156,9 @@ class TandemApp(App[None]):
         self.static = not self.live
         self._initial_snapshot = snapshot
         self._stop_watching = threading.Event()
+        #: Set once the first state has been drawn (or the app is ending): until then the
+        #: watch worker does not ask the source for more (see _watch_runs).
+        self._first_drawn = threading.Event()
         #: Set while the watch worker's loop runs (it must end when the app exits).
         self.watching = threading.Event()
         self._pending: DashboardState | None = None
@@ -202,6 +207,7 @@ class TandemApp(App[None]):
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
         self._stop_watching.set()
+        self._first_drawn.set()
         while self.exit_hooks:
             self.exit_hooks.pop(0)()
         super().exit(*args, **kwargs)
@@ -237,6 +243,7 @@ class TandemApp(App[None]):
     def on_unmount(self) -> None:
         self._restore_signals()
         self._stop_watching.set()
+        self._first_drawn.set()
         # What this app froze (the first read) is the collector's again once it ends
         # (tests run many apps in one process; the console command freezes anew before
         # the interpreter's last collection, see commands.console.open_console).
@@ -358,6 +365,11 @@ class TandemApp(App[None]):
                 # On from here whatever the start-up did (the console command holds it
                 # off until now, see commands.console.open_console).
                 gc.enable()
+            if state is not None:
+                # The source's next step (a console's file source starts its parse
+                # helper process and hands it the file's bytes) would take the GIL from
+                # the first screen being laid out and drawn: it waits for that.
+                self._first_drawn.wait(FIRST_DRAW_WAIT_S)
             spent_from = time.thread_time()
             for snapshot in snapshots:
                 state = self._hand_over(snapshot, state)
@@ -409,6 +421,8 @@ class TandemApp(App[None]):
         if dashboard is not None:
             self._state = state
             dashboard.show_state(state)
+            if not self._first_drawn.is_set():
+                self.call_after_refresh(self._first_drawn.set)
             self._follow_open_runs(state)
             self._shown_count += 1
 

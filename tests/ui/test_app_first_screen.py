@@ -56,3 +56,35 @@ async def test_the_collector_held_off_through_start_up_is_on_once_the_first_stat
             assert gc.isenabled()
     finally:
         gc.enable()
+
+
+async def test_the_source_is_asked_for_more_only_after_the_first_rows_are_drawn(
+    runs_file, source_factory, clock
+):
+    # A console's file source starts its parse helper when asked for the next snapshot:
+    # that must not take the GIL from the first screen being drawn.
+    from tandem_tui.ui.app import make_app
+
+    source = source_factory(runs_file)
+    follow = source.follow
+    drawn_when_resumed: list[bool] = []
+    holder: dict[str, Any] = {}
+
+    def watched_follow(stop: Any) -> Any:
+        snapshots = follow(stop)
+        first = next(snapshots, None)
+        if first is None:
+            return
+        yield first
+        table = holder["app"].dashboard.query_one(RunsTable)
+        drawn_when_resumed.append(bool(table._finished))
+        yield from snapshots
+
+    source.follow = watched_follow
+    app = make_app(source, clock=clock)
+    holder["app"] = app
+    async with app.run_test(size=(160, 48)) as pilot:
+        deadline = time.monotonic() + 15
+        while not drawn_when_resumed and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+    assert drawn_when_resumed == [True]
