@@ -22,7 +22,9 @@ with the cyclic collector on (as a plain script) and off, median of ``--repeat``
 the same run. ``--code DIR`` measures other checkouts side by side (e.g. ``git archive
 7269211 | tar -x -C /tmp/before``); ``--stages`` also prints, per checkout, the CPU time
 and RSS after each stage of a first read done in one process (imports, read, parse,
-validation, view, dashboard rows). Linux only; figures, never assertions.
+validation, view, dashboard rows), then the console's own first read (a file source's
+watcher: each entry parsed and validated in turn) and its first dashboard state. Linux
+only; figures, never assertions.
 
     python bench/bench_bighost.py --file bench/out/runs_10000/automation_v2_runs.json \\
         --code /tmp/before-bighost --stages
@@ -400,6 +402,21 @@ with gc_paused():
 gc.collect()
 mark('one full collection')
 print(f"    total cpu {1000 * time.process_time():.0f} ms, wall {1000 * (time.perf_counter() - T0):.0f} ms (after start-up)")
+del state, snapshot, view, runs
+gc.collect()
+# The console's own first read (RunsWatcher with a parse helper, as --runs-file builds
+# it): the bytes, each entry parsed and validated in turn, the hot set and the view.
+from tandem_tui.domain.clock import SYSTEM_CLOCK
+from tandem_tui.source.file.watcher import RunsWatcher
+watcher = RunsWatcher(path, clock=SYSTEM_CLOCK, parse_in_helper=True, min_reload_interval_ms=1000)
+mark('(the above freed)')
+with gc_paused():
+    changed, _ = watcher._reload()
+    mark('console: first read, view included')
+    first = watcher._snapshot(changed)
+    build_state(first, None, now_ms=now)
+    mark('console: first build_state')
+watcher.close()
 """
 
 

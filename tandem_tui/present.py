@@ -35,7 +35,6 @@ from tandem_tui.domain.view import (
     QueueInfo,
     RunsView,
     format_countdown,
-    in_admission_order,
     last_queue_entry_ms,
     seconds_text,
 )
@@ -305,7 +304,9 @@ def _figures(runs: Mapping[str, Run], view: RunsView, now_ms: int) -> Figures:
     queued: list[QueueInfo] = []
     active = 0
     for run in runs.values():
-        status = RunStatus(run.status)
+        status = run.status
+        if type(status) is not RunStatus:  # a validated run holds a member already
+            status = RunStatus(status)
         by_status[status.value] += 1
         if status == RunStatus.QUEUED:
             info = view.queue_info(run, now_ms)
@@ -315,7 +316,7 @@ def _figures(runs: Mapping[str, Run], view: RunsView, now_ms: int) -> Figures:
             active += 1
     # The view remembers each unchanged run's admissions from the last snapshot: at
     # 10k runs reading every history again was most of a console's cost per change.
-    found = in_admission_order(view.admissions_of(runs.values()))
+    found = view.admissions_in_order(runs.values())
     avg, p95 = wait_time_stats(a.wait_ms for a in found[-WAIT_TIMES_KEPT:])
     admitted = max(len(found), active)
     return Figures(

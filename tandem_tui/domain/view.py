@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from tandem_tui.domain import events
@@ -95,17 +96,43 @@ class Admission:
     wait_ms: int
 
 
+#: What an event name means to :func:`admissions`: an admission, or a (possible) queue
+#: entry (:func:`queue_entry_at_ms` says when); other names, but for the recovered
+#: prefix, mean nothing to it.
+_CLAIM, _ENTRY = 1, 2
+_EVENT_KINDS: dict[str, int] = {
+    events.RUN_EXECUTION_CLAIMED: _CLAIM,
+    RETRY_BACKOFF_EVENT: _ENTRY,
+    **{event: _ENTRY for event in events.REQUEUE_EVENTS},
+}
+
+
+def _admission(run_id: str, admitted_at_ms: int, wait_ms: int) -> Admission:
+    # Without the frozen dataclass's __init__ (a setattr per field): a 10k-run file
+    # has ~10k admissions, read at every first screen.
+    admission = object.__new__(Admission)
+    admission.__dict__.update(run_id=run_id, admitted_at_ms=admitted_at_ms, wait_ms=wait_ms)
+    return admission
+
+
 def admissions(run: Run) -> list[Admission]:
     """Every ``run_execution_claimed`` event of the run, with its wait (see module doc)."""
     entered = run.created_at_ms
     found: list[Admission] = []
+    kinds = _EVENT_KINDS
+    prefix = events.RUN_RECOVERED_PREFIX
+    # The same walk as queue_entry_at_ms on every record, without a call per record:
+    # most events (node_started, node_completed, ...) are neither kind.
     for record in run.checkpoint.lifecycle_history:
-        entry = queue_entry_at_ms(record)
-        if entry is not None:
-            entered = entry
-        elif record.event == events.RUN_EXECUTION_CLAIMED:
-            wait = max(record.recorded_at_ms - entered, 0)
-            found.append(Admission(run.run_id, record.recorded_at_ms, wait))
+        event = record.event
+        kind = kinds.get(event)
+        if kind == _CLAIM:
+            recorded = record.recorded_at_ms
+            found.append(_admission(run.run_id, recorded, max(recorded - entered, 0)))
+        elif kind == _ENTRY or event.startswith(prefix):
+            entry = queue_entry_at_ms(record)
+            if entry is not None:
+                entered = entry
     return found
 
 
@@ -121,13 +148,18 @@ def last_queue_entry_ms(run: Run) -> int:
 
 def in_admission_order(found: list[Admission]) -> list[Admission]:
     """``found`` sorted in place into admission order (oldest first), and returned."""
-    found.sort(key=lambda a: (a.admitted_at_ms, a.run_id))
+    found.sort(key=_ADMISSION_ORDER)
     return found
 
 
 def _claim_order(run: Run) -> tuple[int, str]:
     """Oldest first, as the claim path picks queued runs."""
     return (run.created_at_ms, run.run_id)
+
+
+# The same keys as C-level getters (no Python call per item: 10k items a first screen).
+_ADMISSION_ORDER = attrgetter("admitted_at_ms", "run_id")
+_CLAIM_ORDER = attrgetter("created_at_ms", "run_id")
 
 
 def format_countdown(ms: int) -> str:
@@ -200,6 +232,8 @@ class RunsView:
         # snapshot shares the objects of runs that did not change, so the figures of a
         # snapshot re-read only the histories that changed (see admissions_of).
         self._admissions: dict[str, tuple[Run, list[Admission]]] = {}
+        # Those admissions in admission order, once asked for (admissions_in_order).
+        self._ordered: list[Admission] | None = None
 
     @property
     def max_concurrent_runs(self) -> int:
@@ -222,7 +256,7 @@ class RunsView:
         view = cls(AutomationScheduler(max_concurrent_runs, clock))
         view._own_clock = own_clock
         scheduler = view.scheduler
-        ordered = sorted(runs.values(), key=_claim_order)
+        ordered = sorted(runs.values(), key=_CLAIM_ORDER)
         for run in ordered:
             if run.status == RunStatus.RUNNING:
                 scheduler.admit_run(run.run_id, run.workspace_root)
@@ -234,7 +268,7 @@ class RunsView:
             if run.status == RunStatus.QUEUED:
                 view._track(run, queued_at_ms=last_queue_entry_ms(run))
         # Through the view's memo, so the snapshot's figures do not read every history again.
-        found = in_admission_order(view.admissions_of(ordered))
+        found = view.admissions_in_order(ordered)
         for admission in found[-WAIT_TIMES_KEPT:]:
             scheduler.record_wait_time(admission.wait_ms)
         scheduler.admitted_total = max(len(found), scheduler.active_count())
@@ -380,19 +414,55 @@ class RunsView:
         records nobody mutates in place (a change is a new object), which is what makes
         identity a safe key.
         """
+        return self._collect(runs)[0]
+
+    def admissions_in_order(self, runs: Iterable[Run]) -> list[Admission]:
+        """``in_admission_order(self.admissions_of(runs))``, not sorted again when
+        ``runs`` are the very objects of the last call (the view's build and the first
+        figures of the same snapshot both ask). The list is shared: read it, never
+        change it."""
+        if self._ordered is not None:
+            runs = list(runs)
+            if self._same_runs(runs):
+                return self._ordered
+        found, same = self._collect(runs)
+        if not same or self._ordered is None:
+            self._ordered = in_admission_order(found)
+        return self._ordered
+
+    def _same_runs(self, runs: list[Run]) -> bool:
+        """Whether ``runs`` are exactly the run objects the memo was made of."""
+        previous = self._admissions
+        if len(runs) != len(previous):
+            return False
+        for run in runs:
+            cached = previous.get(run.run_id)
+            if cached is None or cached[0] is not run:
+                return False
+        return len({run.run_id for run in runs}) == len(previous)
+
+    def _collect(self, runs: Iterable[Run]) -> tuple[list[Admission], bool]:
+        """:meth:`admissions_of`, and whether ``runs`` were exactly the run objects of
+        the last call (every one found in the memo, and as many)."""
         previous = self._admissions
         memo: dict[str, tuple[Run, list[Admission]]] = {}
         found: list[Admission] = []
+        hits = misses = 0
         for run in runs:
             cached = previous.get(run.run_id)
             if cached is not None and cached[0] is run:
                 entry = cached
+                hits += 1
             else:
                 entry = (run, admissions(run) if run.checkpoint.lifecycle_history else [])
+                misses += 1
             memo[run.run_id] = entry
             found.extend(entry[1])
+        same = not misses and hits == len(memo) == len(previous)
+        if not same:
+            self._ordered = None
         self._admissions = memo
-        return found
+        return found, same
 
     def queue_info(self, run: Run, now_ms: int) -> QueueInfo | None:
         """Why a queued run waits: its persisted metadata, else what admission says now."""
@@ -437,10 +507,13 @@ class RunsView:
     def locks(self, runs: Mapping[str, Run], now_ms: int) -> list[LockInfo]:
         """Every locked workspace, sorted by workspace."""
         waiting: dict[str, list[Run]] = {}
+        locked = self.scheduler.locked_workspaces
         for run in runs.values():
-            root = run.workspace_root
-            if run.status == RunStatus.QUEUED and root in self.scheduler.locked_workspaces:
-                waiting.setdefault(root, []).append(run)
+            # The status first: a workspace root is read (and trimmed) for queued runs only.
+            if run.status == RunStatus.QUEUED:
+                root = run.workspace_root
+                if root in locked:
+                    waiting.setdefault(root, []).append(run)
         out: list[LockInfo] = []
         for workspace, holder_id in sorted(self.scheduler.locked_workspaces.items()):
             holder = runs.get(holder_id)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +36,6 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import HelpPanel
 
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
 from tandem_tui.domain.gc_pause import gc_paused
@@ -44,11 +44,15 @@ from tandem_tui.safe_text import sanitize
 from tandem_tui.source.base import Route, RunsSource, SourceError
 from tandem_tui.ui.commands import RunCommands
 from tandem_tui.ui.screens.dashboard import DashboardScreen, DashboardState, build_state
-from tandem_tui.ui.screens.history import HistoryScreen
-from tandem_tui.ui.screens.run_detail import RunDetailScreen
 
 if TYPE_CHECKING:
     from tandem_tui.domain.actions import ActionKind, DecisionState
+    from tandem_tui.ui.screens.history import HistoryScreen
+    from tandem_tui.ui.screens.run_detail import RunDetailScreen
+
+# The history and run detail screens (and the help panel, which brings a Markdown
+# parser and pygments) are imported when first opened: ~60 ms of a first screen.
+_RUN_DETAIL_MODULE = "tandem_tui.ui.screens.run_detail"
 
 #: The app's own styles; pushed screens (detail, history, confirmation) load theirs.
 STYLE_FILES = ("app.tcss", "dashboard.tcss")
@@ -69,6 +73,8 @@ PACE_FACTOR = 2.0
 PACE_MAX_S = 5.0
 #: Below this much CPU a snapshot costs nothing worth resting for.
 PACE_FROM_S = 0.05
+#: At most this long (s) the watch worker waits for the first state to be drawn.
+FIRST_DRAW_WAIT_S = 2.0
 
 
 def styles_dir() -> Path:
@@ -150,6 +156,9 @@ class TandemApp(App[None]):
         self.static = not self.live
         self._initial_snapshot = snapshot
         self._stop_watching = threading.Event()
+        #: Set once the first state has been drawn (or the app is ending): until then the
+        #: watch worker does not ask the source for more (see _watch_runs).
+        self._first_drawn = threading.Event()
         #: Set while the watch worker's loop runs (it must end when the app exits).
         self.watching = threading.Event()
         self._pending: DashboardState | None = None
@@ -171,6 +180,11 @@ class TandemApp(App[None]):
     async def on_mount(self) -> None:
         if self.exit_on_signals:
             self._handle_signals()
+        if self.live:
+            # Reading starts while the dashboard is composed and mounted: the file's
+            # bytes come off the disk (no GIL held) meanwhile (~40 ms at 10k runs, ~0.4 s
+            # at 100k). A state ready before the dashboard waits for it (_apply_pending).
+            self._watch_runs()
         await self.push_screen(
             DashboardScreen(
                 location=self.description.location,
@@ -188,11 +202,12 @@ class TandemApp(App[None]):
         elif not self.live:
             self._show(build_state(self._load_once(), None, now_ms=self.clock.now_ms()))
         else:
-            self._watch_runs()
+            self._apply_pending()
             self.set_interval(TICK_SECONDS, self._tick)
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
         self._stop_watching.set()
+        self._first_drawn.set()
         while self.exit_hooks:
             self.exit_hooks.pop(0)()
         super().exit(*args, **kwargs)
@@ -228,6 +243,7 @@ class TandemApp(App[None]):
     def on_unmount(self) -> None:
         self._restore_signals()
         self._stop_watching.set()
+        self._first_drawn.set()
         # What this app froze (the first read) is the collector's again once it ends
         # (tests run many apps in one process; the console command freezes anew before
         # the interpreter's last collection, see commands.console.open_console).
@@ -340,10 +356,20 @@ class TandemApp(App[None]):
             # reload's cyclic garbage (widgets' caches, replaced rows) out of the
             # collector's reach — the console grew ~28 MB/min on the demo, and the
             # interpreter's last collection walked it all at exit (q slowed with uptime).
-            with gc_paused():
-                first = next(snapshots, None)
-                state = None if first is None else self._hand_over(first, None)
-                gc.freeze()
+            try:
+                with gc_paused():
+                    first = next(snapshots, None)
+                    state = None if first is None else self._hand_over(first, None)
+                    gc.freeze()
+            finally:
+                # On from here whatever the start-up did (the console command holds it
+                # off until now, see commands.console.open_console).
+                gc.enable()
+            if state is not None:
+                # The source's next step (a console's file source starts its parse
+                # helper process and hands it the file's bytes) would take the GIL from
+                # the first screen being laid out and drawn: it waits for that.
+                self._first_drawn.wait(FIRST_DRAW_WAIT_S)
             spent_from = time.thread_time()
             for snapshot in snapshots:
                 state = self._hand_over(snapshot, state)
@@ -383,6 +409,8 @@ class TandemApp(App[None]):
             self._apply_pending()
 
     def _apply_pending(self) -> None:
+        if self._live_dashboard() is None:
+            return  # not mounted yet (or closing): the state stays pending
         with self._pending_lock:
             state, self._pending = self._pending, None
         if state is not None:
@@ -393,12 +421,18 @@ class TandemApp(App[None]):
         if dashboard is not None:
             self._state = state
             dashboard.show_state(state)
+            if not self._first_drawn.is_set():
+                self.call_after_refresh(self._first_drawn.set)
             self._follow_open_runs(state)
             self._shown_count += 1
 
     def _follow_open_runs(self, state: DashboardState) -> None:
         """Run detail screens over the dashboard get the newest version of their run
         (the one way a detail screen learns of it)."""
+        detail = sys.modules.get(_RUN_DETAIL_MODULE)
+        if detail is None:
+            return  # never imported: no run detail screen was ever opened
+        RunDetailScreen = detail.RunDetailScreen
         for screen in self.screen_stack:
             if isinstance(screen, RunDetailScreen) and not screen.archived:
                 latest = state.snapshot.runs.get(screen.run.run_id)
@@ -466,9 +500,13 @@ class TandemApp(App[None]):
         self.open_run(message.run_id)
 
     def on_dashboard_screen_open_history(self, _message: DashboardScreen.OpenHistory) -> None:
+        from tandem_tui.ui.screens.history import HistoryScreen
+
         self.push_screen(HistoryScreen(self.source, clock=self.clock))
 
     def on_history_screen_open_run(self, message: HistoryScreen.OpenRun) -> None:
+        from tandem_tui.ui.screens.run_detail import RunDetailScreen
+
         self.push_screen(RunDetailScreen(message.run, clock=self.clock, archived=True))
 
     def on_dashboard_screen_action_requested(self, message: DashboardScreen.ActionRequested) -> None:
@@ -486,6 +524,8 @@ class TandemApp(App[None]):
             self.notify(f"Run {sanitize(run_id)} is no longer among the hot runs.", severity="warning")
             return
         row = state.rows.get(run_id) if state is not None else None
+        from tandem_tui.ui.screens.run_detail import RunDetailScreen
+
         self.push_screen(
             RunDetailScreen(
                 run,
@@ -525,7 +565,7 @@ class TandemApp(App[None]):
             self.pop_screen()
 
     def action_toggle_help(self) -> None:
-        if self.screen.query(HelpPanel):
+        if self.screen.query("HelpPanel"):
             self.action_hide_help_panel()
         else:
             self.action_show_help_panel()

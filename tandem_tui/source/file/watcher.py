@@ -37,6 +37,7 @@ from tandem_tui.source.file.store import (
     RUNS_SCHEMA_VERSION,
     RunsFileError,
     load_json,
+    orjson_reads_exactly,
     parse_run_entry,
     read_error_line,
 )
@@ -278,9 +279,15 @@ class RunsWatcher:
             return None
         runs: dict[str, Run] = {}
         validations = 0
+        # One scan of the whole file for a number orjson would not read as serde does
+        # (-0, an integer beyond 64 bits) instead of one per entry: any such token of an
+        # entry is one of the file (an entry starts with "{" and ends with "}"), so a
+        # file without one has entries without one. Only a file with one (or something
+        # that looks like one) is checked entry by entry, as before.
+        exact = not orjson_reads_exactly(raw)
         for key, start, end in scanned.spans:
             try:
-                value = load_json(raw[start:end], RUNS_FILE_NAME)
+                value = load_json(raw[start:end], RUNS_FILE_NAME, exact=exact)
                 runs[key] = parse_run_entry(key, value, now_ms=now_ms)
             except (RunsFileError, ValueError):
                 return None
