@@ -28,6 +28,7 @@ from pathlib import Path
 
 from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.models import Run
+from tandem_tui.domain.run_summary import Summarizer
 from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.source.file.shards import ShardIndex, history_root
 from tandem_tui.domain.snapshot import Freshness, MetricsSample, MetricsSeries, Snapshot
@@ -63,8 +64,16 @@ class RunsWatcher:
         max_concurrent_runs: int | None = None,
         min_reload_interval_ms: int = 0,
         parse_in_helper: bool = False,
+        summaries: bool = False,
     ) -> None:
         self.runs_file = Path(runs_file).absolute()
+        #: With ``summaries`` the snapshots hold each run as a
+        #: :class:`~tandem_tui.domain.run_summary.RunSummary` (a console's memory: about
+        #: a tenth of the validated record), except the runs in :attr:`keep_full`.
+        self._summarize = Summarizer() if summaries else None
+        #: Run ids whose next versions are kept whole (a run detail that is open); set
+        #: from another thread, so always replaced, never changed in place.
+        self.keep_full: frozenset[str] = frozenset()
         self.clock = clock
         self.poll = poll
         self.debounce_ms = max(int(debounce_ms), STEP_MS)
@@ -281,13 +290,20 @@ class RunsWatcher:
         for key, start, end in scanned.spans:
             try:
                 value = load_json(raw[start:end], RUNS_FILE_NAME)
-                runs[key] = parse_run_entry(key, value, now_ms=now_ms)
+                runs[key] = self._lean(key, parse_run_entry(key, value, now_ms=now_ms))
             except (RunsFileError, ValueError):
                 return None
             validations += 1
         self.validations += validations
         self._local = LocalDiffer()  # no baseline: the helper gets one from these bytes
         return runs
+
+    def _lean(self, key: str, run: Run) -> Run:
+        """The run as the snapshots hold it: its summary, unless whole runs are wanted."""
+        summarize = self._summarize
+        if summarize is None or run.run_id in self.keep_full:
+            return run
+        return summarize(run, key)  # type: ignore[return-value]  # reads as a Run
 
     def _prime_helper(self) -> None:
         """Hand the bytes of the last good read to the helper as its baseline and drop
@@ -337,7 +353,7 @@ class RunsWatcher:
                             raise RunsFileError(_one_line_os_error(self.runs_file, error)) from None
                     return self._revalidate(raw, now_ms)
                 # Popped: each parsed value is freed as soon as its run is built.
-                runs_by_key[key] = parse_run_entry(key, diff.changed.pop(key), now_ms=now_ms)
+                runs_by_key[key] = self._lean(key, parse_run_entry(key, diff.changed.pop(key), now_ms=now_ms))
                 self.validations += 1
                 changed.add(key)
         except BaseException:

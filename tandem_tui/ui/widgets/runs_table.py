@@ -37,6 +37,7 @@ from textual.strip import Strip
 from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.domain.models import QueueReason, Run, RunStatus
 from tandem_tui.domain.view import QueueInfo, RunsView
+from tandem_tui.domain.run_summary import node_counts
 from tandem_tui.present import IN_STATUS, detail_text, in_status_text, retry_text, status_since_ms
 from tandem_tui.present import why_text as queue_why_text
 from tandem_tui.safe_text import sanitize
@@ -156,17 +157,6 @@ class RunRow:
         return key
 
 
-def _node_counts(run: Run) -> tuple[int, int]:
-    done = len(run.checkpoint.completed_nodes)
-    snapshot = run.automation_snapshot
-    flow = snapshot.get("flow") if isinstance(snapshot, dict) else None
-    nodes = flow.get("nodes") if isinstance(flow, dict) else None
-    if isinstance(nodes, list) and nodes:
-        return done, len(nodes)
-    checkpoint = run.checkpoint
-    return done, done + len(checkpoint.pending_nodes) + len(checkpoint.blocked_nodes)
-
-
 def run_row(run: Run, queue: QueueInfo | None, now_ms: int, key: str | None = None) -> RunRow:
     """The row for ``run``; ``queue`` is the view's queue info (``None`` unless queued).
 
@@ -176,7 +166,7 @@ def run_row(run: Run, queue: QueueInfo | None, now_ms: int, key: str | None = No
     retry_due = None
     if queue is not None and queue.retry_remaining_ms:
         retry_due = now_ms + queue.retry_remaining_ms
-    done, total = _node_counts(run)
+    done, total = node_counts(run)
     key = key or run.run_id
     engine = key.partition("/")[0] if key != run.run_id and "/" in key else ""
     return RunRow(
