@@ -372,6 +372,8 @@ class HelperDiffer:
         #: they arrive); every other message waits for it.
         self._priming: threading.Thread | None = None
         self._priming_failed = False
+        #: The last :meth:`prime_feed`'s feed (abandoned if the helper is stopped).
+        self._feed: PrimeFeed | None = None
 
     @property
     def in_helper(self) -> bool:
@@ -441,6 +443,36 @@ class HelperDiffer:
         self._priming = threading.Thread(target=write, name="helper-prime", daemon=True)
         self._priming.start()
 
+    def prime_feed(self, size: int) -> PrimeFeed:
+        """Make the ``size`` bytes the caller is about to read the helper's baseline, as
+        it reads them (:class:`PrimeFeed`): the caller holds one chunk at a time, never
+        the whole file, and the helper's digests are of exactly the bytes it read."""
+        feed = PrimeFeed(size)
+        self._feed = feed
+        if self._fallback is not None:
+            feed.closed = True  # the fallback starts empty: it reports everything once
+            return feed
+        try:
+            self._await_prime()
+        except OSError:
+            self._fall_back()
+            feed.closed = True
+            return feed
+        stdin = self._process.stdin
+
+        def write() -> None:
+            try:
+                feed.write_to(stdin)
+            except (OSError, ValueError):  # ValueError: the pipe was closed here meanwhile
+                self._priming_failed = True
+                feed.closed = True
+
+        import threading
+
+        self._priming = threading.Thread(target=write, name="helper-prime-feed", daemon=True)
+        self._priming.start()
+        return feed
+
     def _await_prime(self, timeout: float | None = None) -> None:
         """Wait until :meth:`prime`'s bytes are all in the pipe; ``OSError`` if they cannot be."""
         thread = self._priming
@@ -502,9 +534,78 @@ class HelperDiffer:
 
     def _await_prime_end(self) -> None:
         """Join the prime's thread once the helper is gone (its write then fails at once)."""
+        if self._feed is not None:
+            self._feed.closed = True  # a feed's thread may wait for chunks, not the pipe
         if self._priming is not None:
             self._priming.join()
             self._priming = None
+
+
+class PrimeFeed:
+    """The bytes of a prime, handed over chunk by chunk (:meth:`HelperDiffer.prime_feed`).
+
+    The caller :meth:`feed`s each chunk as it reads it and calls :meth:`finish` at the
+    end; a thread writes them into the helper's pipe as one ``prime`` message of the
+    announced ``size``. At most :data:`FEED_DEPTH` chunks wait for the pipe, so a slow
+    helper slows the reader rather than piling the file up here. Fewer bytes than
+    announced (the file shrank while read) are made up with spaces: that baseline is of
+    bytes the caller did not read, so the caller must not rely on it (it reads the file
+    again and primes anew, which replaces it).
+    """
+
+    def __init__(self, size: int) -> None:
+        import queue
+
+        self.size = size
+        self.fed = 0
+        self.closed = False
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=FEED_DEPTH)
+
+    def feed(self, chunk: bytes) -> None:
+        if self.closed or not chunk:
+            return
+        chunk = chunk[: self.size - self.fed]
+        self.fed += len(chunk)
+        self._put(chunk)
+
+    def finish(self) -> None:
+        if self.fed < self.size:
+            self.feed(b" " * (self.size - self.fed))
+        self._put(None)
+
+    def _put(self, item: bytes | None) -> None:
+        import queue
+
+        while not self.closed:
+            try:
+                self._chunks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue  # the writer is blocked on the pipe; it ends if the helper dies
+
+    def write_to(self, stream: BinaryIO | None) -> None:
+        if stream is None:
+            raise OSError("helper pipe closed")
+        data = pickle.dumps(("prime", None), protocol=pickle.HIGHEST_PROTOCOL)
+        stream.write(_HEADER.pack(len(data), self.size))
+        stream.write(data)
+        while (chunk := self._next()) is not None:
+            stream.write(chunk)
+        stream.flush()
+
+    def _next(self) -> bytes | None:
+        import queue
+
+        while True:
+            try:
+                return self._chunks.get(timeout=0.1)
+            except queue.Empty:
+                if self.closed:  # abandoned: the helper is being stopped
+                    raise OSError("prime abandoned") from None
+
+
+#: Chunks a :class:`PrimeFeed` lets wait for the helper's pipe (of ``CHUNK_SIZE`` each).
+FEED_DEPTH = 16
 
 
 def _reply_diff(kind: str, payload: Any, values: bytes | None) -> tuple[int, EntryDiff]:
