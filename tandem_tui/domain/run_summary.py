@@ -14,8 +14,9 @@ Contract:
   attribute it does not keep raises ``AttributeError`` rather than answering a default.
   ``tests/domain/test_run_summary.py`` holds the figures, the view, the queue infos and
   the table's row equal between a run and its summary.
-- The lifecycle history keeps every event in order with its time; of the metadata only
-  the one value the view reads (a retry backoff's ``retry_after_ms``) survives.
+- The lifecycle history keeps, in order and with their times, the events the view and
+  the figures read: admissions and the ways back into the queue; of the metadata only a
+  retry backoff's ``retry_after_ms`` survives.
 - A summary is never written, previewed or shown in full: whoever needs the record
   (the run detail, an action's preview) asks the source for it
   (``RunsSource.full_runs``). ``key`` is the run's key in its store, to find it there.
@@ -26,6 +27,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from tandem_tui.domain import events
 from tandem_tui.domain.models import (
     RECOVERED_CONTEXT_TRIGGER,
     TERMINAL_STATUSES,
@@ -40,10 +42,12 @@ from tandem_tui.domain.models import (
 
 #: The one event whose metadata the view reads (``view.queue_entry_at_ms``).
 _RETRY_BACKOFF_EVENT = "node_retry_backoff_scheduled"
+_CLAIMED = events.RUN_EXECUTION_CLAIMED
 
 
 class EventSummary:
-    """One lifecycle event: its name, its time, and the metadata the view reads."""
+    """One lifecycle event the view reads: its name, its time, and its metadata's
+    ``retry_after_ms`` when it is a retry backoff."""
 
     __slots__ = ("event", "recorded_at_ms", "metadata")
 
@@ -149,13 +153,25 @@ def node_counts(run: Run | RunSummary) -> tuple[int, int]:
     return done, done + len(checkpoint.pending_nodes) + len(checkpoint.blocked_nodes)
 
 
-def _event(record: Any) -> EventSummary:
-    metadata = record.metadata
-    kept = None
-    if record.event == _RETRY_BACKOFF_EVENT and isinstance(metadata, dict) and "retry_after_ms" in metadata:
-        kept = {"retry_after_ms": metadata["retry_after_ms"]}
-    # Interned: a few dozen event names stand for hundreds of thousands of events.
-    return EventSummary(sys.intern(record.event), record.recorded_at_ms, kept)
+def _history(records: list[Any]) -> list[EventSummary]:
+    """The events the view and the figures read: admissions (``run_execution_claimed``)
+    and every way back into the queue (``view.queue_entry_at_ms``), in order."""
+    kept: list[EventSummary] = []
+    for record in records:
+        event = record.event
+        if event == _CLAIMED or event in events.REQUEUE_EVENTS or event.startswith(events.RUN_RECOVERED_PREFIX):
+            metadata = None
+        elif event == _RETRY_BACKOFF_EVENT:
+            metadata = record.metadata
+            if isinstance(metadata, dict) and "retry_after_ms" in metadata:
+                metadata = {"retry_after_ms": metadata["retry_after_ms"]}
+            else:
+                metadata = None
+        else:
+            continue
+        # Interned: a few event names stand for hundreds of thousands of events.
+        kept.append(EventSummary(sys.intern(event), record.recorded_at_ms, metadata))
+    return kept
 
 
 class Summarizer:
@@ -186,7 +202,7 @@ class Summarizer:
             pending_nodes=checkpoint.pending_nodes,
             blocked_nodes=checkpoint.blocked_nodes,
             last_failure=checkpoint.last_failure,
-            lifecycle_history=[_event(record) for record in checkpoint.lifecycle_history],
+            lifecycle_history=_history(checkpoint.lifecycle_history),
         )
         summary.execution_claim = run.execution_claim
         summary.pause_reason = run.pause_reason
@@ -202,6 +218,7 @@ class Summarizer:
     def _tenant(self, tenant: TenantContext) -> TenantContext:
         # Keyed by every field, set or not, and the unknown ones: only equal contexts
         # are shared.
+        extra = tenant.__pydantic_extra__
         key = (
             tenant.org_id,
             tenant.workspace_id,
@@ -209,7 +226,7 @@ class Summarizer:
             tenant.actor_id,
             tenant.source,
             frozenset(tenant.model_fields_set),
-            repr(tenant.__pydantic_extra__),
+            repr(extra) if extra else None,
         )
         shared = self._tenants.get(key)
         if shared is None:

@@ -146,9 +146,14 @@ def test_a_summary_keeps_no_record_it_was_not_asked_for():
             getattr(summary, missing)
     with pytest.raises(AttributeError):
         getattr(summary.checkpoint, "node_outputs")
-    # Of the metadata only a backoff's retry_after_ms survives.
-    assert [record.metadata for record in summary.checkpoint.lifecycle_history] == [
-        None, None, {"retry_after_ms": START_MS + 900}, None, None, None,
+    # The admissions and the ways back into the queue, in order; of the metadata only a
+    # backoff's retry_after_ms.
+    assert [(record.event, record.metadata) for record in summary.checkpoint.lifecycle_history] == [
+        ("run_execution_claimed", None),
+        ("node_retry_backoff_scheduled", {"retry_after_ms": START_MS + 900}),
+        ("run_execution_claimed", None),
+        ("node_retry_backoff_scheduled", None),
+        ("run_execution_claimed", None),
     ]
 
 
