@@ -191,17 +191,20 @@ class LocalDiffer:
             self.diff(raw)
             self.commit()
 
-    def prime_stream(self, read: Callable[[int], bytes]) -> bool:
+    def prime_stream(self, read: Callable[[int], bytes], *, vouched: bool = False) -> bool:
         """Make the bytes ``read`` gives the committed baseline, reading them in chunks.
 
         Returns whether it could: when the scanner does not read them (or a span does not
         parse) the baseline is left empty, so the next diff reports every entry, and the
         caller may prime with a full parse instead. Reads only as far as it needs to tell.
+        ``vouched``: the sender parsed every span itself (a console's first read), so
+        they are hashed without being parsed again here.
         """
         self._committed = _EMPTY
         self._pending = None
         scan = ChunkedScan(read, chunk_size=self.chunk_size)
-        primed = self._diff_members(lambda: scan.schema_version, scan.entries(), lambda: scan.complete, _checked_only)
+        keep = _nothing if vouched else _checked_only
+        primed = self._diff_members(lambda: scan.schema_version, scan.entries(), lambda: scan.complete, keep)
         if primed is None:
             return False
         self.commit()
@@ -307,6 +310,11 @@ def _checked_only(window: bytes, start: int, end: int) -> Any:
         orjson.loads(memoryview(window)[start:end])
     except orjson.JSONDecodeError:
         return _INVALID
+    return None
+
+
+def _nothing(window: bytes, start: int, end: int) -> Any:
+    """``keep`` for a vouched prime: nothing kept, nothing checked."""
     return None
 
 
@@ -550,7 +558,9 @@ class PrimeFeed:
     helper slows the reader rather than piling the file up here. Fewer bytes than
     announced (the file shrank while read) are made up with spaces: that baseline is of
     bytes the caller did not read, so the caller must not rely on it (it reads the file
-    again and primes anew, which replaces it).
+    again and primes anew, which replaces it). The helper takes the spans as *vouched*
+    (hashed, not parsed again): the caller must likewise prime anew unless it parsed
+    every span it was fed.
     """
 
     def __init__(self, size: int) -> None:
@@ -586,7 +596,9 @@ class PrimeFeed:
     def write_to(self, stream: BinaryIO | None) -> None:
         if stream is None:
             raise OSError("helper pipe closed")
-        data = pickle.dumps(("prime", None), protocol=pickle.HIGHEST_PROTOCOL)
+        # Vouched: the caller parses every span it reads and primes again from a checked
+        # read if any does not parse (see RunsWatcher._stream_first_read_from_file).
+        data = pickle.dumps(("prime", "vouched"), protocol=pickle.HIGHEST_PROTOCOL)
         stream.write(_HEADER.pack(len(data), self.size))
         stream.write(data)
         while (chunk := self._next()) is not None:
@@ -649,7 +661,7 @@ def serve(
                 read = _bounded_reader(stdin, raw_size)
                 try:
                     with gc_paused():
-                        differ.prime_stream(read)
+                        differ.prime_stream(read, vouched=payload == "vouched")
                 except ValueError:
                     differ.close()  # an empty baseline: the next diff reports everything
                 finally:
