@@ -617,8 +617,10 @@ def test_a_followed_console_reads_its_first_snapshot_in_chunks_priming_the_helpe
         '    "a": {"run_id": "a", "automation_id": "y"}\n  }\n}',
         envelope({}).replace('"schema_version": 1', '"schema_version": 99'),
         envelope({"a": {"run_id": "a", "automation_id": "x", "status": "queued"}})[:-9],
+        # A span the scanner cuts but that is not JSON (the helper took it as vouched).
+        '{\n  "schema_version": 1,\n  "runs": {\n    "a": {"run_id": "a" "automation_id": "x"}\n  }\n}',
     ],
-    ids=["compact", "duplicate-key", "newer-schema", "truncated"],
+    ids=["compact", "duplicate-key", "newer-schema", "truncated", "span-not-json"],
 )
 def test_a_followed_console_first_read_of_an_unusual_file_keeps_the_usual_verdict_and_later_reads(
     tmp_path, fixture_now_ms, follow, text
