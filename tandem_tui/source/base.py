@@ -22,6 +22,11 @@ What a source promises:
 - The archive (runs no longer in the hot set) is listed by month from cheap metadata
   (:meth:`archive_months`), read in batches on demand (:meth:`read_archived`), and
   looked up by id (:meth:`find_run` looks in the hot set first).
+- A console's snapshots may hold runs as summaries
+  (:class:`~tandem_tui.domain.run_summary.RunSummary`: what the dashboard reads, not
+  the whole record). :meth:`full_runs` gives the whole records, as the store holds them
+  now; :meth:`keep_full` names the runs whose next versions come whole (an open run
+  detail). A source whose snapshots hold whole runs returns them as they are.
 - :meth:`perform` carries out one :class:`~tandem_tui.domain.actions.ActionRequest`
   by the route :meth:`describe` names, audits it, and never raises for a refusal (the
   result says why); an unusable store raises :class:`SourceError`.
@@ -30,7 +35,7 @@ What a source promises:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     # SourceError) must not load the action rules or the models it does not use.
     from tandem_tui.domain.actions import ActionRequest, ActionResult
     from tandem_tui.domain.models import Run
+    from tandem_tui.domain.run_summary import RunSummary
     from tandem_tui.domain.snapshot import Snapshot
 
 #: (year, month), UTC.
@@ -134,6 +140,10 @@ class RunsSource(Protocol):
     def read_archived(self, entries: Sequence[ArchiveEntry]) -> list[ArchivedRead]: ...
 
     def find_run(self, run_id: str) -> FoundRun | None: ...
+
+    def full_runs(self, runs: Sequence[Run | RunSummary]) -> dict[str, Run]: ...
+
+    def keep_full(self, run_ids: Iterable[str]) -> None: ...
 
     def perform(self, request: ActionRequest) -> ActionResult: ...
 

@@ -39,6 +39,7 @@ from textual.screen import ModalScreen, Screen
 
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
 from tandem_tui.domain.gc_pause import gc_paused
+from tandem_tui.domain.run_summary import RunSummary
 from tandem_tui.domain.snapshot import Freshness, Snapshot
 from tandem_tui.safe_text import sanitize
 from tandem_tui.source.base import Route, RunsSource, SourceError
@@ -47,6 +48,7 @@ from tandem_tui.ui.screens.dashboard import DashboardScreen, DashboardState, bui
 
 if TYPE_CHECKING:
     from tandem_tui.domain.actions import ActionKind, DecisionState
+    from tandem_tui.domain.models import Run
     from tandem_tui.ui.screens.history import HistoryScreen
     from tandem_tui.ui.screens.run_detail import RunDetailScreen
 
@@ -169,6 +171,8 @@ class TandemApp(App[None]):
         #: The last action refused because the run changed since the operator looked:
         #: ``R`` previews it again on the run as it is now (one key to look and retry).
         self._refused: tuple[str, list[str]] | None = None
+        #: The runs the source keeps whole in its snapshots: those of open detail screens.
+        self._kept_whole: set[str] = set()
         self.sub_title = self.description.location
         #: Keys typed while an earlier key is still being handled (see on_event).
         self._held_keys: list[events.Key] = []
@@ -428,17 +432,45 @@ class TandemApp(App[None]):
 
     def _follow_open_runs(self, state: DashboardState) -> None:
         """Run detail screens over the dashboard get the newest version of their run
-        (the one way a detail screen learns of it)."""
+        (the one way a detail screen learns of it). The source keeps their runs whole in
+        its snapshots (``keep_full``); a run that changed while it was a summary is read
+        whole again."""
         detail = sys.modules.get(_RUN_DETAIL_MODULE)
         if detail is None:
             return  # never imported: no run detail screen was ever opened
         RunDetailScreen = detail.RunDetailScreen
+        open_ids: set[str] = set()
         for screen in self.screen_stack:
             if isinstance(screen, RunDetailScreen) and not screen.archived:
+                open_ids.add(screen.run.run_id)
                 latest = state.snapshot.runs.get(screen.run.run_id)
-                if latest is not None and latest is not screen.run:
-                    row = state.rows.get(screen.run.run_id)
-                    screen.update_run(latest, lock_holder=row.holder if row is not None else None)
+                if latest is None or latest is screen.run:
+                    continue
+                if isinstance(latest, RunSummary):
+                    if (latest.updated_at_ms, latest.status) == (screen.run.updated_at_ms, screen.run.status):
+                        continue
+                    latest = self._whole_runs([latest]).get(latest.run_id)
+                    if latest is None:
+                        continue
+                row = state.rows.get(screen.run.run_id)
+                screen.update_run(latest, lock_holder=row.holder if row is not None else None)
+        self._keep_whole(open_ids)
+
+    def _keep_whole(self, run_ids: set[str]) -> None:
+        if run_ids != self._kept_whole:
+            self._kept_whole = run_ids
+            self.source.keep_full(run_ids)
+
+    def _whole_runs(self, runs: list[Run | RunSummary]) -> dict[str, Run]:
+        """The whole records of ``runs`` (the source reads summaries again), by run id;
+        an unusable source is said in one line and gives none."""
+        if not any(isinstance(run, RunSummary) for run in runs):
+            return {run.run_id: run for run in runs}  # type: ignore[misc]
+        try:
+            return self.source.full_runs(runs)
+        except SourceError as error:
+            self.notify(sanitize(" ".join(str(error).split())), title="Cannot read the run", severity="error")
+            return {}
 
     def _tick(self) -> None:
         """The heartbeat: the newest snapshot if one is waiting, and the clock moving on."""
@@ -526,9 +558,14 @@ class TandemApp(App[None]):
         row = state.rows.get(run_id) if state is not None else None
         from tandem_tui.ui.screens.run_detail import RunDetailScreen
 
+        self._keep_whole(self._kept_whole | {run_id})
+        whole = self._whole_runs([run]).get(run.run_id)
+        if whole is None:
+            self.notify(f"Run {sanitize(run_id)} is no longer among the hot runs.", severity="warning")
+            return
         self.push_screen(
             RunDetailScreen(
-                run,
+                whole,
                 clock=self.clock,
                 archived=False,
                 actions=not self.read_only,
@@ -589,7 +626,12 @@ class TandemApp(App[None]):
             self.notify("The console is read-only.", severity="warning")
             return
         state = self.state
-        runs = [state.snapshot.runs[r] for r in run_ids if state and r in state.snapshot.runs]
+        shown = [state.snapshot.runs[r] for r in run_ids if state and r in state.snapshot.runs]
+        # A preview judges the whole record (a requeue reads node outputs and the
+        # flow), as the store holds it now.
+        whole = self._whole_runs(shown)
+        runs = [run if not isinstance(run, RunSummary) else whole[run.run_id] for run in shown
+                if not isinstance(run, RunSummary) or run.run_id in whole]
         if not runs:
             self.notify("No run selected.", severity="warning")
             return

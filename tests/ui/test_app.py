@@ -188,6 +188,12 @@ class MemorySource:
         run = self.runs.get(run_id)
         return FoundRun(run, archived=False) if run is not None else None
 
+    def full_runs(self, runs):
+        return {run.run_id: run for run in runs}
+
+    def keep_full(self, run_ids) -> None:
+        pass
+
     def perform(self, request: ActionRequest) -> ActionResult:
         self.requests.append(request)
         if self.fail_with is not None:

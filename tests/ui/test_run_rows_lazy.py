@@ -13,13 +13,13 @@ from tandem_tui.domain.models import RunStatus
 from tandem_tui.domain.view import RunsView
 from tandem_tui.present import detail_text, status_since_ms
 from tandem_tui.source.file.store import read_runs_file
+from tandem_tui.domain.run_summary import node_counts
 from tandem_tui.ui.widgets.runs_table import (
     SORTABLE_ALL,
     STATUS_FILTER_MEMBERS,
     RowOrder,
     RunRow,
     StatusFilter,
-    _node_counts,
     build_rows,
     row_cells,
 )
@@ -38,7 +38,7 @@ def lazy_and_eager(now_ms: int) -> tuple[dict[str, RunRow], dict[str, RunRow]]:
     eager: dict[str, RunRow] = {}
     for run_id, run in runs.items():
         row = lazy[run_id]
-        done, total = _node_counts(run)
+        done, total = node_counts(run)
         eager[run_id] = RunRow(
             run_id=row.run_id,
             automation_id=row.automation_id,

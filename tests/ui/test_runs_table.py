@@ -121,3 +121,19 @@ def test_a_rows_sort_key_is_computed_once_per_row_object(fixture_now_ms):
     row = next(iter(fixture_rows(fixture_now_ms).values()))
     assert row.sort_key_for("detail") is row.sort_key_for("detail")
     assert replace(row, detail="other").sort_key_for("detail")[0] == "other"
+
+
+def test_a_summary_builds_the_row_its_run_builds(fixture_now_ms):
+    from tandem_tui.domain.run_summary import Summarizer
+    from tandem_tui.domain.view import RunsView
+    from tandem_tui.source.file.store import read_runs_file
+    from tandem_tui.ui.widgets.runs_table import build_rows
+    from ui.test_dashboard import FIXTURES
+
+    runs = read_runs_file(FIXTURES / "runs_v1.json", now_ms=fixture_now_ms)
+    summarize = Summarizer()
+    lean = {key: summarize(run, key) for key, run in runs.items()}
+    full_rows = build_rows(runs, RunsView.build(runs, now_ms=fixture_now_ms, max_concurrent_runs=8), fixture_now_ms)
+    lean_rows = build_rows(lean, RunsView.build(lean, now_ms=fixture_now_ms, max_concurrent_runs=8), fixture_now_ms)
+    assert lean_rows == full_rows
+    assert {row.nodes_total for row in full_rows.values()} != {0}  # flows were counted

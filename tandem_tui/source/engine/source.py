@@ -27,12 +27,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tandem_tui.domain.actions import ActionRequest, ActionResult
+    from tandem_tui.domain.run_summary import RunSummary
     from tandem_tui.domain.snapshot import Snapshot
     from tandem_tui.source.file.audit import AuditEntry
 
@@ -196,6 +197,12 @@ class EngineRoutedSource:
 
     def find_run(self, run_id: str) -> FoundRun | None:
         return self.inner.find_run(run_id)
+
+    def full_runs(self, runs: Sequence[Run | RunSummary]) -> dict[str, Run]:
+        return self.inner.full_runs(runs)
+
+    def keep_full(self, run_ids: Iterable[str]) -> None:
+        self.inner.keep_full(run_ids)
 
     def close(self) -> None:
         self.inner.close()

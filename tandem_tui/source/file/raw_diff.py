@@ -191,17 +191,20 @@ class LocalDiffer:
             self.diff(raw)
             self.commit()
 
-    def prime_stream(self, read: Callable[[int], bytes]) -> bool:
+    def prime_stream(self, read: Callable[[int], bytes], *, vouched: bool = False) -> bool:
         """Make the bytes ``read`` gives the committed baseline, reading them in chunks.
 
         Returns whether it could: when the scanner does not read them (or a span does not
         parse) the baseline is left empty, so the next diff reports every entry, and the
         caller may prime with a full parse instead. Reads only as far as it needs to tell.
+        ``vouched``: the sender parsed every span itself (a console's first read), so
+        they are hashed without being parsed again here.
         """
         self._committed = _EMPTY
         self._pending = None
         scan = ChunkedScan(read, chunk_size=self.chunk_size)
-        primed = self._diff_members(lambda: scan.schema_version, scan.entries(), lambda: scan.complete, _checked_only)
+        keep = _nothing if vouched else _checked_only
+        primed = self._diff_members(lambda: scan.schema_version, scan.entries(), lambda: scan.complete, keep)
         if primed is None:
             return False
         self.commit()
@@ -310,6 +313,11 @@ def _checked_only(window: bytes, start: int, end: int) -> Any:
     return None
 
 
+def _nothing(window: bytes, start: int, end: int) -> Any:
+    """``keep`` for a vouched prime: nothing kept, nothing checked."""
+    return None
+
+
 def _reader_of(raw: bytes) -> Callable[[int], bytes]:
     """``read(n)`` over ``raw``, handing out slices of it (each a copy of at most ``n`` bytes)."""
     view = memoryview(raw)
@@ -372,6 +380,8 @@ class HelperDiffer:
         #: they arrive); every other message waits for it.
         self._priming: threading.Thread | None = None
         self._priming_failed = False
+        #: The last :meth:`prime_feed`'s feed (abandoned if the helper is stopped).
+        self._feed: PrimeFeed | None = None
 
     @property
     def in_helper(self) -> bool:
@@ -441,6 +451,36 @@ class HelperDiffer:
         self._priming = threading.Thread(target=write, name="helper-prime", daemon=True)
         self._priming.start()
 
+    def prime_feed(self, size: int) -> PrimeFeed:
+        """Make the ``size`` bytes the caller is about to read the helper's baseline, as
+        it reads them (:class:`PrimeFeed`): the caller holds one chunk at a time, never
+        the whole file, and the helper's digests are of exactly the bytes it read."""
+        feed = PrimeFeed(size)
+        self._feed = feed
+        if self._fallback is not None:
+            feed.closed = True  # the fallback starts empty: it reports everything once
+            return feed
+        try:
+            self._await_prime()
+        except OSError:
+            self._fall_back()
+            feed.closed = True
+            return feed
+        stdin = self._process.stdin
+
+        def write() -> None:
+            try:
+                feed.write_to(stdin)
+            except (OSError, ValueError):  # ValueError: the pipe was closed here meanwhile
+                self._priming_failed = True
+                feed.closed = True
+
+        import threading
+
+        self._priming = threading.Thread(target=write, name="helper-prime-feed", daemon=True)
+        self._priming.start()
+        return feed
+
     def _await_prime(self, timeout: float | None = None) -> None:
         """Wait until :meth:`prime`'s bytes are all in the pipe; ``OSError`` if they cannot be."""
         thread = self._priming
@@ -502,9 +542,82 @@ class HelperDiffer:
 
     def _await_prime_end(self) -> None:
         """Join the prime's thread once the helper is gone (its write then fails at once)."""
+        if self._feed is not None:
+            self._feed.closed = True  # a feed's thread may wait for chunks, not the pipe
         if self._priming is not None:
             self._priming.join()
             self._priming = None
+
+
+class PrimeFeed:
+    """The bytes of a prime, handed over chunk by chunk (:meth:`HelperDiffer.prime_feed`).
+
+    The caller :meth:`feed`s each chunk as it reads it and calls :meth:`finish` at the
+    end; a thread writes them into the helper's pipe as one ``prime`` message of the
+    announced ``size``. At most :data:`FEED_DEPTH` chunks wait for the pipe, so a slow
+    helper slows the reader rather than piling the file up here. Fewer bytes than
+    announced (the file shrank while read) are made up with spaces: that baseline is of
+    bytes the caller did not read, so the caller must not rely on it (it reads the file
+    again and primes anew, which replaces it). The helper takes the spans as *vouched*
+    (hashed, not parsed again): the caller must likewise prime anew unless it parsed
+    every span it was fed.
+    """
+
+    def __init__(self, size: int) -> None:
+        import queue
+
+        self.size = size
+        self.fed = 0
+        self.closed = False
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=FEED_DEPTH)
+
+    def feed(self, chunk: bytes) -> None:
+        if self.closed or not chunk:
+            return
+        chunk = chunk[: self.size - self.fed]
+        self.fed += len(chunk)
+        self._put(chunk)
+
+    def finish(self) -> None:
+        if self.fed < self.size:
+            self.feed(b" " * (self.size - self.fed))
+        self._put(None)
+
+    def _put(self, item: bytes | None) -> None:
+        import queue
+
+        while not self.closed:
+            try:
+                self._chunks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue  # the writer is blocked on the pipe; it ends if the helper dies
+
+    def write_to(self, stream: BinaryIO | None) -> None:
+        if stream is None:
+            raise OSError("helper pipe closed")
+        # Vouched: the caller parses every span it reads and primes again from a checked
+        # read if any does not parse (see RunsWatcher._stream_first_read_from_file).
+        data = pickle.dumps(("prime", "vouched"), protocol=pickle.HIGHEST_PROTOCOL)
+        stream.write(_HEADER.pack(len(data), self.size))
+        stream.write(data)
+        while (chunk := self._next()) is not None:
+            stream.write(chunk)
+        stream.flush()
+
+    def _next(self) -> bytes | None:
+        import queue
+
+        while True:
+            try:
+                return self._chunks.get(timeout=0.1)
+            except queue.Empty:
+                if self.closed:  # abandoned: the helper is being stopped
+                    raise OSError("prime abandoned") from None
+
+
+#: Chunks a :class:`PrimeFeed` lets wait for the helper's pipe (of ``CHUNK_SIZE`` each).
+FEED_DEPTH = 16
 
 
 def _reply_diff(kind: str, payload: Any, values: bytes | None) -> tuple[int, EntryDiff]:
@@ -548,7 +661,7 @@ def serve(
                 read = _bounded_reader(stdin, raw_size)
                 try:
                     with gc_paused():
-                        differ.prime_stream(read)
+                        differ.prime_stream(read, vouched=payload == "vouched")
                 except ValueError:
                     differ.close()  # an empty baseline: the next diff reports everything
                 finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,8 @@ from tandem_tui.source.file.store import RunsFileError, read_runs_file
 
 if TYPE_CHECKING:
     from tandem_tui.domain.actions import ActionRequest, ActionResult
+    from tandem_tui.domain.models import Run
+    from tandem_tui.domain.run_summary import RunSummary
     from tandem_tui.domain.snapshot import Snapshot
     from tandem_tui.source.file.watcher import RunsWatcher
 
@@ -69,6 +71,7 @@ class FileSource:
         self._following: RunsWatcher | None = None
         self.max_concurrent_runs = max_concurrent_runs_from_env(env)
         self._watchers: list[object] = []
+        self._keep_full: frozenset[str] = frozenset()
 
     # -- what it is -------------------------------------------------------------------
 
@@ -117,6 +120,7 @@ class FileSource:
             max_concurrent_runs=self.max_concurrent_runs,
             min_reload_interval_ms=CONSOLE_MIN_RELOAD_INTERVAL_MS if self.console else 0,
             parse_in_helper=self.console,
+            summaries=self.console,
         )
 
     def load(self) -> Snapshot:
@@ -125,6 +129,7 @@ class FileSource:
 
     def follow(self, stop: threading.Event) -> Iterator[Snapshot]:
         watcher = self._watcher()
+        watcher.keep_full = self._keep_full
         # While it follows, its shard index (kept current from the shard tree's events)
         # is what the archive is listed from: no second scan of the tree.
         self._following = watcher
@@ -133,6 +138,63 @@ class FileSource:
         finally:
             self._following = None
             watcher.close()
+
+    def keep_full(self, run_ids: Iterable[str]) -> None:
+        """Snapshots from now on hold these runs whole, as soon as they change (the run
+        a detail screen shows); every other run of a console's snapshots is a summary."""
+        self._keep_full = frozenset(run_ids)
+        following = self._following
+        if following is not None:
+            following.keep_full = self._keep_full
+
+    def full_runs(self, runs: Sequence[Run | RunSummary]) -> dict[str, Run]:
+        """The whole records of hot runs a snapshot holds, by run id: a run already whole
+        as it is, a :class:`RunSummary` read again from the file as it is now (its entry
+        alone, found from the bytes; the whole file only when its layout needs it). A run
+        no longer in the hot set is left out; an unusable file raises :class:`SourceError`."""
+        # Here, not at the top: only a console holds summaries.
+        from tandem_tui.domain.run_summary import RunSummary
+        from tandem_tui.source.file.entry_scan import scan_entries
+        from tandem_tui.source.file.regular import read_regular
+        from tandem_tui.source.file.store import RUNS_FILE_NAME, RUNS_SCHEMA_VERSION, load_json, parse_run_entry
+
+        found: dict[str, Run] = {}
+        wanted: dict[str, RunSummary] = {}
+        for run in runs:
+            if isinstance(run, RunSummary):
+                wanted[run.run_id] = run
+            else:
+                found[run.run_id] = run
+        if not wanted:
+            return found
+        now_ms = self.clock.now_ms()
+        try:
+            with gc_paused():
+                raw, _ = read_regular(self.runs_file)
+                scanned = scan_entries(raw)
+                if scanned is not None and (scanned.schema_version or 0) <= RUNS_SCHEMA_VERSION:
+                    spans = {key: (start, end) for key, start, end in scanned.spans}
+                    if len(spans) == len(scanned.spans):  # a duplicate key: the full read decides
+                        for run_id, summary in list(wanted.items()):
+                            span = spans.get(summary.key)
+                            if span is None:
+                                continue
+                            try:
+                                value = load_json(raw[span[0] : span[1]], RUNS_FILE_NAME)
+                                run = parse_run_entry(summary.key, value, now_ms=now_ms)
+                            except (RunsFileError, ValueError):
+                                continue  # the full read gives the verdict and its words
+                            if run.run_id == run_id and not run.is_nonterminal_recovered_context_run:
+                                found[run_id] = run
+                                del wanted[run_id]
+                if wanted:
+                    hot = read_runs_file(self.runs_file, now_ms=now_ms)
+                    found.update((run_id, hot[run_id]) for run_id in wanted if run_id in hot)
+        except OSError as error:
+            raise SourceError(f"{self.runs_file}: cannot read ({error.strerror or error})") from None
+        except RunsFileError as error:
+            raise SourceError(_one_line(error)) from None
+        return found
 
     # -- the archive ------------------------------------------------------------------
 

@@ -22,16 +22,17 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.models import Run
+from tandem_tui.domain.run_summary import Summarizer
 from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.source.file.shards import ShardIndex, history_root
 from tandem_tui.domain.snapshot import Freshness, MetricsSample, MetricsSeries, Snapshot
-from tandem_tui.source.file.entry_scan import scan_entries
+from tandem_tui.source.file.entry_scan import CHUNK_SIZE, ChunkedScan, scan_entries
 from tandem_tui.source.file.store import (
     RUNS_FILE_NAME,
     RUNS_SCHEMA_VERSION,
@@ -41,7 +42,7 @@ from tandem_tui.source.file.store import (
     parse_run_entry,
     read_error_line,
 )
-from tandem_tui.source.file.regular import read_regular
+from tandem_tui.source.file.regular import open_regular, read_regular
 from tandem_tui.source.file.raw_diff import Differ, EntryDiff, HelperDiffer, LocalDiffer
 from tandem_tui.source.file.notify import STEP_MS, AnyEvent, DirectoryWatch, subdirs
 from tandem_tui.domain.view import RunsView
@@ -64,8 +65,19 @@ class RunsWatcher:
         max_concurrent_runs: int | None = None,
         min_reload_interval_ms: int = 0,
         parse_in_helper: bool = False,
+        summaries: bool = False,
     ) -> None:
         self.runs_file = Path(runs_file).absolute()
+        #: With ``summaries`` the snapshots hold each run as a
+        #: :class:`~tandem_tui.domain.run_summary.RunSummary` (a console's memory: about
+        #: a tenth of the validated record), except the runs in :attr:`keep_full`.
+        self._summarize = Summarizer() if summaries else None
+        #: Run ids whose next versions are kept whole (a run detail that is open); set
+        #: from another thread, so always replaced, never changed in place.
+        self.keep_full: frozenset[str] = frozenset()
+        #: A followed console reads its first snapshot in chunks, priming the helper as
+        #: it goes (``iterate`` sets it: a one-off ``load`` starts no helper).
+        self._stream_first = False
         self.clock = clock
         self.poll = poll
         self.debounce_ms = max(int(debounce_ms), STEP_MS)
@@ -151,6 +163,11 @@ class RunsWatcher:
         self._prime_helper()
         if self._helper is not None and self._helper_primed:
             return self._reload_in_helper(now_ms)
+        if self._stream_first and self._helper is None and not self._runs_by_key:
+            self._stream_first = False  # one try: after it, reads go the usual ways
+            streamed = self._stream_first_read_from_file(now_ms)
+            if streamed is not None:
+                return streamed
         try:
             raw, mtime_ns = _read_bytes(self.runs_file)
         except OSError as error:
@@ -194,13 +211,18 @@ class RunsWatcher:
         return _one_line(message)
 
     def _apply(
-        self, raw: bytes | None, mtime_ns: int, now_ms: int, *, diff: EntryDiff | None = None
+        self,
+        raw: bytes | None,
+        mtime_ns: int,
+        now_ms: int,
+        *,
+        diff: EntryDiff | None = None,
+        streamed: dict[str, Run] | None = None,
     ) -> tuple[frozenset[str], bool]:
         # Until a first good read, the view knows nothing worth keeping.
         first = self._read_at_ms is None or self._view is None
         try:
-            streamed = None
-            if raw is not None and diff is None and self._parse_in_helper and not self._runs_by_key:
+            if streamed is None and raw is not None and diff is None and self._parse_in_helper and not self._runs_by_key:
                 streamed = self._stream_first_read(raw, now_ms)
             if streamed is not None:
                 runs_by_key, changed_keys = streamed, set(streamed)
@@ -275,26 +297,92 @@ class RunsWatcher:
         scanned = scan_entries(raw)
         if scanned is None or (scanned.schema_version or 0) > RUNS_SCHEMA_VERSION:
             return None
-        if len({key for key, _, _ in scanned.spans}) != len(scanned.spans):
-            return None
-        runs: dict[str, Run] = {}
-        validations = 0
         # One scan of the whole file for a number orjson would not read as serde does
         # (-0, an integer beyond 64 bits) instead of one per entry: any such token of an
         # entry is one of the file (an entry starts with "{" and ends with "}"), so a
         # file without one has entries without one. Only a file with one (or something
         # that looks like one) is checked entry by entry, as before.
         exact = not orjson_reads_exactly(raw)
-        for key, start, end in scanned.spans:
+        members = ((key, raw, start, end) for key, start, end in scanned.spans)
+        runs = self._validated_members(members, now_ms, exact=exact)
+        if runs is None:
+            return None
+        self._local = LocalDiffer()  # no baseline: the helper gets one from these bytes
+        return runs
+
+    def _validated_members(
+        self, members: Iterable[tuple[str, bytes, int, int]], now_ms: int, *, exact: bool = True
+    ) -> dict[str, Run] | None:
+        """Each member ``(key, window, start, end)`` parsed and validated in turn, or
+        ``None`` at the first duplicate key or entry that does not parse or validate.
+        ``exact=False``: the caller proved the members hold no ``-0`` or integer beyond
+        64 bits, so orjson's reading is serde's (see ``store.load_json``)."""
+        runs: dict[str, Run] = {}
+        validations = 0
+        for key, window, start, end in members:
+            if key in runs:
+                return None
             try:
-                value = load_json(raw[start:end], RUNS_FILE_NAME, exact=exact)
-                runs[key] = parse_run_entry(key, value, now_ms=now_ms)
+                value = load_json(window[start:end], RUNS_FILE_NAME, exact=exact)
+                runs[key] = self._lean(key, parse_run_entry(key, value, now_ms=now_ms))
             except (RunsFileError, ValueError):
                 return None
             validations += 1
         self.validations += validations
-        self._local = LocalDiffer()  # no baseline: the helper gets one from these bytes
         return runs
+
+    def _stream_first_read_from_file(self, now_ms: int) -> tuple[frozenset[str], bool] | None:
+        """A followed console's first read, from the file in chunks: this process never
+        holds the file's bytes (at 10k runs they were a third of its peak memory), and
+        the helper process, started now, takes each chunk as its baseline as it is read.
+
+        ``None`` when anything is unusual (see :meth:`_stream_first_read`): the read is
+        then made again the usual way, and the helper primed again from it.
+        """
+        try:
+            handle = open_regular(self.runs_file)
+        except OSError:
+            return None  # the usual read says why, in its words
+        with handle:
+            status = os.fstat(handle.fileno())
+            helper = HelperDiffer()
+            feed = helper.prime_feed(status.st_size)
+            left = status.st_size
+
+            def read(size: int) -> bytes:
+                # Only the bytes the helper is told of: a file grown meanwhile is a
+                # prefix that does not scan, not a mismatch between the two.
+                nonlocal left
+                chunk = handle.read(min(size, left)) if left > 0 else b""
+                left -= len(chunk)
+                feed.feed(chunk)
+                return chunk
+
+            try:
+                with gc_paused():
+                    scan = ChunkedScan(read)
+                    runs = self._validated_members(scan.entries(), now_ms)
+                    while read(CHUNK_SIZE):
+                        pass  # the helper is owed the rest
+            except OSError:
+                runs = None
+            finally:
+                feed.finish()
+        self._helper = helper
+        if runs is None or not scan.complete or (scan.schema_version or 0) > RUNS_SCHEMA_VERSION or feed.closed:
+            return None  # the helper is primed again from the usual read
+        self._helper_primed = True
+        self._local = LocalDiffer()
+        self._missing = False
+        with gc_paused():
+            return self._apply(None, status.st_mtime_ns, now_ms, streamed=runs)
+
+    def _lean(self, key: str, run: Run) -> Run:
+        """The run as the snapshots hold it: its summary, unless whole runs are wanted."""
+        summarize = self._summarize
+        if summarize is None or run.run_id in self.keep_full:
+            return run
+        return summarize(run, key)  # type: ignore[return-value]  # reads as a Run
 
     def _prime_helper(self) -> None:
         """Hand the bytes of the last good read to the helper as its baseline and drop
@@ -344,7 +432,7 @@ class RunsWatcher:
                             raise RunsFileError(_one_line_os_error(self.runs_file, error)) from None
                     return self._revalidate(raw, now_ms)
                 # Popped: each parsed value is freed as soon as its run is built.
-                runs_by_key[key] = parse_run_entry(key, diff.changed.pop(key), now_ms=now_ms)
+                runs_by_key[key] = self._lean(key, parse_run_entry(key, diff.changed.pop(key), now_ms=now_ms))
                 self.validations += 1
                 changed.add(key)
         except BaseException:
@@ -432,6 +520,7 @@ class RunsWatcher:
         The first scan of the shard tree is made right after the first snapshot.
         """
         stop = AnyEvent(self._stop, stop_event)
+        self._stream_first = self._parse_in_helper and self._helper is None and not self._runs_by_key
         with DirectoryWatch(self.runs_file, self.shard_root, poll=self.poll, debounce_ms=self.debounce_ms) as watch:
             try:
                 with self._lock:

@@ -37,6 +37,7 @@ from textual.strip import Strip
 from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.domain.models import QueueReason, Run, RunStatus
 from tandem_tui.domain.view import QueueInfo, RunsView
+from tandem_tui.domain.run_summary import node_counts
 from tandem_tui.present import IN_STATUS, detail_text, in_status_text, retry_text, status_since_ms
 from tandem_tui.present import why_text as queue_why_text
 from tandem_tui.safe_text import sanitize
@@ -154,8 +155,8 @@ class RunRow:
     #: column counts from here.
     since_ms: int = _lazy("since_ms", _since_of)
     retry_due_ms: int | None
-    nodes_done: int = _lazy("nodes_done", lambda row: _node_counts(row.run)[0])
-    nodes_total: int = _lazy("nodes_total", lambda row: _node_counts(row.run)[1])
+    nodes_done: int = _lazy("nodes_done", lambda row: node_counts(row.run)[0])
+    nodes_total: int = _lazy("nodes_total", lambda row: node_counts(row.run)[1])
     #: ``present.detail_text`` (raw: made literal when drawn).
     detail: str = _lazy("detail", lambda row: detail_text(row.run))
     updated_at_ms: int
@@ -219,17 +220,6 @@ class RunRow:
         if key is None:
             key = keys[column] = (_PRIMARY[column](self), -self.updated_at_ms, self.run_id)
         return key
-
-
-def _node_counts(run: Run) -> tuple[int, int]:
-    done = len(run.checkpoint.completed_nodes)
-    snapshot = run.automation_snapshot
-    flow = snapshot.get("flow") if isinstance(snapshot, dict) else None
-    nodes = flow.get("nodes") if isinstance(flow, dict) else None
-    if isinstance(nodes, list) and nodes:
-        return done, len(nodes)
-    checkpoint = run.checkpoint
-    return done, done + len(checkpoint.pending_nodes) + len(checkpoint.blocked_nodes)
 
 
 #: Each status by its value (a ``RunStatus`` member hashes as its value): a dict look-up

@@ -578,3 +578,72 @@ def test_the_first_snapshot_does_not_wait_for_the_shard_tree_scan(runs_file, fix
     assert next(snapshots, None) is None
     assert len(scans) == 1, "the shard tree was indexed right after"
     assert len(watcher.shard_paths()) > 0
+
+
+def test_a_followed_console_reads_its_first_snapshot_in_chunks_priming_the_helper_as_it_goes(
+    runs_file, fixture_now_ms, follow, monkeypatch
+):
+    from tandem_tui.source.file import watcher as watcher_module
+
+    whole_reads = []
+    real_read = watcher_module._read_bytes
+    monkeypatch.setattr(watcher_module, "_read_bytes", lambda path: whole_reads.append(path) or real_read(path))
+    watcher = console_watcher(runs_file, fixture_now_ms)
+    follower = follow(watcher)
+    first = follower.wait_for(lambda s: bool(s.runs), "first snapshot", deadline_s=5.0)
+    assert whole_reads == []  # the file's bytes were never all in this process
+    # Primed by the first read itself: no copy of the file's bytes was kept for later.
+    assert watcher._helper is not None and watcher._helper_primed
+    assert watcher._last_bytes is None and watcher._unprimed is None
+    assert first.runs == plain_watcher(runs_file, fixture_now_ms).load().runs
+
+    # The helper's baseline is the bytes the first read validated: a change, written in
+    # place or by rename, revalidates that run alone.
+    validated = watcher.validations
+    write_in_place(runs_file, envelope(touch_run(read_entries(runs_file), "run-rn-0142", "in place")))
+    seen = follower.wait_for(lambda s: s.runs["run-rn-0142"].detail == "in place", "an in-place write")
+    assert seen.changed == frozenset({"run-rn-0142"}) and watcher.validations == validated + 1
+    write_atomic(runs_file, touch_run(read_entries(runs_file), "run-ir-0088", "renamed"))
+    seen = follower.wait_for(lambda s: s.runs["run-ir-0088"].detail == "renamed", "a rename")
+    assert seen.changed == frozenset({"run-ir-0088"}) and watcher.validations == validated + 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"schema_version": 1, "runs": {"a": {"run_id": "a", "automation_id": "x", "status": "queued",
+                                                         "created_at_ms": 1, "updated_at_ms": 1}}}),
+        '{\n  "schema_version": 1,\n  "runs": {\n    "a": {"run_id": "a", "automation_id": "x"},\n'
+        '    "a": {"run_id": "a", "automation_id": "y"}\n  }\n}',
+        envelope({}).replace('"schema_version": 1', '"schema_version": 99'),
+        envelope({"a": {"run_id": "a", "automation_id": "x", "status": "queued"}})[:-9],
+        # A span the scanner cuts but that is not JSON (the helper took it as vouched).
+        '{\n  "schema_version": 1,\n  "runs": {\n    "a": {"run_id": "a" "automation_id": "x"}\n  }\n}',
+    ],
+    ids=["compact", "duplicate-key", "newer-schema", "truncated", "span-not-json"],
+)
+def test_a_followed_console_first_read_of_an_unusual_file_keeps_the_usual_verdict_and_later_reads(
+    tmp_path, fixture_now_ms, follow, text
+):
+    path = tmp_path / "automation_v2_runs.json"
+    path.write_text(text)
+    usual = plain_watcher(path, fixture_now_ms).load()
+    watcher = console_watcher(path, fixture_now_ms)
+    follower = follow(watcher)
+    first = follower.wait_for(lambda s: True, "first snapshot", deadline_s=5.0)
+    assert (first.freshness.error, first.runs) == (usual.freshness.error, usual.runs)
+    # Then a good file: whatever baseline the helper took from the unusual one, the
+    # snapshot is what a fresh read gives.
+    write_atomic(path, {"b": {"run_id": "b", "automation_id": "y", "status": "queued",
+                              "created_at_ms": 1, "updated_at_ms": 1}})
+    later = follower.wait_for(lambda s: "b" in s.runs, "a good file")
+    assert later.runs == plain_watcher(path, fixture_now_ms).load().runs
+
+
+def test_a_one_off_load_of_a_console_watcher_starts_no_helper(runs_file, fixture_now_ms):
+    watcher = console_watcher(runs_file, fixture_now_ms)
+    try:
+        assert watcher.load().runs
+        assert watcher._helper is None
+    finally:
+        watcher.close()

@@ -1,0 +1,243 @@
+"""A run as the dashboard needs it: a few hundred bytes instead of the whole record.
+
+A console on a big host holds every hot run for as long as it runs. The validated record
+of a run with its node outputs, automation snapshot and lifecycle history costs about
+20 KB in memory (196 MB at 10k runs, 3.3x the file); a :class:`RunSummary` keeps what
+the runs table, the locks panel, the figures and :class:`~tandem_tui.domain.view.RunsView`
+read, and nothing else (about 2 KB).
+
+Contract:
+
+- :func:`summarize` is built from a run *after* it was validated, so every verdict
+  (serde's rules, a corrupt entry recovered as blocked) is the full record's.
+- A summary answers every attribute those readers use exactly as the run does; an
+  attribute it does not keep raises ``AttributeError`` rather than answering a default.
+  ``tests/domain/test_run_summary.py`` holds the figures, the view, the queue infos and
+  the table's row equal between a run and its summary.
+- The lifecycle history keeps, in order and with their times, the events the view and
+  the figures read: admissions and the ways back into the queue; of the metadata only a
+  retry backoff's ``retry_after_ms`` survives.
+- A summary is never written, previewed or shown in full: whoever needs the record
+  (the run detail, an action's preview) asks the source for it
+  (``RunsSource.full_runs``). ``key`` is the run's key in its store, to find it there.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from tandem_tui.domain import events
+from tandem_tui.domain.models import (
+    RECOVERED_CONTEXT_TRIGGER,
+    TERMINAL_STATUSES,
+    ExecutionClaim,
+    FailureRecord,
+    Run,
+    RunStatus,
+    SchedulerMetadata,
+    StopKind,
+    TenantContext,
+)
+
+#: The one event whose metadata the view reads (``view.queue_entry_at_ms``).
+_RETRY_BACKOFF_EVENT = "node_retry_backoff_scheduled"
+_CLAIMED = events.RUN_EXECUTION_CLAIMED
+
+
+class EventSummary:
+    """One lifecycle event the view reads: its name, its time, and its metadata's
+    ``retry_after_ms`` when it is a retry backoff."""
+
+    __slots__ = ("event", "recorded_at_ms", "metadata")
+
+    def __init__(self, event: str, recorded_at_ms: int, metadata: Any) -> None:
+        self.event = event
+        self.recorded_at_ms = recorded_at_ms
+        self.metadata = metadata
+
+
+class CheckpointSummary:
+    """The checkpoint's node lists (their lengths are counted), last failure and
+    lifecycle history (see :class:`EventSummary`)."""
+
+    __slots__ = ("completed_nodes", "pending_nodes", "blocked_nodes", "last_failure", "lifecycle_history")
+
+    def __init__(
+        self,
+        completed_nodes: list[str],
+        pending_nodes: list[str],
+        blocked_nodes: list[str],
+        last_failure: FailureRecord | None,
+        lifecycle_history: list[EventSummary],
+    ) -> None:
+        self.completed_nodes = completed_nodes
+        self.pending_nodes = pending_nodes
+        self.blocked_nodes = blocked_nodes
+        self.last_failure = last_failure
+        self.lifecycle_history = lifecycle_history
+
+
+class RunSummary:
+    """What the dashboard reads of a run (see the module docstring)."""
+
+    __slots__ = (
+        "key",
+        "run_id",
+        "automation_id",
+        "tenant_context",
+        "trigger_type",
+        "status",
+        "created_at_ms",
+        "updated_at_ms",
+        "started_at_ms",
+        "finished_at_ms",
+        "checkpoint",
+        "execution_claim",
+        "pause_reason",
+        "resume_reason",
+        "detail",
+        "stop_kind",
+        "stop_reason",
+        "scheduler",
+        "workspace_root",
+        "node_counts",
+    )
+
+    key: str
+    run_id: str
+    automation_id: str
+    tenant_context: TenantContext
+    trigger_type: str
+    status: RunStatus
+    created_at_ms: int
+    updated_at_ms: int
+    started_at_ms: int | None
+    finished_at_ms: int | None
+    checkpoint: CheckpointSummary
+    execution_claim: ExecutionClaim | None
+    pause_reason: str | None
+    resume_reason: str | None
+    detail: str | None
+    stop_kind: StopKind | None
+    stop_reason: str | None
+    scheduler: SchedulerMetadata | None
+    workspace_root: str | None
+    #: (completed nodes, all nodes): the flow's node count when the snapshot has one.
+    node_counts: tuple[int, int]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_nonterminal_recovered_context_run(self) -> bool:
+        return self.trigger_type == RECOVERED_CONTEXT_TRIGGER and not self.is_terminal
+
+    def __repr__(self) -> str:
+        return f"RunSummary(run_id={self.run_id!r}, status={self.status.value!r})"
+
+
+def node_counts(run: Run | RunSummary) -> tuple[int, int]:
+    """(completed nodes, all nodes): all is the automation snapshot's flow when it lists
+    nodes, else completed + pending + blocked."""
+    if isinstance(run, RunSummary):
+        return run.node_counts
+    checkpoint = run.checkpoint
+    done = len(checkpoint.completed_nodes)
+    snapshot = run.automation_snapshot
+    flow = snapshot.get("flow") if isinstance(snapshot, dict) else None
+    nodes = flow.get("nodes") if isinstance(flow, dict) else None
+    if isinstance(nodes, list) and nodes:
+        return done, len(nodes)
+    return done, done + len(checkpoint.pending_nodes) + len(checkpoint.blocked_nodes)
+
+
+def _history(records: list[Any]) -> list[EventSummary]:
+    """The events the view and the figures read: admissions (``run_execution_claimed``)
+    and every way back into the queue (``view.queue_entry_at_ms``), in order."""
+    kept: list[EventSummary] = []
+    for record in records:
+        event = record.event
+        if event == _CLAIMED or event in events.REQUEUE_EVENTS or event.startswith(events.RUN_RECOVERED_PREFIX):
+            metadata = None
+        elif event == _RETRY_BACKOFF_EVENT:
+            metadata = record.metadata
+            if isinstance(metadata, dict) and "retry_after_ms" in metadata:
+                metadata = {"retry_after_ms": metadata["retry_after_ms"]}
+            else:
+                metadata = None
+        else:
+            continue
+        # Interned: a few event names stand for hundreds of thousands of events.
+        kept.append(EventSummary(sys.intern(event), record.recorded_at_ms, metadata))
+    return kept
+
+
+class Summarizer:
+    """Builds summaries, sharing what many runs hold equal (tenant contexts, names).
+
+    Shared objects are never changed: the view copies a tenant context before it keeps
+    one (``model_copy``), and nothing writes a summary.
+    """
+
+    def __init__(self) -> None:
+        self._tenants: dict[tuple[Any, ...], TenantContext] = {}
+
+    def __call__(self, run: Run, key: str | None = None) -> RunSummary:
+        summary = RunSummary()
+        summary.key = key if key is not None else run.run_id
+        summary.run_id = run.run_id
+        summary.automation_id = sys.intern(run.automation_id)
+        summary.tenant_context = self._tenant(run.tenant_context)
+        summary.trigger_type = sys.intern(run.trigger_type)
+        summary.status = run.status
+        summary.created_at_ms = run.created_at_ms
+        summary.updated_at_ms = run.updated_at_ms
+        summary.started_at_ms = run.started_at_ms
+        summary.finished_at_ms = run.finished_at_ms
+        checkpoint = run.checkpoint
+        summary.checkpoint = CheckpointSummary(
+            completed_nodes=checkpoint.completed_nodes,
+            pending_nodes=checkpoint.pending_nodes,
+            blocked_nodes=checkpoint.blocked_nodes,
+            last_failure=checkpoint.last_failure,
+            lifecycle_history=_history(checkpoint.lifecycle_history),
+        )
+        summary.execution_claim = run.execution_claim
+        summary.pause_reason = run.pause_reason
+        summary.resume_reason = run.resume_reason
+        summary.detail = run.detail
+        summary.stop_kind = run.stop_kind
+        summary.stop_reason = run.stop_reason
+        summary.scheduler = run.scheduler
+        summary.workspace_root = run.workspace_root
+        summary.node_counts = node_counts(run)
+        return summary
+
+    def _tenant(self, tenant: TenantContext) -> TenantContext:
+        # Keyed by every field, set or not, and the unknown ones: only equal contexts
+        # are shared.
+        extra = tenant.__pydantic_extra__
+        key = (
+            tenant.org_id,
+            tenant.workspace_id,
+            tenant.deployment_id,
+            tenant.actor_id,
+            tenant.source,
+            frozenset(tenant.model_fields_set),
+            repr(extra) if extra else None,
+        )
+        shared = self._tenants.get(key)
+        if shared is None:
+            shared = self._tenants[key] = tenant
+        return shared
+
+
+def summarize(run: Run, key: str | None = None) -> RunSummary:
+    """One run's summary (a fresh :class:`Summarizer`: nothing shared with others)."""
+    return Summarizer()(run, key)
+
+
+def is_summary(run: object) -> bool:
+    return isinstance(run, RunSummary)

@@ -1,0 +1,168 @@
+"""A run's summary reads, for everything the dashboard asks of it, exactly as the run.
+
+The runs come from the simulate engine over a few hundred ticks (every status, claims,
+retry backoffs, workspace locks, scheduler metadata, failures) plus hand-made edge
+cases; each check compares the answer on the whole runs with the answer on their
+summaries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tandem_tui.domain.clock import ManualClock
+from tandem_tui.domain.models import Run, RunStatus, parse_run
+from tandem_tui.domain.run_summary import RunSummary, Summarizer, node_counts, summarize
+from tandem_tui.domain.view import RunsView, admissions, last_queue_entry_ms
+from tandem_tui.present import detail_text, figures, status_since_ms
+from tandem_tui.simulate.engine import Engine
+from tandem_tui.source.file.store import read_runs_file
+
+START_MS = 1_790_000_000_000
+
+
+def engine_snapshots(tmp_path: Path, ticks: int = 240, every: int = 40) -> list[tuple[int, dict[str, Run]]]:
+    clock = ManualClock(START_MS)
+    engine = Engine(tmp_path, seed=11, rate=1.5, max_concurrent=3, clock=clock, archive_after_ms=60_000)
+    snapshots = []
+    for tick in range(1, ticks + 1):
+        clock.advance(1_000)
+        engine.step()
+        if tick % every == 0:
+            snapshots.append((clock.now_ms(), read_runs_file(engine.runs_file, now_ms=clock.now_ms())))
+    return snapshots
+
+
+def edge_runs() -> dict[str, Run]:
+    """Runs the engine rarely writes: a backoff with and without retry_after_ms, a
+    recovered-context run still in flight, a flow without nodes, a failure record."""
+
+    def run(run_id: str, status: str, **fields: Any) -> Run:
+        raw = {
+            "run_id": run_id,
+            "automation_id": "edge",
+            "status": status,
+            "created_at_ms": START_MS,
+            "updated_at_ms": START_MS + 5,
+            **fields,
+        }
+        return parse_run(raw)
+
+    history = [
+        {"event": "run_created", "recorded_at_ms": START_MS},
+        {"event": "run_execution_claimed", "recorded_at_ms": START_MS + 100, "metadata": {"claim": {"x": 1}}},
+        {"event": "node_retry_backoff_scheduled", "recorded_at_ms": START_MS + 200,
+         "metadata": {"retry_after_ms": START_MS + 900, "node_id": "a"}},
+        {"event": "run_execution_claimed", "recorded_at_ms": START_MS + 1_000},
+        {"event": "node_retry_backoff_scheduled", "recorded_at_ms": START_MS + 1_100, "metadata": {"note": 1}},
+        {"event": "run_execution_claimed", "recorded_at_ms": START_MS + 1_500},
+    ]
+    return {
+        r.run_id: r
+        for r in (
+            run("backoff", "queued", checkpoint={"lifecycle_history": history},
+                scheduler={"queue_reason": "retry_backoff", "queued_at_ms": START_MS + 1_100,
+                           "retry_after_ms": START_MS + 9_000, "retry_node_id": "a"}),
+            run("recovered", "queued", trigger_type="recovered_context_run"),
+            run("noflow", "running", automation_snapshot={"workspace_root": " /w ", "flow": {}},
+                checkpoint={"completed_nodes": ["a"], "pending_nodes": ["b", "c"], "blocked_nodes": ["d"]}),
+            run("failed", "failed", checkpoint={"last_failure": {"node_id": "n", "reason": "boom", "failed_at_ms": 1}}),
+            run("tenant", "queued", tenant_context={"org_id": "o", "workspace_id": "w", "source": "explicit", "extra": [1]},
+                automation_snapshot={"workspace_root": "/w"}),
+        )
+    }
+
+
+@pytest.fixture(scope="module")
+def snapshots(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[int, dict[str, Run]]]:
+    found = engine_snapshots(tmp_path_factory.mktemp("engine"))
+    last_now, last_runs = found[-1]
+    return [*found, (last_now, {**last_runs, **edge_runs()})]
+
+
+def summaries_of(runs: dict[str, Run]) -> dict[str, RunSummary]:
+    summarizer = Summarizer()
+    return {key: summarizer(run, key) for key, run in runs.items()}
+
+
+def test_the_engine_snapshots_cover_every_status_the_dashboard_groups(snapshots):
+    seen = {run.status for _, runs in snapshots for run in runs.values()}
+    assert {RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.COMPLETED} <= seen
+    assert any(run.execution_claim is not None for _, runs in snapshots for run in runs.values())
+
+
+def test_figures_of_summaries_are_the_figures_of_the_runs(snapshots):
+    for now_ms, runs in snapshots:
+        lean = summaries_of(runs)
+        full_view = RunsView.build(runs, now_ms=now_ms, max_concurrent_runs=3)
+        lean_view = RunsView.build(lean, now_ms=now_ms, max_concurrent_runs=3)
+        assert figures(lean, lean_view, now_ms) == figures(runs, full_view, now_ms)
+        assert lean_view.status_report(lean) == full_view.status_report(runs)
+        assert lean_view.locks(lean, now_ms) == full_view.locks(runs, now_ms)
+        assert lean_view.expired_claims(lean, now_ms) == full_view.expired_claims(runs, now_ms)
+
+
+def test_queue_infos_ages_and_details_of_summaries_are_the_runs(snapshots):
+    for now_ms, runs in snapshots:
+        lean = summaries_of(runs)
+        full_view = RunsView.build(runs, now_ms=now_ms, max_concurrent_runs=3)
+        lean_view = RunsView.build(lean, now_ms=now_ms, max_concurrent_runs=3)
+        for key, run in runs.items():
+            summary = lean[key]
+            queue = full_view.queue_info(run, now_ms)
+            assert lean_view.queue_info(summary, now_ms) == queue
+            assert status_since_ms(summary, queue) == status_since_ms(run, queue)
+            assert detail_text(summary) == detail_text(run)
+            assert admissions(summary) == admissions(run)
+            assert last_queue_entry_ms(summary) == last_queue_entry_ms(run)
+            assert node_counts(summary) == node_counts(run)
+            assert summary.workspace_root == run.workspace_root
+            assert summary.is_terminal == run.is_terminal
+            assert summary.is_nonterminal_recovered_context_run == run.is_nonterminal_recovered_context_run
+
+
+def test_a_view_kept_in_step_over_summaries_stays_the_view_over_runs(snapshots):
+    first_now, first = snapshots[0]
+    full_view = RunsView.build(first, now_ms=first_now, max_concurrent_runs=3)
+    lean_view = RunsView.build(summaries_of(first), now_ms=first_now, max_concurrent_runs=3)
+    previous_full, previous_lean = first, summaries_of(first)
+    for now_ms, runs in snapshots[1:]:
+        lean = summaries_of(runs)
+        changed = frozenset(runs) | frozenset(previous_full)
+        full_view.observe(previous_full, runs, now_ms=now_ms, changed=changed)
+        lean_view.observe(previous_lean, lean, now_ms=now_ms, changed=changed)
+        assert figures(lean, lean_view, now_ms) == figures(runs, full_view, now_ms)
+        previous_full, previous_lean = runs, lean
+
+
+def test_a_summary_keeps_no_record_it_was_not_asked_for():
+    run = edge_runs()["backoff"]
+    summary = summarize(run)
+    for missing in ("automation_snapshot", "runtime_context", "active_session_ids", "prompt_tokens"):
+        with pytest.raises(AttributeError):
+            getattr(summary, missing)
+    with pytest.raises(AttributeError):
+        getattr(summary.checkpoint, "node_outputs")
+    # The admissions and the ways back into the queue, in order; of the metadata only a
+    # backoff's retry_after_ms.
+    assert [(record.event, record.metadata) for record in summary.checkpoint.lifecycle_history] == [
+        ("run_execution_claimed", None),
+        ("node_retry_backoff_scheduled", {"retry_after_ms": START_MS + 900}),
+        ("run_execution_claimed", None),
+        ("node_retry_backoff_scheduled", None),
+        ("run_execution_claimed", None),
+    ]
+
+
+def test_summaries_share_equal_tenant_contexts_and_only_those():
+    runs = edge_runs()
+    summarizer = Summarizer()
+    first = summarizer(runs["backoff"])
+    second = summarizer(runs["recovered"])
+    other = summarizer(runs["tenant"])
+    assert first.tenant_context is second.tenant_context
+    assert other.tenant_context is not first.tenant_context
+    assert other.tenant_context.model_dump(mode="json") == runs["tenant"].tenant_context.model_dump(mode="json")

@@ -1,0 +1,69 @@
+"""The console holds summaries; what needs a whole run gets one.
+
+The dashboard's snapshots hold each run as a ``RunSummary`` (a console's memory); the
+run detail and an action's preview read the whole record from the source, and a detail
+that stays open is kept whole by the source as its run changes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tandem_tui.domain.actions import ActionKind, Transition, preview
+from tandem_tui.domain.models import Run, dump_run
+from tandem_tui.domain.run_summary import RunSummary
+from tandem_tui.source.file.store import read_runs_file, serialize_runs_file_bytes
+from tandem_tui.ui.screens.confirm import ConfirmActionScreen
+from tandem_tui.ui.screens.run_detail import RunDetailScreen
+
+from ui.test_app_life import wait_until
+
+
+@pytest.mark.anyio
+async def test_a_run_opened_from_a_summary_shows_its_whole_record(app_factory, runs_file, fixture_now_ms):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_until(pilot, lambda: app.state is not None)
+        assert isinstance(app.state.snapshot.runs["run-ir-0085"], RunSummary)
+        app.call_later(app.open_run, "run-ir-0085")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        shown = app.screen.run
+        assert isinstance(shown, Run)
+        expected = read_runs_file(runs_file, now_ms=fixture_now_ms)["run-ir-0085"]
+        assert dump_run(shown) == dump_run(expected)
+        assert shown.checkpoint.node_outputs  # what a summary does not keep
+
+
+@pytest.mark.anyio
+async def test_a_requeue_is_previewed_on_the_whole_run(app_factory, runs_file, fixture_now_ms, clock):
+    # Requeueing a failed run is the server's recover: it reads node outputs and the
+    # flow, which a summary does not hold.
+    app = app_factory(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_until(pilot, lambda: app.state is not None)
+        app.call_later(app.request_action, ActionKind.REQUEUE.value, ["run-ir-0085"])
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmActionScreen))
+        expected = preview(
+            ActionKind.REQUEUE, read_runs_file(runs_file, now_ms=fixture_now_ms)["run-ir-0085"], clock.now_ms()
+        )
+        assert isinstance(expected, Transition)
+        assert app.screen.previews == [expected]
+
+
+@pytest.mark.anyio
+async def test_an_open_detail_follows_its_run_whole_while_the_file_changes(app_factory, runs_file):
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_until(pilot, lambda: app.state is not None and "run-rn-0142" in app.state.snapshot.runs)
+        app.call_later(app.open_run, "run-rn-0142")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        document = json.loads(runs_file.read_text())
+        document["runs"]["run-rn-0142"]["detail"] = "changed while open"
+        document["runs"]["run-rn-0142"]["updated_at_ms"] += 1
+        runs_file.write_bytes(serialize_runs_file_bytes(document["runs"]))
+        await wait_until(pilot, lambda: app.screen.run.detail == "changed while open")
+        assert isinstance(app.screen.run, Run)
+        latest = app.state.snapshot.runs["run-rn-0142"]
+        assert isinstance(latest, Run)  # the source kept it whole, no second read needed
