@@ -452,6 +452,8 @@ INCREMENTAL_LIMIT = 256
 #: typed further, typed back (Backspace) or typed again narrows a kept result rather
 #: than every row; dropped when the rows or the sort column change.
 KEPT_RESULTS = 16
+#: Id lists kept with the results they list (see ``RowOrder._ids_of``).
+KEPT_IDS = 6
 
 
 def _base_key(row: RunRow) -> tuple[int, str]:
@@ -498,6 +500,7 @@ class RowOrder:
         self.filters: tuple[str, frozenset[RunStatus] | None, str] | None = None
         self.shown: list[RunRow] = []
         self._kept: list[tuple[tuple[str, frozenset[RunStatus] | None, str], list[RunRow]]] = []
+        self._ids: list[tuple[list[RunRow], bool, list[str]]] = []
         self._fresh: tuple[Mapping[str, RunRow], Mapping[str, RunRow], list[RunRow]] | None = None
 
     def note_fresh(self, old: Mapping[str, RunRow], new: Mapping[str, RunRow], fresh: list[RunRow]) -> None:
@@ -524,12 +527,25 @@ class RowOrder:
             self.column = column
             self.filters = None
             self._kept = []
+            self._ids = []
         if filters != self.filters:
             self._filter(filters)
-        shown = reversed(self.shown) if reverse else self.shown
-        return [row.run_id for row in shown]
+        return self._ids_of(self.shown, reverse)
+
+    def _ids_of(self, shown: list[RunRow], reverse: bool) -> list[str]:
+        """The ids of ``shown`` (read backwards if ``reverse``), kept with the list
+        they are of until the rows or the column change: Escape, or Backspace to a kept
+        result, hands back a kept list instead of walking 100k rows. The lists returned
+        are shared: not to be changed."""
+        for of, reversed_, ids in self._ids:
+            if of is shown and reversed_ == reverse:
+                return ids
+        ids = [row.run_id for row in (reversed(shown) if reverse else shown)]
+        self._ids = [*self._ids[-(KEPT_IDS - 1) :], (shown, reverse, ids)]
+        return ids
 
     def _take(self, rows: Mapping[str, RunRow], column: str, filters: tuple[Any, ...]) -> None:
+        self._ids = []
         delta = self._delta(rows)
         self.rows = rows
         if delta is None:
