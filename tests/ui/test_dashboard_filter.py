@@ -104,3 +104,14 @@ async def test_escape_while_a_filter_waits_clears_it_and_nothing_applies_later(a
         await pilot.pause(PAUSE_S + 0.2)
         assert applied == [] and table.order == before
         assert title_of(app).startswith("runs 20  sort")
+
+
+async def test_slash_computes_the_rows_filter_texts_before_the_first_key(app_factory):
+    app = app_factory(watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        assert table.warm_search(5), "rows are left before the filter opens"
+        await pilot.press("slash")
+        await pilot.pause()
+        assert not table.warm_search(5), "every row's text is computed"

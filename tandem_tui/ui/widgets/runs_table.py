@@ -13,13 +13,14 @@ leave are added or removed by key, and the cursor stays on the run it was on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from bisect import bisect_left, insort
 from functools import cached_property, partial
+from itertools import islice
 from operator import attrgetter
 
 from rich.cells import cell_len
@@ -837,6 +838,8 @@ class RunsTable(ScrollView, can_focus=True):
         #: at 10k runs should not remeasure them, and columns should not jump).
         self._longest = longest_values(())
         self._order = RowOrder()
+        #: The rows whose filter texts ``warm_search`` computes, and how far it got.
+        self._warming: tuple[dict[str, RunRow], Iterator[RunRow]] | None = None
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, self._redraw_all)
@@ -1093,6 +1096,19 @@ class RunsTable(ScrollView, can_focus=True):
         self._sync()
 
     # -- keeping the table in step ------------------------------------------------------
+
+    def warm_search(self, count: int) -> bool:
+        """Compute the ``/`` filter's text (:meth:`RunRow.search_text`) of up to
+        ``count`` more rows, ahead of the first key typed: over 100k runs the texts
+        take longer than the filter itself. Returns whether rows are left."""
+        if self._warming is None or self._warming[0] is not self.rows_by_id:
+            self._warming = (self.rows_by_id, iter(self.rows_by_id.values()))
+        done = 0
+        with gc_paused():
+            for row in islice(self._warming[1], count):
+                row.search_text()
+                done += 1
+        return done == count
 
     def filter_cost(self, text: str) -> int:
         """How many rows applying ``text`` as the ``/`` filter would look at (0: none,
