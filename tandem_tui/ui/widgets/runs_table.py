@@ -536,13 +536,21 @@ class RowOrder:
     def _ids_of(self, shown: list[RunRow], reverse: bool) -> list[str]:
         """The ids of ``shown`` (read backwards if ``reverse``), kept with the list
         they are of until the rows or the column change: Escape, or Backspace to a kept
-        result, hands back a kept list instead of walking 100k rows. The lists returned
-        are shared: not to be changed."""
+        result, hands back a kept list instead of walking 100k rows. The ids of every
+        row (what Escape shows) are kept however many filters come between. The lists
+        returned are shared: not to be changed."""
         for of, reversed_, ids in self._ids:
             if of is shown and reversed_ == reverse:
                 return ids
         ids = [row.run_id for row in (reversed(shown) if reverse else shown)]
-        self._ids = [*self._ids[-(KEPT_IDS - 1) :], (shown, reverse, ids)]
+        entry = (shown, reverse, ids)
+        every = [e for e in self._ids if e[0] is self.ascending]
+        others = [e for e in self._ids if e[0] is not self.ascending]
+        if shown is self.ascending:
+            every.append(entry)
+        else:
+            others = [*others[-(KEPT_IDS - 1) :], entry]
+        self._ids = every + others
         return ids
 
     def _take(self, rows: Mapping[str, RunRow], column: str, filters: tuple[Any, ...]) -> None:
