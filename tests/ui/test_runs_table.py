@@ -137,3 +137,91 @@ def test_a_summary_builds_the_row_its_run_builds(fixture_now_ms):
     lean_rows = build_rows(lean, RunsView.build(lean, now_ms=fixture_now_ms, max_concurrent_runs=8), fixture_now_ms)
     assert lean_rows == full_rows
     assert {row.nodes_total for row in full_rows.values()} != {0}  # flows were counted
+
+
+# -- a typed filter narrows what it can (issue 13 item 8: typing at 100k runs) --------------
+
+
+def typing_steps(rng: random.Random, rows: dict[str, RunRow], steps: int):
+    """What an operator does while a filter is typed: keys (mostly letters found in the
+    rows, so needles keep matching), Backspace, Escape, a quick status filter, an engine,
+    a sort column, a reversed sort, and snapshots arriving in between."""
+    alphabet = sorted({ch for row in rows.values() for ch in row.search_text()} - {" "}) + ["Z"]
+    statuses = [None, *(STATUS_FILTER_MEMBERS[f] for f in StatusFilter if f != StatusFilter.ALL)]
+    needle, status, engine, column, reverse = "", None, "", "status", False
+    for serial in range(steps):
+        roll = rng.random()
+        if roll < 0.45:
+            needle += rng.choice(alphabet).lower()
+        elif roll < 0.65:
+            needle = needle[: -rng.randint(1, 3)]
+        elif roll < 0.7:
+            needle = ""
+        elif roll < 0.77:
+            status = rng.choice(statuses)
+        elif roll < 0.82:
+            engine = rng.choice(("", "", "eu", "us"))
+        elif roll < 0.86:
+            column = rng.choice(SORTABLE_ALL)
+        elif roll < 0.9:
+            reverse = not reverse
+        else:
+            rows = changed(rows, rng, rng.randrange(1, 8), serial)
+        yield rows, column, reverse, needle, status, engine
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_filter_narrowed_from_kept_results_is_exactly_a_filter_of_every_row(fixture_now_ms, seed):
+    rng = random.Random(seed)
+    order = RowOrder()
+    narrowed = kept = 0
+    for rows, column, reverse, needle, status, engine in typing_steps(rng, many_rows(fixture_now_ms), 400):
+        cost = order.filter_cost(rows, column, needle, status, engine)
+        narrowed += 0 < cost < len(rows)
+        kept += cost == 0 and bool(needle)
+        assert order.order(rows, column, reverse, needle, status, engine) == expected(
+            rows, column, reverse, needle, status, engine
+        ), (needle, status, engine, column, reverse)
+    assert narrowed > 30 and kept > 10, "the steps took the incremental paths"
+
+
+def test_a_key_typed_further_looks_only_at_the_rows_its_prefix_kept(fixture_now_ms):
+    rows = many_rows(fixture_now_ms)
+    order = RowOrder()
+    order.order(rows, "status", False)
+    assert order.filter_cost(rows, "status", "rn") == len(rows)
+    kept_rn = order.order(rows, "status", False, "rn")
+    assert order.filter_cost(rows, "status", "rn-0142-") == len(kept_rn) < len(rows)
+    kept_longer = order.order(rows, "status", False, "rn-0142-")
+    assert order.filter_cost(rows, "status", "rn-0142-1") == len(kept_longer)
+    kept_longest = order.order(rows, "status", False, "rn-0142-1")
+    assert len(kept_longest) < len(kept_longer)
+    # Backspace, and the same needle typed again, are kept results: no row looked at.
+    assert order.filter_cost(rows, "status", "rn") == 0
+    assert order.order(rows, "status", False, "rn") == kept_rn
+    assert order.filter_cost(rows, "status", "rn-0142-1") == 0
+    assert order.order(rows, "status", False, "rn-0142-1") == kept_longest
+    # Another status filter starts from every row; a snapshot drops what was kept
+    # except the rows shown (edited with the rest).
+    queued = STATUS_FILTER_MEMBERS[StatusFilter.QUEUED]
+    assert order.filter_cost(rows, "status", "rn", queued) == len(rows)
+    order.order(rows, "status", False, "rn-0142-")
+    rows = changed(rows, random.Random(1), 3, 1)
+    order.order(rows, "status", False, "rn-0142-")
+    assert order.filter_cost(rows, "status", "rn") == len(rows)
+    assert order.filter_cost(rows, "status", "rn-0142-1") == len(order.shown)
+
+
+def test_escape_shows_the_sorted_rows_as_kept_without_sorting_again(fixture_now_ms):
+    rows = many_rows(fixture_now_ms)
+    order = RowOrder()
+    unfiltered = order.order(rows, "wait", True)
+    ascending = order.ascending
+    for end in range(1, 12):  # more filters than the ids kept of filtered results
+        order.order(rows, "wait", True, "run-rn-0142"[:end])
+    assert order.order(rows, "wait", True, "") is unfiltered, "the ids as they were listed"
+    assert order.ascending is ascending and order.shown is ascending
+    # A snapshot edits the rows kept: the ids are listed anew, and exactly.
+    rows = changed(rows, random.Random(2), 3, 1)
+    assert order.order(rows, "wait", True, "") == expected(rows, "wait", True)
+    assert order.ascending is ascending

@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Input, Static
 from textual.widgets._footer import FooterKey
 
@@ -39,6 +40,18 @@ from tandem_tui.ui.widgets.runs_table import (
     build_rows,
 )
 from tandem_tui.ui.widgets.trends import TrendData, Trends, trend_data
+
+
+#: A typed filter that would look at more rows than this (a first key over 100k runs)
+#: waits until typing pauses for ``FILTER_PAUSE_S``, or Enter: keys typed faster than
+#: such a filter applies cost one pass, not one each. Cheaper filters apply at once.
+FILTER_COALESCE_ROWS = 20_000
+FILTER_PAUSE_S = 0.06
+#: A filter waiting for typing to pause applies after this long anyway.
+FILTER_MAX_WAIT_S = 0.3
+#: Rows whose filter texts are computed per turn of the event loop after ``/`` (about
+#: 10 ms of work: keys typed meanwhile are not held up).
+FILTER_WARM_CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -167,6 +180,14 @@ class DashboardScreen(Screen[None]):
     class OpenHistory(Message):
         """The operator asked for the archive."""
 
+    #: See ``FILTER_COALESCE_ROWS`` (per screen, so a test can coalesce a small table
+    #: and wait longer than a loaded machine takes between two keys).
+    filter_coalesce_rows: int = FILTER_COALESCE_ROWS
+    filter_pause_s: float = FILTER_PAUSE_S
+    filter_max_wait_s: float = FILTER_MAX_WAIT_S
+    _filter_timer: Timer | None = None
+    _filter_deadline: Timer | None = None
+
     def __init__(
         self,
         *,
@@ -286,6 +307,13 @@ class DashboardScreen(Screen[None]):
         field_ = self.query_one("#filter", Input)
         field_.add_class("-shown")
         field_.focus()
+        self._warm_filter()
+
+    def _warm_filter(self) -> None:
+        """The rows' filter texts, a chunk at a time, while the operator starts typing:
+        the first key over 100k runs then costs the filter, not the texts."""
+        if self.query_one(RunsTable).warm_search(FILTER_WARM_CHUNK):
+            self.set_timer(0.001, self._warm_filter, name="filter-warm")
 
     def action_cycle_engine(self) -> None:
         """A fleet source: show one engine's runs, the next, …, then all again."""
@@ -326,7 +354,8 @@ class DashboardScreen(Screen[None]):
         if field_.has_class("-shown") or table.filter_text:
             field_.value = ""
             field_.remove_class("-shown")
-            table.filter_text = ""
+            # At once, and whatever key was still waiting to apply: the rows as kept.
+            self._apply_filter()
             table.focus()
         elif table.marked:
             table.clear_marks()
@@ -336,11 +365,33 @@ class DashboardScreen(Screen[None]):
             table.engine_filter = ""
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "filter":
-            self.query_one(RunsTable).filter_text = event.value
+        """The filter input shows every key at once; the table follows at once when the
+        filter is cheap, else when typing pauses (``filter_pause_s``), on Enter, or
+        ``filter_max_wait_s`` after the first key that waits. What applies is always
+        the input's value then, so a key typed ahead is never lost."""
+        if event.input.id != "filter":
+            return
+        if self.query_one(RunsTable).filter_cost(event.input.value) <= self.filter_coalesce_rows:
+            self._apply_filter()
+            return
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(self.filter_pause_s, self._apply_filter, name="filter-pause")
+        if self._filter_deadline is None:
+            self._filter_deadline = self.set_timer(self.filter_max_wait_s, self._apply_filter, name="filter-deadline")
+
+    def _apply_filter(self) -> None:
+        """Show the rows of what the filter input says now (its every key so far)."""
+        for timer in (self._filter_timer, self._filter_deadline):
+            if timer is not None:
+                timer.stop()
+        self._filter_timer = self._filter_deadline = None
+        self.query_one(RunsTable).filter_text = self.query_one("#filter", Input).value
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
+            # Enter applies what is typed without waiting for the pause.
+            self._apply_filter()
             if not event.value:
                 event.input.remove_class("-shown")
             self.query_one(RunsTable).focus()

@@ -13,13 +13,14 @@ leave are added or removed by key, and the cursor stays on the run it was on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from bisect import bisect_left, insort
 from functools import cached_property, partial
+from itertools import islice
 from operator import attrgetter
 
 from rich.cells import cell_len
@@ -509,6 +510,12 @@ def row_matches(row: RunRow, needle: str, statuses: frozenset[RunStatus] | None)
 #: Above this many rows changed (or gone) in one snapshot, the order is rebuilt rather
 #: than edited (each edit is a binary search and a list insert or delete).
 INCREMENTAL_LIMIT = 256
+#: Filtered results kept (per status and engine filter and needle) so that a needle
+#: typed further, typed back (Backspace) or typed again narrows a kept result rather
+#: than every row; dropped when the rows or the sort column change.
+KEPT_RESULTS = 16
+#: Id lists kept with the results they list (see ``RowOrder._ids_of``).
+KEPT_IDS = 6
 
 
 def _base_key(row: RunRow) -> tuple[int, str]:
@@ -537,8 +544,14 @@ class RowOrder:
     exactly :func:`sorted_rows` with ``reverse=True``). A new set of rows in which few
     changed (a snapshot on a busy host changes a handful of runs a second) edits the
     three lists in place, instead of sorting and filtering every row again on the UI
-    thread while a key may be waiting; a typed filter that only grows narrows the rows
-    already shown.
+    thread while a key may be waiting.
+
+    A filter is applied from the fewest rows it can be: results are kept per filter
+    (``KEPT_RESULTS`` of them, until the rows or the column change), so a needle typed
+    further narrows the result of its prefix, one typed back (Backspace) or again is
+    the kept result, and clearing every filter (Escape) is ``ascending`` as it is kept,
+    never a sort. Whichever rows it starts from, the result is exactly what filtering
+    every row gives.
     """
 
     def __init__(self) -> None:
@@ -548,6 +561,8 @@ class RowOrder:
         self.ascending: list[RunRow] = []
         self.filters: tuple[str, frozenset[RunStatus] | None, str] | None = None
         self.shown: list[RunRow] = []
+        self._kept: list[tuple[tuple[str, frozenset[RunStatus] | None, str], list[RunRow]]] = []
+        self._ids: list[tuple[list[RunRow], bool, list[str]]] = []
         self._fresh: tuple[Mapping[str, RunRow], Mapping[str, RunRow], list[RunRow]] | None = None
 
     def note_fresh(self, old: Mapping[str, RunRow], new: Mapping[str, RunRow], fresh: list[RunRow]) -> None:
@@ -573,12 +588,34 @@ class RowOrder:
             self.ascending = sorted(self.base, key=_PRIMARY[column])
             self.column = column
             self.filters = None
+            self._kept = []
+            self._ids = []
         if filters != self.filters:
             self._filter(filters)
-        shown = reversed(self.shown) if reverse else self.shown
-        return [row.run_id for row in shown]
+        return self._ids_of(self.shown, reverse)
+
+    def _ids_of(self, shown: list[RunRow], reverse: bool) -> list[str]:
+        """The ids of ``shown`` (read backwards if ``reverse``), kept with the list
+        they are of until the rows or the column change: Escape, or Backspace to a kept
+        result, hands back a kept list instead of walking 100k rows. The ids of every
+        row (what Escape shows) are kept however many filters come between. The lists
+        returned are shared: not to be changed."""
+        for of, reversed_, ids in self._ids:
+            if of is shown and reversed_ == reverse:
+                return ids
+        ids = [row.run_id for row in (reversed(shown) if reverse else shown)]
+        entry = (shown, reverse, ids)
+        every = [e for e in self._ids if e[0] is self.ascending]
+        others = [e for e in self._ids if e[0] is not self.ascending]
+        if shown is self.ascending:
+            every.append(entry)
+        else:
+            others = [*others[-(KEPT_IDS - 1) :], entry]
+        self._ids = every + others
+        return ids
 
     def _take(self, rows: Mapping[str, RunRow], column: str, filters: tuple[Any, ...]) -> None:
+        self._ids = []
         delta = self._delta(rows)
         self.rows = rows
         if delta is None:
@@ -586,6 +623,7 @@ class RowOrder:
             ordered.sort(key=attrgetter("updated_at_ms"), reverse=True)
             self.base = ordered
             self.column = self.filters = None
+            self._kept = []
             return
         gone, fresh = delta
         lists: list[tuple[list[RunRow], Callable[[RunRow], Any], Callable[[RunRow], bool]]] = [
@@ -602,6 +640,9 @@ class RowOrder:
             for row in fresh:
                 if keep(row):
                     insort(ordered, row, key=key)
+        # Kept results are of the rows before; the one shown was edited with the rest.
+        shown_kept = self.filters is not None and self.shown is not self.ascending
+        self._kept = [(self.filters, self.shown)] if shown_kept else []
 
     def _delta(self, rows: Mapping[str, RunRow]) -> tuple[list[RunRow], list[RunRow]] | None:
         """``(rows to take out, rows to put in)`` going from ``self.rows`` to ``rows``,
@@ -625,19 +666,80 @@ class RowOrder:
 
     def _filter(self, filters: tuple[str, frozenset[RunStatus] | None, str]) -> None:
         needle, statuses, engine = filters
-        previous = self.filters
         if not needle and statuses is None and not engine:
+            # Nothing filtered (Escape): the sorted rows as they are kept, no pass.
             self.shown = self.ascending
         else:
-            narrowing = (
-                previous is not None
-                and previous[1:] == filters[1:]
-                and needle.startswith(previous[0])
-            )
-            source = self.shown if narrowing else self.ascending
-            keep = _matcher(*filters)
-            self.shown = [row for row in source if keep(row)]
+            source, source_filters = self._source(filters)
+            if source_filters == filters:
+                self.shown = source
+            elif source_filters is not None:
+                # Kept under the same status and engine filters, for a needle this one
+                # extends: only the needle is left to check.
+                self.shown = _scan(source, needle, None, "")
+            else:
+                self.shown = _scan(source, needle, statuses, engine)
+            self._keep(filters, self.shown)
         self.filters = filters
+
+    def _source(
+        self, filters: tuple[str, frozenset[RunStatus] | None, str]
+    ) -> tuple[list[RunRow], tuple[str, frozenset[RunStatus] | None, str] | None]:
+        """The fewest rows a filter can be taken from, and the filters they were kept
+        under (``None``: every row). A kept result qualifies when its status and engine
+        filters are the same and its needle is a prefix of ``filters``' needle: a row
+        whose text contains the longer needle contains every prefix of it, so the rows
+        the longer needle keeps are among the ones the prefix kept."""
+        needle = filters[0]
+        best: tuple[list[RunRow], tuple[str, frozenset[RunStatus] | None, str] | None] = (self.ascending, None)
+        for kept_filters, kept in self._kept:
+            if kept_filters[1:] == filters[1:] and needle.startswith(kept_filters[0]):
+                if kept_filters == filters:
+                    return kept, kept_filters
+                if len(kept) < len(best[0]):
+                    best = (kept, kept_filters)
+        return best
+
+    def filter_cost(
+        self,
+        rows: Mapping[str, RunRow],
+        column: str,
+        needle: str = "",
+        statuses: frozenset[RunStatus] | None = None,
+        engine: str = "",
+    ) -> int:
+        """How many rows :meth:`order` would look at to apply these filters: 0 when
+        nothing is filtered or the result is kept, the rows of the narrowest kept result
+        the filter extends, else every row."""
+        filters = (needle, statuses, engine)
+        if rows is not self.rows or column != self.column:
+            return len(rows)
+        if filters == self.filters or (not needle and statuses is None and not engine):
+            return 0
+        source, source_filters = self._source(filters)
+        return 0 if source_filters == filters else len(source)
+
+    def _keep(self, filters: tuple[str, frozenset[RunStatus] | None, str], shown: list[RunRow]) -> None:
+        kept = [entry for entry in self._kept if entry[0] != filters]
+        kept.append((filters, shown))
+        self._kept = kept[-KEPT_RESULTS:]
+
+
+def _scan(
+    rows: list[RunRow], needle: str, statuses: frozenset[RunStatus] | None, engine: str
+) -> list[RunRow]:
+    """The rows of ``rows`` (in order, as a new list) that :func:`_matcher` keeps: one
+    comprehension per filter and no call per row (at 100k rows the calls of a
+    per-row predicate cost more than the substring searches)."""
+    out = rows
+    if engine:
+        out = [row for row in out if row.engine == engine]
+    if statuses is not None:
+        out = [row for row in out if row.status in statuses]
+    if needle:
+        # ``_search`` is what ``search_text()`` returns (read directly: no call).
+        out = [row for row in out if needle in row._search]
+    return out if out is not rows else list(rows)
 
 
 def _always(_row: RunRow) -> bool:
@@ -805,6 +907,8 @@ class RunsTable(ScrollView, can_focus=True):
         #: at 10k runs should not remeasure them, and columns should not jump).
         self._longest = longest_values(())
         self._order = RowOrder()
+        #: The rows whose filter texts ``warm_search`` computes, and how far it got.
+        self._warming: tuple[dict[str, RunRow], Iterator[RunRow]] | None = None
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, self._redraw_all)
@@ -1061,6 +1165,30 @@ class RunsTable(ScrollView, can_focus=True):
         self._sync()
 
     # -- keeping the table in step ------------------------------------------------------
+
+    def warm_search(self, count: int) -> bool:
+        """Compute the ``/`` filter's text (:meth:`RunRow.search_text`) of up to
+        ``count`` more rows, ahead of the first key typed: over 100k runs the texts
+        take longer than the filter itself. Returns whether rows are left."""
+        if self._warming is None or self._warming[0] is not self.rows_by_id:
+            self._warming = (self.rows_by_id, iter(self.rows_by_id.values()))
+        done = 0
+        with gc_paused():
+            for row in islice(self._warming[1], count):
+                row.search_text()
+                done += 1
+        return done == count
+
+    def filter_cost(self, text: str) -> int:
+        """How many rows applying ``text`` as the ``/`` filter would look at (0: none,
+        the result is kept): the dashboard applies a costly filter once typing pauses."""
+        return self._order.filter_cost(
+            self.rows_by_id,
+            self.sort_column,
+            text.strip().lower(),
+            STATUS_FILTER_MEMBERS[self.status_filter],
+            self.engine_filter,
+        )
 
     def _visible_order(self) -> list[str]:
         # Sorted once per set of rows and sort column, edited in place when a snapshot
