@@ -369,7 +369,7 @@ class RunsWatcher:
             finally:
                 feed.finish()
         self._helper = helper
-        if runs is None or not scan.complete or (scan.schema_version or 0) > RUNS_SCHEMA_VERSION or feed.closed:
+        if runs is None or not scan.complete or (scan.schema_version or 0) > RUNS_SCHEMA_VERSION or feed.failed:
             return None  # the helper is primed again from the usual read
         self._helper_primed = True
         self._local = LocalDiffer()
