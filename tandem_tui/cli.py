@@ -23,7 +23,6 @@ from typing import NamedTuple
 from tandem_tui import __version__
 from tandem_tui.commands.options import CommandError
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
-from tandem_tui.domain.gc_pause import gc_paused
 
 
 class Command(NamedTuple):
@@ -112,11 +111,7 @@ def chosen_command(argv: Sequence[str] | None) -> str | None:
 def main(argv: Sequence[str] | None = None, *, clock: Clock = SYSTEM_CLOCK) -> int:
     """Run one command. ``clock`` is the one "now" every command reads (tests pass a
     ``ManualClock``)."""
-    # Importing the chosen command (pydantic and the models; for the console, Textual)
-    # allocates hundreds of thousands of long-lived objects; the collections they
-    # trigger walk them in vain: about 10 ms of a one-shot command's CPU.
-    with gc_paused():
-        parser = build_parser(chosen_command(argv))
+    parser = build_parser(chosen_command(argv))
     args = parser.parse_args(argv)
     args.clock = clock
     try:
