@@ -150,12 +150,13 @@ class FileSource:
     def full_runs(self, runs: Sequence[Run | RunSummary]) -> dict[str, Run]:
         """The whole records of hot runs a snapshot holds, by run id: a run already whole
         as it is, a :class:`RunSummary` read again from the file as it is now (its entry
-        alone, found from the bytes; the whole file only when its layout needs it). A run
-        no longer in the hot set is left out; an unusable file raises :class:`SourceError`."""
+        alone: the file is scanned in chunks and only the wanted entries' bytes are kept;
+        the whole file is read only when its layout needs it). A run no longer in the hot
+        set is left out; an unusable file raises :class:`SourceError`."""
         # Here, not at the top: only a console holds summaries.
         from tandem_tui.domain.run_summary import RunSummary
-        from tandem_tui.source.file.entry_scan import scan_entries
-        from tandem_tui.source.file.regular import read_regular
+        from tandem_tui.source.file.entry_scan import ChunkedScan
+        from tandem_tui.source.file.regular import open_regular
         from tandem_tui.source.file.store import RUNS_FILE_NAME, RUNS_SCHEMA_VERSION, load_json, parse_run_entry
 
         found: dict[str, Run] = {}
@@ -168,25 +169,31 @@ class FileSource:
         if not wanted:
             return found
         now_ms = self.clock.now_ms()
+        keys = {summary.key for summary in wanted.values()}
         try:
             with gc_paused():
-                raw, _ = read_regular(self.runs_file)
-                scanned = scan_entries(raw)
-                if scanned is not None and (scanned.schema_version or 0) <= RUNS_SCHEMA_VERSION:
-                    spans = {key: (start, end) for key, start, end in scanned.spans}
-                    if len(spans) == len(scanned.spans):  # a duplicate key: the full read decides
-                        for run_id, summary in list(wanted.items()):
-                            span = spans.get(summary.key)
-                            if span is None:
-                                continue
-                            try:
-                                value = load_json(raw[span[0] : span[1]], RUNS_FILE_NAME)
-                                run = parse_run_entry(summary.key, value, now_ms=now_ms)
-                            except (RunsFileError, ValueError):
-                                continue  # the full read gives the verdict and its words
-                            if run.run_id == run_id and not run.is_nonterminal_recovered_context_run:
-                                found[run_id] = run
-                                del wanted[run_id]
+                entries: dict[str, bytes] = {}
+                doubled = False
+                with open_regular(self.runs_file) as handle:
+                    scan = ChunkedScan(handle.read)
+                    for key, window, start, end in scan.entries():
+                        if key in keys:
+                            doubled = doubled or key in entries
+                            entries[key] = window[start:end]
+                # A key written twice: the full read decides which value stands.
+                if scan.complete and not doubled and (scan.schema_version or 0) <= RUNS_SCHEMA_VERSION:
+                    for run_id, summary in list(wanted.items()):
+                        data = entries.get(summary.key)
+                        if data is None:
+                            continue
+                        try:
+                            run = parse_run_entry(summary.key, load_json(data, RUNS_FILE_NAME), now_ms=now_ms)
+                        except (RunsFileError, ValueError):
+                            continue  # the full read gives the verdict and its words
+                        if run.run_id == run_id and not run.is_nonterminal_recovered_context_run:
+                            found[run_id] = run
+                            del wanted[run_id]
+                del entries
                 if wanted:
                     hot = read_runs_file(self.runs_file, now_ms=now_ms)
                     found.update((run_id, hot[run_id]) for run_id in wanted if run_id in hot)

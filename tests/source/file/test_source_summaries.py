@@ -105,3 +105,18 @@ def test_a_run_kept_full_comes_whole_once_it_changes_and_the_others_stay_summari
         stop.set()
         snapshots.close()
         source.close()
+
+
+def test_a_key_written_twice_is_read_as_the_full_read_reads_it(runs_file, fixture_now_ms):
+    source = source_over(runs_file, fixture_now_ms)
+    lean = source.load().runs
+    text = runs_file.read_text()
+    entry = json.dumps(
+        {**json.loads(text)["runs"]["run-rn-0142"], "detail": "the later value"}, indent=2
+    ).replace("\n", "\n    ")
+    # The same key once more at the end of the map: JSON's later value wins.
+    closing = text.rstrip().rindex("\n  }")
+    runs_file.write_text(text[:closing] + ',\n    "run-rn-0142": ' + entry + text[closing:])
+    whole = source.full_runs([lean["run-rn-0142"]])
+    assert whole["run-rn-0142"].detail == "the later value"
+    assert dump_run(whole["run-rn-0142"]) == dump_run(read_runs_file(runs_file, now_ms=fixture_now_ms)["run-rn-0142"])
