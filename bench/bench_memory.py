@@ -262,10 +262,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=240.0)
     parser.add_argument("--every", type=float, default=15.0)
     parser.add_argument("--quit-after", default="", help="comma-separated uptimes (s) to time `q` at")
-    parser.add_argument("--code", type=Path, action="append", default=[], help="other checkouts to measure")
+    parser.add_argument("--code", type=Path, action="append", default=[], help="other checkouts to measure too")
     args = parser.parse_args()
     mode = "steady" if args.steady else "plain" if args.plain else "demo"
-    for code in args.code or [REPO]:
+    # This checkout, then the others (as every bench script's --code: "too", not "instead").
+    for code in [REPO, *[c for c in args.code if c.resolve() != REPO]]:
         for uptime in [float(u) for u in args.quit_after.split(",") if u.strip()]:
             quit_run(mode, code, uptime, args.steady)
         if args.seconds > 0:
