@@ -298,6 +298,8 @@ class TandemApp(App[None]):
         message.stop()
         if message.generation != self._key_generation or not self._key_busy:
             return
+        if not self.screen_stack:
+            return  # the app is closing (its screens are gone): nothing left to settle on
         screen = self.screen
         if message.rounds < 1 or (screen is not message.screen and message.rounds < SETTLE_ROUNDS):
             # Once more through the screen on top: behind the messages the key made,
