@@ -238,6 +238,3 @@ def summarize(run: Run, key: str | None = None) -> RunSummary:
     """One run's summary (a fresh :class:`Summarizer`: nothing shared with others)."""
     return Summarizer()(run, key)
 
-
-def is_summary(run: object) -> bool:
-    return isinstance(run, RunSummary)
