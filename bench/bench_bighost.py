@@ -50,7 +50,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_idle import cpu_seconds  # noqa: E402  (utime+stime of a process and its children)
+from bench_idle import children_of, cpu_seconds  # noqa: E402  (/proc: children; utime+stime with them)
 COLS, ROWS = 160, 48
 
 #: CSI, OSC and charset sequences: what is left is the text the terminal shows.
@@ -59,17 +59,6 @@ _ID = re.compile(rb"[a-z][a-z0-9]*(?:-[a-z0-9]+)*-\d{6}")
 
 
 # -- /proc ------------------------------------------------------------------------------
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as handle:
-                out += [int(child) for child in handle.read().split()]
-    except OSError:
-        pass
-    return out
 
 
 def _status_mb(pid: int, field: str) -> float:
@@ -95,7 +84,7 @@ def rss_mb(pid: int) -> tuple[float, float]:
     """VmRSS of ``pid`` and the sum of its children's (a child forked but not yet
     exec'd, which shows the parent's pages, is not counted)."""
     own = _cmdline(pid)
-    children = [child for child in _children(pid) if _cmdline(child) != own]
+    children = [child for child in children_of(pid) if _cmdline(child) != own]
     return _status_mb(pid, "VmRSS"), sum(_status_mb(child, "VmRSS") for child in children)
 
 

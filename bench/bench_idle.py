@@ -27,17 +27,22 @@ TARGET = 0.01
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` and its live children (the console's parse helper)."""
-    total = 0.0
-    pids = [pid]
+def children_of(pid: int) -> list[int]:
+    """The pids of ``pid``'s live children (none once it is gone)."""
+    found: list[int] = []
     try:
         for task in os.listdir(f"/proc/{pid}/task"):
             with open(f"/proc/{pid}/task/{task}/children") as handle:
-                pids += [int(child) for child in handle.read().split()]
+                found += [int(child) for child in handle.read().split()]
     except OSError:
         pass
-    for each in pids:
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` and its live children (the console's parse helper)."""
+    total = 0.0
+    for each in [pid, *children_of(pid)]:
         try:
             with open(f"/proc/{each}/stat") as handle:
                 fields = handle.read().rsplit(")", 1)[1].split()
