@@ -97,9 +97,34 @@ async def settle(pilot: Pilot) -> None:
         await pilot.pause(0.05)
         await pilot.app.workers.wait_for_complete()
     # The table sizes its columns to the new rows on its next idle, not when they are
-    # added: a snapshot taken before that shows header-wide columns.
-    await pilot.pause(0.1)
+    # added: a snapshot taken before that shows header-wide columns (a clean-clone CI
+    # run caught one after a fixed 0.1 s pause), so wait for the widths, up to 10 s.
+    screen = pilot.app.screen
+    if isinstance(screen, HistoryScreen):
+        table = screen.query_one("#history-table", DataTable)
+        for _ in range(200):
+            if columns_fit(table):
+                break
+            await pilot.pause(0.05)
     await pilot.pause()
+
+
+def column_widths(table: DataTable) -> list[int]:
+    return [column.content_width for column in table.ordered_columns]
+
+
+def widest_cells(table: DataTable) -> list[int]:
+    """Per column, its widest cell, its header included."""
+    rows = [table.get_row_at(row) for row in range(table.row_count)]
+    return [
+        max([column.label.cell_len, *(cells[index].cell_len for cells in rows)])
+        for index, column in enumerate(table.ordered_columns)
+    ]
+
+
+def columns_fit(table: DataTable) -> bool:
+    """Every column is at least as wide as its widest cell (its header included)."""
+    return all(w >= need for w, need in zip(column_widths(table), widest_cells(table)))
 
 
 def shown_ids(screen: HistoryScreen) -> list[str]:
@@ -248,6 +273,27 @@ async def test_opening_an_unreadable_shard_says_why_in_one_line(runs_file):
         messages = [n.message for n in app._notifications]
         assert len(messages) == 1 and "\n" not in messages[0]
         assert messages[0].startswith("run-broken-0002: ") and "missing run" in messages[0]
+
+
+async def test_columns_fit_their_rows_as_soon_as_the_rows_are_shown(runs_file):
+    # The table alone measures new rows on its next idle, and a frame drawn before that
+    # kept header-wide columns for good: the widths must be right with the rows.
+    app = host(runs_file)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = app.shown
+        table = screen.query_one("#history-table", DataTable)
+        screen.open_month(OCTOBER)
+        await pilot.app.workers.wait_for_complete()
+        for _ in range(200):
+            if screen.month == OCTOBER and OCTOBER in screen.loaded_months:
+                break
+            await pilot.pause(0.05)
+        screen.open_month(NOVEMBER)  # read already: shown at once, no idle in between
+        assert column_widths(table) == widest_cells(table)
+        # ... and they narrow again after a month with wider cells.
+        screen.open_month(OCTOBER)
+        assert column_widths(table) == widest_cells(table)
 
 
 async def test_escape_clears_the_search_before_leaving(runs_file):

@@ -86,6 +86,19 @@ def batches(items: Sequence[ArchiveEntry], size: int) -> Iterable[Sequence[Archi
         yield items[start : start + size]
 
 
+def size_columns(table: DataTable, rows_cells: Sequence[Sequence[Text]]) -> None:
+    """Size ``table``'s columns to its header and ``rows_cells``, before the rows are added.
+
+    Why not leave it to the table: it measures new rows on its next idle, and a frame drawn
+    before that is cached under a key the measuring does not change, so it kept
+    header-wide columns after the widths were known (a loaded CI run's snapshot showed
+    ``compl…`` for ``completed``). Columns fit this month's rows, so they also narrow again.
+    """
+    for index, column in enumerate(table.ordered_columns):
+        widest = max((cells[index].cell_len for cells in rows_cells), default=0)
+        column.content_width = max(column.label.cell_len, widest)
+
+
 def read_batch(source: RunsSource, batch: Sequence[ArchiveEntry]) -> list[ArchivedRead]:
     """The source's reads of ``batch``; a source that fails outright makes every entry
     unreadable with its one-line reason (a reader thread must not take the console
@@ -390,9 +403,11 @@ class HistoryScreen(Screen[None]):
             rows = rows[:MAX_SEARCH_ROWS]
         self._rows = rows
         styles = self._row_styles()
+        rows_cells = [self._cells(entry, styles) for entry in self._rows]
         table.clear()
-        for entry in self._rows:
-            table.add_row(*self._cells(entry, styles), key=entry.key)
+        size_columns(table, rows_cells)
+        for entry, cells in zip(self._rows, rows_cells):
+            table.add_row(*cells, key=entry.key)
         if current in self._rows:
             table.move_cursor(row=self._rows.index(current), animate=False)
         self._show_month_label()
