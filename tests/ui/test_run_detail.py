@@ -349,6 +349,27 @@ async def test_update_run_redraws_status_and_timeline():
         assert app.shown.query_one("#title-status").has_class("status-paused")
 
 
+async def test_the_timeline_columns_fit_a_new_event_as_soon_as_it_is_shown():
+    # The table alone measures new rows on its next idle, and a frame drawn before that
+    # kept the old widths for good: the widths must be right with the rows.
+    app = host(parse_run(rich_run()))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        timeline = app.shown.query_one(Timeline)
+        newer = rich_run()
+        newer["checkpoint"]["lifecycle_history"].append(
+            {"event": "run_paused_by_a_much_longer_event_name", "recorded_at_ms": at(0.5)}
+        )
+        app.shown.update_run(parse_run(newer))
+        widths = [column.content_width for column in timeline.ordered_columns]
+        rows = [timeline.get_row_at(row) for row in range(timeline.row_count)]
+        widest = [
+            max([column.label.cell_len, *(cells[i].cell_len for cells in rows)])
+            for i, column in enumerate(timeline.ordered_columns)
+        ]
+        assert widths == widest and widths[2] >= len("run_paused_by_a_much_longer_event_name")
+
+
 async def test_action_keys_post_the_request_up_for_the_app():
     app = host(parse_run(rich_run()), actions=True)
     async with app.run_test(size=(80, 24)) as pilot:

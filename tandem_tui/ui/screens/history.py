@@ -38,6 +38,7 @@ from tandem_tui.safe_text import literal, sanitize
 from tandem_tui.ui.widgets.footer import SteadyFooter
 from tandem_tui.ui.widgets.record_fields import FieldsPanel, key_field_rows, theme_style
 from tandem_tui.ui.widgets.status_style import status_text
+from tandem_tui.ui.widgets.table_columns import size_columns
 from tandem_tui.ui.widgets.timeline import format_offset, timeline_entries
 
 #: Archived runs read per message back to the screen (each moves the progress bar).
@@ -84,19 +85,6 @@ class RowStyles:
 def batches(items: Sequence[ArchiveEntry], size: int) -> Iterable[Sequence[ArchiveEntry]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def size_columns(table: DataTable, rows_cells: Sequence[Sequence[Text]]) -> None:
-    """Size ``table``'s columns to its header and ``rows_cells``, before the rows are added.
-
-    Why not leave it to the table: it measures new rows on its next idle, and a frame drawn
-    before that is cached under a key the measuring does not change, so it kept
-    header-wide columns after the widths were known (a loaded CI run's snapshot showed
-    ``compl…`` for ``completed``). Columns fit this month's rows, so they also narrow again.
-    """
-    for index, column in enumerate(table.ordered_columns):
-        widest = max((cells[index].cell_len for cells in rows_cells), default=0)
-        column.content_width = max(column.label.cell_len, widest)
 
 
 def read_batch(source: RunsSource, batch: Sequence[ArchiveEntry]) -> list[ArchivedRead]:

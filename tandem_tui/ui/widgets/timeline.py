@@ -29,6 +29,7 @@ from tandem_tui.present import (
 )
 from tandem_tui.safe_text import literal, sanitize
 from tandem_tui.ui.widgets.record_fields import theme_style
+from tandem_tui.ui.widgets.table_columns import size_columns
 
 #: The timeline's rows are present's (kept under the names the screens import).
 TimelineEntry = TimelineRow
@@ -129,6 +130,7 @@ class Timeline(DataTable):
         rows = [self._cells(entry, with_date, theme) for entry in self._entries]
         self._fit_metadata(rows)
         self.clear()
+        size_columns(self, rows)
         for entry, cells in zip(self._entries, rows, strict=True):
             self.add_row(*cells, key=str(entry.index))
         self._shown_width = self.size.width
