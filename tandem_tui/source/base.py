@@ -22,7 +22,7 @@ What a source promises:
 - The archive (runs no longer in the hot set) is listed by month from cheap metadata
   (:meth:`archive_months`), read in batches on demand (:meth:`read_archived`), and
   looked up by id (:meth:`find_run` looks in the hot set first).
-- A console's snapshots may hold runs as summaries
+- Followed snapshots (a console's, ``status --watch``'s) may hold runs as summaries
   (:class:`~tandem_tui.domain.run_summary.RunSummary`: what the dashboard reads, not
   the whole record). :meth:`full_runs` gives the whole records, as the store holds them
   now; :meth:`keep_full` names the runs whose next versions come whole (an open run

@@ -168,8 +168,7 @@ def open_source(
     on_wait: Callable[[str], None] | None = None,
 ) -> RunsSource:
     """The source the parsed options name, routed through a live engine when there is
-    one. ``console=True`` tunes it for the console (paced re-reads, parsing in a helper
-    process); ``on_wait`` is told, in one line, when an action must wait for another
+    one. ``console=True`` tunes it for the console (paced re-reads); ``on_wait`` is told, in one line, when an action must wait for another
     writer's lock on the runs file."""
     from tandem_tui.source.file.source import FileSource
 

@@ -218,6 +218,39 @@ def test_status_watch_prints_one_json_line_per_change(tmp_path):
     assert b"Traceback" not in process.stderr.read()  # type: ignore[union-attr]
 
 
+def children_of(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as handle:
+            found += [int(child) for child in handle.read().split()]
+    return found
+
+
+def test_status_watch_parses_in_a_helper_process_and_leaves_none_behind(tmp_path):
+    # The file's bytes and its whole records stay out of the watching process (at 10k
+    # runs it held 298 MB; see bench/README.md): a helper parses, as for the console.
+    path = write_runs(tmp_path / "automation_v2_runs.json", record("a", "queued", 1000, workspace=f"{WS}/a"))
+    process = start_watch(path, "--json")
+    helpers: list[int] = []
+    try:
+        lines = LineReader(process)
+        assert json.loads(lines.next())["stale"] is False
+        helpers = [
+            child for child in children_of(process.pid)
+            if b"raw_diff" in Path(f"/proc/{child}/cmdline").read_bytes()
+        ]
+        assert len(helpers) == 1
+        replace_atomically(path, record("a", "running", 1000, workspace=f"{WS}/a"), record("b", "queued", 2000))
+        assert json.loads(lines.next())["changed_runs"] == 2
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in helpers)
+
+
 def test_status_watch_text_lines_summarise_each_change(tmp_path):
     admitted = {"checkpoint": {"lifecycle_history": [claimed(1500)]}}
     path = write_runs(tmp_path / "automation_v2_runs.json", record("a", "running", 1000, workspace=f"{WS}/a", **admitted))

@@ -45,8 +45,9 @@ class FileSource:
 
     ``env`` supplies the scheduler's global cap and the action defaults (actor, cap),
     read once here so the domain never reads the environment. ``poll`` follows by
-    polling (network filesystems); ``console=True`` paces re-reads of a busy file and
-    parses in a helper process, so a big file's parse never holds the console's GIL.
+    polling (network filesystems); ``console=True`` paces re-reads of a busy file.
+    Following (:meth:`follow`) parses in a helper process, so a big file's parse never
+    holds the follower's GIL, and its snapshots hold run summaries.
     """
 
     kind = "file"
@@ -109,7 +110,9 @@ class FileSource:
             changed=frozenset(runs),
         )
 
-    def _watcher(self):
+    def _watcher(self, *, followed: bool):
+        # A console's one-off read (its static mode) holds summaries too; following
+        # always does, for a console and for ``status --watch``.
         # Imported here: one-shot commands never load watchfiles.
         from tandem_tui.source.file.watcher import RunsWatcher
 
@@ -119,16 +122,20 @@ class FileSource:
             poll=self.poll,
             max_concurrent_runs=self.max_concurrent_runs,
             min_reload_interval_ms=CONSOLE_MIN_RELOAD_INTERVAL_MS if self.console else 0,
-            parse_in_helper=self.console,
-            summaries=self.console,
+            parse_in_helper=followed or self.console,
+            summaries=followed or self.console,
         )
 
     def load(self) -> Snapshot:
         """One read that never raises: a stale snapshot says why the file is unusable."""
-        return self._watcher().load()
+        return self._watcher(followed=False).load()
 
     def follow(self, stop: threading.Event) -> Iterator[Snapshot]:
-        watcher = self._watcher()
+        """Snapshots hold summaries of the runs not kept whole (:meth:`keep_full`), and
+        the file is parsed in a helper process, for a console and for ``status --watch``
+        alike: what follows a big host for hours holds what it shows, not every record
+        and the file's bytes (10k runs: 298 MB before, see bench/README.md)."""
+        watcher = self._watcher(followed=True)
         watcher.keep_full = self._keep_full
         # While it follows, its shard index (kept current from the shard tree's events)
         # is what the archive is listed from: no second scan of the tree.
@@ -141,7 +148,7 @@ class FileSource:
 
     def keep_full(self, run_ids: Iterable[str]) -> None:
         """Snapshots from now on hold these runs whole, as soon as they change (the run
-        a detail screen shows); every other run of a console's snapshots is a summary."""
+        a detail screen shows); every other run of followed snapshots is a summary."""
         self._keep_full = frozenset(run_ids)
         following = self._following
         if following is not None:
@@ -153,7 +160,7 @@ class FileSource:
         alone: the file is scanned in chunks and only the wanted entries' bytes are kept;
         the whole file is read only when its layout needs it). A run no longer in the hot
         set is left out; an unusable file raises :class:`SourceError`."""
-        # Here, not at the top: only a console holds summaries.
+        # Here, not at the top: only followed snapshots hold summaries.
         from tandem_tui.domain.run_summary import RunSummary
         from tandem_tui.source.file.entry_scan import ChunkedScan
         from tandem_tui.source.file.regular import open_regular
