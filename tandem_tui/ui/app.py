@@ -48,6 +48,8 @@ from tandem_tui.ui.screens.dashboard import DashboardScreen, DashboardState, bui
 
 if TYPE_CHECKING:
     from tandem_tui.domain.actions import ActionKind, DecisionState
+    from textual.timer import Timer
+
     from tandem_tui.domain.models import Run
     from tandem_tui.ui.screens.history import HistoryScreen
     from tandem_tui.ui.screens.run_detail import RunDetailScreen
@@ -96,9 +98,10 @@ class KeySettled(Message):
     screen, the app): when it reaches the app, the key has been handled everywhere it
     could be. ``rounds`` counts the passes made through the screen on top since, so
     that what the key asked for (a screen pushed in answer to a message) is in place
-    before the next key goes out."""
+    before the next key goes out. ``screen`` is None when the key's screen came after a
+    read in a thread (``_with_whole_runs``): the rounds then go through the new one."""
 
-    def __init__(self, screen: Screen[Any], generation: int, rounds: int) -> None:
+    def __init__(self, screen: Screen[Any] | None, generation: int, rounds: int) -> None:
         super().__init__()
         self.screen = screen
         self.generation = generation
@@ -113,6 +116,8 @@ EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SETTLE_ROUNDS = 4
 #: A key whose KeySettled was lost (its widget went away) holds the keys no longer than this.
 SETTLE_TIMEOUT_S = 0.5
+#: A run read whole for longer than this shows the runs table's loading spinner.
+READING_SHOWN_AFTER_S = 0.2
 
 
 class TandemApp(App[None]):
@@ -178,6 +183,10 @@ class TandemApp(App[None]):
         self._held_keys: list[events.Key] = []
         self._key_busy = False
         self._key_generation = 0
+        #: Whole-record reads in flight (see _with_whole_runs): keys wait for them.
+        self._whole_reads = 0
+        self._reading_timer: Timer | None = None
+        self._reading_shown = False
 
     # -- start and stop -----------------------------------------------------------------
 
@@ -277,7 +286,7 @@ class TandemApp(App[None]):
         screen it opened, if any, is in place, then goes to that screen.
         """
         if isinstance(event, events.Key) and not event.is_forwarded:
-            if self._key_busy:
+            if self._key_busy or self._whole_reads:
                 self._held_keys.append(event)
                 return
             await self._send_key(event)
@@ -311,6 +320,8 @@ class TandemApp(App[None]):
     def _key_settled(self, generation: int) -> None:
         if generation != self._key_generation or not self._key_busy:
             return
+        if self._whole_reads:
+            return  # the key's screen comes after the read (_whole_read_done settles it)
         self._key_busy = False
         if self._held_keys and self.is_running:
             self.call_next(self._send_key, self._held_keys.pop(0))
@@ -448,31 +459,100 @@ class TandemApp(App[None]):
                 latest = state.snapshot.runs.get(screen.run.run_id)
                 if latest is None or latest is screen.run:
                     continue
+                row = state.rows.get(screen.run.run_id)
+                holder = row.holder if row is not None else None
                 if isinstance(latest, RunSummary):
                     if (latest.updated_at_ms, latest.status) == (screen.run.updated_at_ms, screen.run.status):
                         continue
-                    latest = self._whole_runs([latest]).get(latest.run_id)
-                    if latest is None:
-                        continue
-                row = state.rows.get(screen.run.run_id)
-                screen.update_run(latest, lock_holder=row.holder if row is not None else None)
+                    self._with_whole_runs(
+                        [latest], lambda whole, s=screen, h=holder: self._update_detail(s, whole, h), hold_keys=False
+                    )
+                    continue
+                screen.update_run(latest, lock_holder=holder)
         self._keep_whole(open_ids)
+
+    def _update_detail(self, screen: Any, whole: dict[str, Run], holder: str | None) -> None:
+        """A detail screen's run, read whole, if the screen is still open."""
+        latest = whole.get(screen.run.run_id)
+        if latest is not None and screen in self.screen_stack:
+            screen.update_run(latest, lock_holder=holder)
 
     def _keep_whole(self, run_ids: set[str]) -> None:
         if run_ids != self._kept_whole:
             self._kept_whole = run_ids
             self.source.keep_full(run_ids)
 
-    def _whole_runs(self, runs: list[Run | RunSummary]) -> dict[str, Run]:
-        """The whole records of ``runs`` (the source reads summaries again), by run id;
-        an unusable source is said in one line and gives none."""
+    def _with_whole_runs(
+        self,
+        runs: list[Run | RunSummary],
+        then: Callable[[dict[str, Run]], None],
+        *,
+        hold_keys: bool = True,
+    ) -> None:
+        """``then(whole)`` on the UI thread, with the whole records of ``runs`` by run id.
+
+        Runs already whole go at once. Summaries are read again by the source in a
+        thread (at 100k runs that is a 1.2 s scan of the file, which used to freeze the
+        screen): meanwhile the screen keeps drawing, and ``hold_keys`` holds the keys
+        typed after the one that asked, so that they reach the screen ``then`` opens, as
+        when the read blocked. An unusable source is said in one line and gives none.
+        """
         if not any(isinstance(run, RunSummary) for run in runs):
-            return {run.run_id: run for run in runs}  # type: ignore[misc]
+            then({run.run_id: run for run in runs})  # type: ignore[misc]
+            return
+        if hold_keys:
+            self._whole_reads += 1
+            if self._whole_reads == 1:
+                self._reading_timer = self.set_timer(READING_SHOWN_AFTER_S, lambda: self._show_reading(True))
+        self._read_whole_runs(runs, then, hold_keys)
+
+    def _show_reading(self, reading: bool) -> None:
+        """The runs table's loading spinner while a run is read whole (a long read only:
+        a short one would only flash it)."""
+        if reading == self._reading_shown or (reading and not self._whole_reads):
+            return
+        dashboard = self._live_dashboard()
+        if dashboard is not None:
+            dashboard.query_one("#runs").loading = reading
+            self._reading_shown = reading
+
+    @work(thread=True, group="whole-runs", exit_on_error=False)
+    def _read_whole_runs(
+        self, runs: list[Run | RunSummary], then: Callable[[dict[str, Run]], None], held: bool
+    ) -> None:
+        whole: dict[str, Run] = {}
+        error_line: str | None = None
         try:
-            return self.source.full_runs(runs)
+            whole = self.source.full_runs(runs)
         except SourceError as error:
-            self.notify(sanitize(" ".join(str(error).split())), title="Cannot read the run", severity="error")
-            return {}
+            error_line = sanitize(" ".join(str(error).split()))
+        except Exception as error:  # noqa: BLE001 - never a traceback in the console
+            error_line = sanitize(" ".join(f"{type(error).__name__}: {error}".split()))
+        try:
+            self.call_from_thread(self._whole_read_done, whole, then, held, error_line)
+        except RuntimeError:
+            pass  # the app has ended meanwhile: nobody is waiting
+
+    def _whole_read_done(
+        self, whole: dict[str, Run], then: Callable[[dict[str, Run]], None], held: bool, error_line: str | None
+    ) -> None:
+        try:
+            if error_line is not None:
+                self.notify(error_line, title="Cannot read the run", severity="error")
+            then(whole)
+        finally:
+            if held:
+                self._whole_reads -= 1
+                if not self._whole_reads:
+                    if self._reading_timer is not None:
+                        self._reading_timer.stop()
+                        self._reading_timer = None
+                    self._show_reading(False)
+                    if (self._key_busy or self._held_keys) and self.screen_stack:
+                        # Settle through the screen now on top (the one ``then`` pushed,
+                        # if any), so the held keys go to it once it is ready.
+                        self._key_busy = True
+                        self.post_message(KeySettled(None, self._key_generation, 1))
 
     def _tick(self) -> None:
         """The heartbeat: the newest snapshot if one is waiting, and the clock moving on."""
@@ -561,19 +641,18 @@ class TandemApp(App[None]):
         from tandem_tui.ui.screens.run_detail import RunDetailScreen
 
         self._keep_whole(self._kept_whole | {run_id})
-        whole = self._whole_runs([run]).get(run.run_id)
-        if whole is None:
-            self.notify(f"Run {sanitize(run_id)} is no longer among the hot runs.", severity="warning")
-            return
-        self.push_screen(
-            RunDetailScreen(
-                whole,
-                clock=self.clock,
-                archived=False,
-                actions=not self.read_only,
-                lock_holder=row.holder if row is not None and row.holder else None,
+        holder = row.holder if row is not None and row.holder else None
+
+        def show(whole_runs: dict[str, Run]) -> None:
+            whole = whole_runs.get(run_id)
+            if whole is None:
+                self.notify(f"Run {sanitize(run_id)} is no longer among the hot runs.", severity="warning")
+                return
+            self.push_screen(
+                RunDetailScreen(whole, clock=self.clock, archived=False, actions=not self.read_only, lock_holder=holder)
             )
-        )
+
+        self._with_whole_runs([run], show)
 
     def go_to_run(self, run_id: str) -> None:
         self.go_to_dashboard()
@@ -621,9 +700,6 @@ class TandemApp(App[None]):
 
     def request_action(self, kind: str, run_ids: list[str]) -> None:
         """Preview ``kind`` on the runs, ask for a reason, then perform it."""
-        from tandem_tui.domain.actions import ActionKind, DecisionState, Refusal, preview
-        from tandem_tui.ui.screens.confirm import ConfirmActionScreen
-
         if self.read_only:
             self.notify("The console is read-only.", severity="warning")
             return
@@ -631,7 +707,13 @@ class TandemApp(App[None]):
         shown = [state.snapshot.runs[r] for r in run_ids if state and r in state.snapshot.runs]
         # A preview judges the whole record (a requeue reads node outputs and the
         # flow), as the store holds it now.
-        whole = self._whole_runs(shown)
+        self._with_whole_runs(shown, lambda whole: self._preview_action(kind, shown, whole))
+
+    def _preview_action(self, kind: str, shown: list[Run | RunSummary], whole: dict[str, Run]) -> None:
+        """Preview ``kind`` on the whole records of the runs shown, then ask for a reason."""
+        from tandem_tui.domain.actions import ActionKind, DecisionState, Refusal, preview
+        from tandem_tui.ui.screens.confirm import ConfirmActionScreen
+
         runs = [run if not isinstance(run, RunSummary) else whole[run.run_id] for run in shown
                 if not isinstance(run, RunSummary) or run.run_id in whole]
         if not runs:

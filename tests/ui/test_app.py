@@ -349,6 +349,7 @@ async def test_an_archived_run_opened_from_the_runs_files_history_carries_its_ba
         history.query_one("#history-table").move_cursor(row=0)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        await pilot.pause()  # mounted: the run is read whole in a thread, then pushed
         assert app.screen.archived and app.screen.run.run_id == first.run_id
         assert len(app.screen.query("#archived-badge")) == 1
         await pilot.press("escape")
