@@ -72,3 +72,27 @@ async def test_keys_of_earlier_recomposes_are_released(footer) -> None:
         assert kept == []
         # and the live keys still follow the screen's bindings
         assert {"p", "question_mark"} <= {key.key for key in live}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("footer", [SteadyFooter, lambda: KeysFooter(compact=True, show_command_palette=False)])
+async def test_bindings_refreshed_without_a_change_keep_the_keys_shown(footer) -> None:
+    # Textual recomposed on every refresh of the bindings: opening a run detail built
+    # and styled the footer's keys 17 times.
+    screen = Toggling(footer())
+    app = Shows(screen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        shown = list(screen.query(FooterKey))
+        assert shown
+        for _ in range(5):
+            screen.refresh_bindings()
+            await pilot.pause()
+            await pilot.pause()
+        assert list(screen.query(FooterKey)) == shown  # the same widgets, not rebuilt
+        screen.enabled = False  # a change the footer shows: it recomposes
+        screen.refresh_bindings()
+        await pilot.pause()
+        await pilot.pause()
+        keys = list(screen.query(FooterKey))
+        assert "p" in {key.key for key in shown} and "p" not in {key.key for key in keys}
