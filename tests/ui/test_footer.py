@@ -49,8 +49,23 @@ class Shows(App[None]):
         self.push_screen(self.shown)
 
 
+#: Both footers the console shows: every screen's, and the dashboard's compact one.
+FOOTERS = pytest.mark.parametrize(
+    "footer", [SteadyFooter, lambda: KeysFooter(compact=True, show_command_palette=False)], ids=["steady", "keys"]
+)
+
+
+async def refreshed(screen: Toggling, pilot: object, *, enabled: bool) -> list[FooterKey]:
+    """The footer's keys after the screen's bindings are refreshed, ``p`` ``enabled``."""
+    screen.enabled = enabled
+    screen.refresh_bindings()
+    await pilot.pause()  # type: ignore[attr-defined]
+    await pilot.pause()  # type: ignore[attr-defined]
+    return list(screen.query(FooterKey))
+
+
 @pytest.mark.anyio
-@pytest.mark.parametrize("footer", [SteadyFooter, lambda: KeysFooter(compact=True, show_command_palette=False)])
+@FOOTERS
 async def test_keys_of_earlier_recomposes_are_released(footer) -> None:
     screen = Toggling(footer())
     app = Shows(screen)
@@ -61,10 +76,7 @@ async def test_keys_of_earlier_recomposes_are_released(footer) -> None:
         for _ in range(20):
             earlier.extend(weakref.ref(key) for key in screen.query(FooterKey) if key not in seen)
             seen.update(screen.query(FooterKey))
-            screen.enabled = not screen.enabled
-            screen.refresh_bindings()
-            await pilot.pause()
-            await pilot.pause()
+            await refreshed(screen, pilot, enabled=not screen.enabled)
         live = set(screen.query(FooterKey))
         gc.collect()
         kept = [ref() for ref in earlier if ref() is not None and ref() not in live]
@@ -75,7 +87,7 @@ async def test_keys_of_earlier_recomposes_are_released(footer) -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("footer", [SteadyFooter, lambda: KeysFooter(compact=True, show_command_palette=False)])
+@FOOTERS
 async def test_bindings_refreshed_without_a_change_keep_the_keys_shown(footer) -> None:
     # Textual recomposed on every refresh of the bindings: opening a run detail built
     # and styled the footer's keys 17 times.
@@ -86,13 +98,6 @@ async def test_bindings_refreshed_without_a_change_keep_the_keys_shown(footer) -
         shown = list(screen.query(FooterKey))
         assert shown
         for _ in range(5):
-            screen.refresh_bindings()
-            await pilot.pause()
-            await pilot.pause()
-        assert list(screen.query(FooterKey)) == shown  # the same widgets, not rebuilt
-        screen.enabled = False  # a change the footer shows: it recomposes
-        screen.refresh_bindings()
-        await pilot.pause()
-        await pilot.pause()
-        keys = list(screen.query(FooterKey))
+            assert await refreshed(screen, pilot, enabled=True) == shown  # the same widgets
+        keys = await refreshed(screen, pilot, enabled=False)  # a change it shows: recomposed
         assert "p" in {key.key for key in shown} and "p" not in {key.key for key in keys}
