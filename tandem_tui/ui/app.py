@@ -187,6 +187,8 @@ class TandemApp(App[None]):
         self._whole_reads = 0
         self._reading_timer: Timer | None = None
         self._reading_shown = False
+        #: Open details' runs being read whole again (_follow_open_runs).
+        self._catching_up: set[str] = set()
 
     # -- start and stop -----------------------------------------------------------------
 
@@ -464,6 +466,9 @@ class TandemApp(App[None]):
                 if isinstance(latest, RunSummary):
                     if (latest.updated_at_ms, latest.status) == (screen.run.updated_at_ms, screen.run.status):
                         continue
+                    if latest.run_id in self._catching_up:
+                        continue  # one read at a time: at 100k runs one takes longer than a tick
+                    self._catching_up.add(latest.run_id)
                     self._with_whole_runs(
                         [latest], lambda whole, s=screen, h=holder: self._update_detail(s, whole, h), hold_keys=False
                     )
@@ -473,6 +478,7 @@ class TandemApp(App[None]):
 
     def _update_detail(self, screen: Any, whole: dict[str, Run], holder: str | None) -> None:
         """A detail screen's run, read whole, if the screen is still open."""
+        self._catching_up.discard(screen.run.run_id)
         latest = whole.get(screen.run.run_id)
         if latest is not None and screen in self.screen_stack:
             screen.update_run(latest, lock_holder=holder)

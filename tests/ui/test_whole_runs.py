@@ -84,8 +84,10 @@ class GatedFileSource(FileSource):
         super().__init__(*args, **kwargs)
         self.reading = threading.Event()
         self.release = threading.Event()
+        self.reads = 0
 
     def full_runs(self, runs: Any) -> dict[str, Run]:
+        self.reads += 1
         self.reading.set()
         self.release.wait(timeout=20)
         return super().full_runs(runs)
@@ -118,6 +120,39 @@ async def test_the_screen_keeps_drawing_while_a_run_is_read_whole_and_the_keys_t
             assert isinstance(app.screen_stack[-2], RunDetailScreen)
             assert app.screen_stack[-2].run.run_id == "run-rn-0142"
             assert [p.run_id for p in app.screen.previews] == ["run-rn-0142"]
+    finally:
+        source.release.set()
+        source.close()
+
+
+@pytest.mark.anyio
+async def test_an_open_detail_catches_up_with_one_read_however_many_states_come_meanwhile(runs_file, clock):
+    # At 100k runs a whole read takes longer than a tick: each state used to start one.
+    source = GatedFileSource(runs_file, clock=clock, env={}, console=True)
+    source.release.set()
+    app = make_app(source, watch=False, clock=clock)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_until(pilot, lambda: app.state is not None)
+            app.call_later(app.open_run, "run-rn-0142")
+            await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+            await pilot.pause()
+            detail = app.screen
+            latest = app.state.snapshot.runs["run-rn-0142"]
+            assert isinstance(latest, RunSummary)
+            # The detail shows an older version than the snapshot's summary: it catches up.
+            detail.run = detail.run.model_copy(update={"updated_at_ms": latest.updated_at_ms - 1})
+            source.release.clear()
+            source.reading.clear()
+            reads = source.reads
+            for _ in range(3):
+                app._follow_open_runs(app.state)
+                await pilot.pause()
+            await wait_until(pilot, source.reading.is_set)
+            assert source.reads == reads + 1
+            source.release.set()
+            await wait_until(pilot, lambda: detail.run.updated_at_ms == latest.updated_at_ms)
+            assert isinstance(detail.run, Run)
     finally:
         source.release.set()
         source.close()
