@@ -47,9 +47,9 @@ from tandem_tui.ui.commands import RunCommands
 from tandem_tui.ui.screens.dashboard import DashboardScreen, DashboardState, build_state
 
 if TYPE_CHECKING:
-    from tandem_tui.domain.actions import ActionKind, DecisionState
     from textual.timer import Timer
 
+    from tandem_tui.domain.actions import ActionKind, DecisionState
     from tandem_tui.domain.models import Run
     from tandem_tui.ui.screens.history import HistoryScreen
     from tandem_tui.ui.screens.run_detail import RunDetailScreen
