@@ -281,6 +281,12 @@ class ChunkedScan:
     def _end(self) -> int:
         return self._base + len(self._window)
 
+    @property
+    def window_offset(self) -> int:
+        """Where in the stream the window of the member last yielded starts: that
+        member's value lies at ``window_offset + start`` to ``window_offset + end``."""
+        return self._base
+
     def _fill(self, keep: int, upto: int) -> None:
         """Read until the window reaches ``upto`` (or the stream ends), dropping what lies
         before ``keep``. A window that must grow (one long entry) at least doubles per

@@ -73,6 +73,8 @@ class FileSource:
         self.max_concurrent_runs = max_concurrent_runs_from_env(env)
         self._watchers: list[object] = []
         self._keep_full: frozenset[str] = frozenset()
+        #: Runs read whole from their span alone (:meth:`full_runs`), not by a scan.
+        self.span_reads = 0
 
     # -- what it is -------------------------------------------------------------------
 
@@ -176,6 +178,13 @@ class FileSource:
         if not wanted:
             return found
         now_ms = self.clock.now_ms()
+        try:
+            with gc_paused():
+                self._read_by_spans(wanted, found, now_ms)
+        except OSError:
+            pass  # the scan below reads again, and says why it cannot
+        if not wanted:
+            return found
         keys = {summary.key for summary in wanted.values()}
         try:
             with gc_paused():
@@ -209,6 +218,36 @@ class FileSource:
         except RunsFileError as error:
             raise SourceError(_one_line(error)) from None
         return found
+
+    def _read_by_spans(self, wanted: dict[str, RunSummary], found: dict[str, Run], now_ms: int) -> None:
+        """Move to ``found`` the wanted runs read from where their entries lay in the
+        file the followed first read streamed, while the file is that same file (no
+        scan: at 100k runs one took 1.2 s). Anything else is left to the scan."""
+        from tandem_tui.source.file.regular import open_regular
+        from tandem_tui.source.file.store import RUNS_FILE_NAME, load_json, parse_run_entry
+        from tandem_tui.source.file.watcher import file_identity
+
+        following = self._following
+        spans = following.entry_spans() if following is not None else None
+        if spans is None:
+            return
+        with open_regular(self.runs_file) as handle:
+            if file_identity(os.fstat(handle.fileno())) != spans.identity:
+                return
+            for run_id, summary in list(wanted.items()):
+                span = spans.spans.get(summary.key)
+                if span is None:
+                    continue
+                start, end = span
+                data = os.pread(handle.fileno(), end - start, start)
+                try:
+                    run = parse_run_entry(summary.key, load_json(data, RUNS_FILE_NAME), now_ms=now_ms)
+                except (RunsFileError, ValueError):
+                    continue  # the scan gives the verdict and its words
+                if run.run_id == run_id and not run.is_nonterminal_recovered_context_run:
+                    found[run_id] = run
+                    del wanted[run_id]
+                    self.span_reads += 1
 
     # -- the archive ------------------------------------------------------------------
 

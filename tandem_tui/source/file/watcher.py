@@ -47,6 +47,27 @@ from tandem_tui.source.file.raw_diff import Differ, EntryDiff, HelperDiffer, Loc
 from tandem_tui.source.file.notify import STEP_MS, AnyEvent, DirectoryWatch, subdirs
 from tandem_tui.domain.view import RunsView
 
+
+#: How long a file must have been left alone for its entries' spans to be kept.
+SPANS_MIN_AGE_NS = 1_000_000_000
+
+
+def file_identity(status: os.stat_result) -> tuple[int, int, int, int, int]:
+    """Which file, as it was: device, inode, size, and the modification and change
+    times. The kernel moves the change time on every write and every ``utime``, and no
+    writer can set it back; so, for a file left alone a while before it was identified
+    (:data:`SPANS_MIN_AGE_NS`: a later write then falls in a later tick of the clock),
+    an equal identity means the same bytes."""
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+
+
+@dataclass(frozen=True)
+class EntrySpans:
+    """Each entry's value as ``(start, end)`` byte offsets in the file of ``identity``."""
+
+    identity: tuple[int, int, int, int, int]
+    spans: dict[str, tuple[int, int]]
+
 class RunsWatcher:
     """Reads the runs file into snapshots and follows it (and the shard tree) for changes.
 
@@ -78,6 +99,9 @@ class RunsWatcher:
         #: A followed console reads its first snapshot in chunks, priming the helper as
         #: it goes (``iterate`` sets it: a one-off ``load`` starts no helper).
         self._stream_first = False
+        #: Where each entry's value lay in the file that read streamed, and which file
+        #: that was (see :meth:`entry_spans`); dropped at the next read.
+        self._spans: EntrySpans | None = None
         self.clock = clock
         self.poll = poll
         self.debounce_ms = max(int(debounce_ms), STEP_MS)
@@ -160,6 +184,7 @@ class RunsWatcher:
     def _reload(self) -> tuple[frozenset[str], bool]:
         """One read: the run ids it changed, and whether it says anything new."""
         now_ms = self.clock.now_ms()
+        self._spans = None  # they were of the file as first read
         self._prime_helper()
         if self._helper is not None and self._helper_primed:
             return self._reload_in_helper(now_ms)
@@ -358,10 +383,18 @@ class RunsWatcher:
                 feed.feed(chunk)
                 return chunk
 
+            spans: dict[str, tuple[int, int]] = {}
+
+            def members() -> Iterator[tuple[str, bytes, int, int]]:
+                for key, window, start, end in scan.entries():
+                    offset = scan.window_offset
+                    spans[key] = (offset + start, offset + end)
+                    yield key, window, start, end
+
             try:
                 with gc_paused():
                     scan = ChunkedScan(read)
-                    runs = self._validated_members(scan.entries(), now_ms)
+                    runs = self._validated_members(members(), now_ms)
                     while read(CHUNK_SIZE):
                         pass  # the helper is owed the rest
             except OSError:
@@ -374,8 +407,19 @@ class RunsWatcher:
         self._helper_primed = True
         self._local = LocalDiffer()
         self._missing = False
+        # A file changed in the last second is not indexed: two writes in place within
+        # one tick of the file system's clock could leave it the same identity; so is a
+        # polled (network) file, whose times come from another clock.
+        if not self.poll and time.time_ns() - status.st_ctime_ns > SPANS_MIN_AGE_NS:
+            self._spans = EntrySpans(file_identity(status), spans)
         with gc_paused():
             return self._apply(None, status.st_mtime_ns, now_ms, streamed=runs)
+
+    def entry_spans(self) -> EntrySpans | None:
+        """Where the entries lay in the file the first snapshot was read from (a
+        streamed first read only), until the next read: a run can be read whole again
+        from its span alone while the file is that same file (:func:`file_identity`)."""
+        return self._spans
 
     def _lean(self, key: str, run: Run) -> Run:
         """The run as the snapshots hold it: its summary, unless whole runs are wanted."""

@@ -8,9 +8,11 @@ else the whole file), and ``keep_full`` makes a run's next versions come whole.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,3 +122,73 @@ def test_a_key_written_twice_is_read_as_the_full_read_reads_it(runs_file, fixtur
     whole = source.full_runs([lean["run-rn-0142"]])
     assert whole["run-rn-0142"].detail == "the later value"
     assert dump_run(whole["run-rn-0142"]) == dump_run(read_runs_file(runs_file, now_ms=fixture_now_ms)["run-rn-0142"])
+
+
+def aged(path: Path) -> Path:
+    """``path`` once it has been left alone long enough for its entries to be indexed."""
+    from tandem_tui.source.file.watcher import SPANS_MIN_AGE_NS
+
+    time.sleep(SPANS_MIN_AGE_NS / 1e9 + 0.05)
+    return path
+
+
+def first_snapshot(source: FileSource) -> tuple[threading.Event, Any, dict[str, Any]]:
+    stop = threading.Event()
+    snapshots = source.follow(stop)
+    return stop, snapshots, next(snapshots).runs
+
+
+def test_a_run_is_read_whole_from_its_span_while_the_file_is_the_one_first_read(runs_file, fixture_now_ms):
+    source = source_over(aged(runs_file), fixture_now_ms)
+    stop, snapshots, lean = first_snapshot(source)
+    try:
+        whole = source.full_runs(list(lean.values()))
+        expected = read_runs_file(runs_file, now_ms=fixture_now_ms)
+        assert set(whole) == set(lean)
+        assert all(dump_run(run) == dump_run(expected[run_id]) for run_id, run in whole.items())
+        assert source.span_reads == len(whole)  # no scan of the file
+    finally:
+        stop.set()
+        snapshots.close()
+        source.close()
+
+
+@pytest.mark.parametrize("how", ["in place, same size", "replaced"])
+def test_a_file_changed_after_the_first_read_is_scanned_not_read_by_its_old_spans(runs_file, fixture_now_ms, how):
+    source = source_over(aged(runs_file), fixture_now_ms)
+    stop, snapshots, lean = first_snapshot(source)
+    try:
+        raw = runs_file.read_bytes()
+        old = b'"run-ir-0088"'
+        # Same length: every offset stays where it was, only the bytes differ.
+        changed = raw.replace(b'"detail": "', b'"detail": "X', 1).replace(b'"checkpoint": {', b'"checkpoint":{', 1)
+        assert len(changed) == len(raw) and changed != raw and old in changed
+        if how == "replaced":
+            runs_file.with_suffix(".tmp").write_bytes(changed)
+            os.replace(runs_file.with_suffix(".tmp"), runs_file)
+        else:
+            with open(runs_file, "r+b") as handle:
+                handle.write(changed)
+        whole = source.full_runs(list(lean.values()))
+        expected = read_runs_file(runs_file, now_ms=fixture_now_ms)
+        assert all(dump_run(run) == dump_run(expected[run_id]) for run_id, run in whole.items())
+        assert any(run.detail and run.detail.startswith("X") for run in whole.values())
+        assert source.span_reads == 0
+    finally:
+        stop.set()
+        snapshots.close()
+        source.close()
+
+
+def test_a_file_first_read_moments_after_a_write_is_not_indexed(runs_file, fixture_now_ms):
+    # Two writes in place within one tick of the file system's clock could leave the
+    # file the same identity: a file written less than a second ago is always scanned.
+    source = source_over(runs_file, fixture_now_ms)
+    stop, snapshots, lean = first_snapshot(source)
+    try:
+        assert len(source.full_runs(list(lean.values()))) == len(lean)
+        assert source.span_reads == 0
+    finally:
+        stop.set()
+        snapshots.close()
+        source.close()
