@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import gc
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from textual.app import App, ComposeResult
@@ -64,13 +67,19 @@ async def refreshed(screen: Toggling, pilot: object, *, enabled: bool) -> list[F
     return list(screen.query(FooterKey))
 
 
+@asynccontextmanager
+async def toggling(footer: Any) -> AsyncIterator[tuple[Toggling, Any]]:
+    """A :class:`Toggling` screen with ``footer()`` on a running app, and its pilot."""
+    screen = Toggling(footer())
+    async with Shows(screen).run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        yield screen, pilot
+
+
 @pytest.mark.anyio
 @FOOTERS
 async def test_keys_of_earlier_recomposes_are_released(footer) -> None:
-    screen = Toggling(footer())
-    app = Shows(screen)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+    async with toggling(footer) as (screen, pilot):
         earlier: list[weakref.ref[FooterKey]] = []
         seen: weakref.WeakSet[FooterKey] = weakref.WeakSet()
         for _ in range(20):
@@ -91,10 +100,7 @@ async def test_keys_of_earlier_recomposes_are_released(footer) -> None:
 async def test_bindings_refreshed_without_a_change_keep_the_keys_shown(footer) -> None:
     # Textual recomposed on every refresh of the bindings: opening a run detail built
     # and styled the footer's keys 17 times.
-    screen = Toggling(footer())
-    app = Shows(screen)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+    async with toggling(footer) as (screen, pilot):
         shown = list(screen.query(FooterKey))
         assert shown
         for _ in range(5):
