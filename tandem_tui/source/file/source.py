@@ -159,14 +159,15 @@ class FileSource:
     def full_runs(self, runs: Sequence[Run | RunSummary]) -> dict[str, Run]:
         """The whole records of hot runs a snapshot holds, by run id: a run already whole
         as it is, a :class:`RunSummary` read again from the file as it is now (its entry
-        alone: the file is scanned in chunks and only the wanted entries' bytes are kept;
-        the whole file is read only when its layout needs it). A run no longer in the hot
-        set is left out; an unusable file raises :class:`SourceError`."""
+        alone: read from its span while the file is the one first read, else the file
+        is scanned in chunks and only the wanted entries' bytes are kept; the whole file
+        is read only when its layout needs it). A run no longer in the hot set is left
+        out; an unusable file raises :class:`SourceError`."""
         # Here, not at the top: only followed snapshots hold summaries.
         from tandem_tui.domain.run_summary import RunSummary
         from tandem_tui.source.file.entry_scan import ChunkedScan
         from tandem_tui.source.file.regular import open_regular
-        from tandem_tui.source.file.store import RUNS_FILE_NAME, RUNS_SCHEMA_VERSION, load_json, parse_run_entry
+        from tandem_tui.source.file.store import RUNS_SCHEMA_VERSION
 
         found: dict[str, Run] = {}
         wanted: dict[str, RunSummary] = {}
@@ -198,17 +199,7 @@ class FileSource:
                             entries[key] = window[start:end]
                 # A key written twice: the full read decides which value stands.
                 if scan.complete and not doubled and (scan.schema_version or 0) <= RUNS_SCHEMA_VERSION:
-                    for run_id, summary in list(wanted.items()):
-                        data = entries.get(summary.key)
-                        if data is None:
-                            continue
-                        try:
-                            run = parse_run_entry(summary.key, load_json(data, RUNS_FILE_NAME), now_ms=now_ms)
-                        except (RunsFileError, ValueError):
-                            continue  # the full read gives the verdict and its words
-                        if run.run_id == run_id and not run.is_nonterminal_recovered_context_run:
-                            found[run_id] = run
-                            del wanted[run_id]
+                    _take_entries(wanted, found, entries.get, now_ms)
                 del entries
                 if wanted:
                     hot = read_runs_file(self.runs_file, now_ms=now_ms)
@@ -224,7 +215,6 @@ class FileSource:
         file the followed first read streamed, while the file is that same file (no
         scan: at 100k runs one took 1.2 s). Anything else is left to the scan."""
         from tandem_tui.source.file.regular import open_regular
-        from tandem_tui.source.file.store import RUNS_FILE_NAME, load_json, parse_run_entry
         from tandem_tui.source.file.watcher import file_identity
 
         following = self._following
@@ -234,20 +224,13 @@ class FileSource:
         with open_regular(self.runs_file) as handle:
             if file_identity(os.fstat(handle.fileno())) != spans.identity:
                 return
-            for run_id, summary in list(wanted.items()):
-                span = spans.spans.get(summary.key)
-                if span is None:
-                    continue
-                start, end = span
-                data = os.pread(handle.fileno(), end - start, start)
-                try:
-                    run = parse_run_entry(summary.key, load_json(data, RUNS_FILE_NAME), now_ms=now_ms)
-                except (RunsFileError, ValueError):
-                    continue  # the scan gives the verdict and its words
-                if run.run_id == run_id and not run.is_nonterminal_recovered_context_run:
-                    found[run_id] = run
-                    del wanted[run_id]
-                    self.span_reads += 1
+            fd = handle.fileno()
+
+            def data_of(key: str) -> bytes | None:
+                span = spans.spans.get(key)
+                return None if span is None else os.pread(fd, span[1] - span[0], span[0])
+
+            self.span_reads += _take_entries(wanted, found, data_of, now_ms)
 
     # -- the archive ------------------------------------------------------------------
 
@@ -315,6 +298,30 @@ class FileSource:
 
     def close(self) -> None:
         """Nothing to release: watchers end with their ``follow`` generator."""
+
+
+def _take_entries(
+    wanted: dict[str, RunSummary], found: dict[str, Run], data_of: Callable[[str], bytes | None], now_ms: int
+) -> int:
+    """Move to ``found`` each wanted run whose entry (``data_of(key)``, ``None``: not
+    found) parses into that same hot run; how many moved. An entry that does not parse
+    or is another run stays wanted: the full read gives the verdict and its words."""
+    from tandem_tui.source.file.store import RUNS_FILE_NAME, load_json, parse_run_entry
+
+    taken = 0
+    for run_id, summary in list(wanted.items()):
+        data = data_of(summary.key)
+        if data is None:
+            continue
+        try:
+            run = parse_run_entry(summary.key, load_json(data, RUNS_FILE_NAME), now_ms=now_ms)
+        except (RunsFileError, ValueError):
+            continue
+        if run.run_id == run_id and not run.is_nonterminal_recovered_context_run:
+            found[run_id] = run
+            del wanted[run_id]
+            taken += 1
+    return taken
 
 
 def _read_entry(entry: ArchiveEntry) -> ArchivedRead:
