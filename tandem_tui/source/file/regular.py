@@ -59,3 +59,12 @@ def read_regular(path: str | os.PathLike[str]) -> tuple[bytes, int]:
     with open_regular(path) as handle:
         mtime_ns = os.fstat(handle.fileno()).st_mtime_ns
         return handle.read(), mtime_ns
+
+
+def file_identity(status: os.stat_result) -> tuple[int, int, int, int, int]:
+    """Which file, as it was: device, inode, size, and the modification and change
+    times. The kernel moves the change time on every write and every ``utime``, and no
+    writer can set it back; so, for a file left alone a while before it was identified
+    (a later write then falls in a later tick of the clock), an equal identity means the
+    same bytes."""
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)

@@ -214,8 +214,7 @@ class FileSource:
         """Move to ``found`` the wanted runs read from where their entries lay in the
         file the followed first read streamed, while the file is that same file (no
         scan: at 100k runs one took 1.2 s). Anything else is left to the scan."""
-        from tandem_tui.source.file.regular import open_regular
-        from tandem_tui.source.file.watcher import file_identity
+        from tandem_tui.source.file.regular import file_identity, open_regular
 
         following = self._following
         spans = following.entry_spans() if following is not None else None

@@ -42,23 +42,15 @@ from tandem_tui.source.file.store import (
     parse_run_entry,
     read_error_line,
 )
-from tandem_tui.source.file.regular import open_regular, read_regular
+from tandem_tui.source.file.regular import file_identity, open_regular, read_regular
 from tandem_tui.source.file.raw_diff import Differ, EntryDiff, HelperDiffer, LocalDiffer
 from tandem_tui.source.file.notify import STEP_MS, AnyEvent, DirectoryWatch, subdirs
 from tandem_tui.domain.view import RunsView
 
 
-#: How long a file must have been left alone for its entries' spans to be kept.
+#: How long a file must have been left alone for its entries' spans to be kept: a later
+#: write then falls in a later tick of the file system's clock (see ``file_identity``).
 SPANS_MIN_AGE_NS = 1_000_000_000
-
-
-def file_identity(status: os.stat_result) -> tuple[int, int, int, int, int]:
-    """Which file, as it was: device, inode, size, and the modification and change
-    times. The kernel moves the change time on every write and every ``utime``, and no
-    writer can set it back; so, for a file left alone a while before it was identified
-    (:data:`SPANS_MIN_AGE_NS`: a later write then falls in a later tick of the clock),
-    an equal identity means the same bytes."""
-    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
 @dataclass(frozen=True)
@@ -67,6 +59,7 @@ class EntrySpans:
 
     identity: tuple[int, int, int, int, int]
     spans: dict[str, tuple[int, int]]
+
 
 class RunsWatcher:
     """Reads the runs file into snapshots and follows it (and the shard tree) for changes.
@@ -357,9 +350,10 @@ class RunsWatcher:
         return runs
 
     def _stream_first_read_from_file(self, now_ms: int) -> tuple[frozenset[str], bool] | None:
-        """A followed console's first read, from the file in chunks: this process never
-        holds the file's bytes (at 10k runs they were a third of its peak memory), and
-        the helper process, started now, takes each chunk as its baseline as it is read.
+        """A followed first read (a console's, ``status --watch``'s), from the file in
+        chunks: this process never holds the file's bytes (at 10k runs they were a third
+        of its peak memory), and the helper process, started now, takes each chunk as its
+        baseline as it is read. Each entry's span is noted (:meth:`entry_spans`).
 
         ``None`` when anything is unusual (see :meth:`_stream_first_read`): the read is
         then made again the usual way, and the helper primed again from it.
