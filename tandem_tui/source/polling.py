@@ -8,11 +8,14 @@ classes turn that into the ``RunsSource`` reading contract once for both.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from tandem_tui.domain.snapshot import Snapshot
 from tandem_tui.source.base import SourceError
+
+if TYPE_CHECKING:
+    from tandem_tui.domain.models import Run
 
 S = TypeVar("S", bound=Snapshot)
 
@@ -64,7 +67,8 @@ class _Follower(Protocol[S]):
 
 class FollowedSource(Generic[S]):
     """``read``, ``load`` and ``follow`` of a source whose ``follower()`` makes a fresh
-    follower; ``location`` names the store in a one-line error."""
+    follower; ``location`` names the store in a one-line error. Its snapshots hold
+    whole runs, so ``full_runs`` and ``keep_full`` have nothing to read or keep."""
 
     def follower(self) -> _Follower[S]:
         raise NotImplementedError
@@ -94,3 +98,10 @@ class FollowedSource(Generic[S]):
             yield from follower.iterate(stop)
         finally:
             follower.close()
+
+    def full_runs(self, runs: Sequence[Run]) -> dict[str, Run]:
+        """Its snapshots hold whole runs: each as it is, by run id."""
+        return {run.run_id: run for run in runs}
+
+    def keep_full(self, run_ids: Iterable[str]) -> None:
+        """Nothing to do: its snapshots hold whole runs."""

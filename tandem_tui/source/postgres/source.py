@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -385,13 +385,6 @@ class PostgresSource(FollowedSource[FleetSnapshot]):
             connection.close()
         now_ms = self.clock.now_ms()
         return [archived_read(entry, rows.get(entry.key), now_ms) for entry in entries]
-
-    def full_runs(self, runs: Sequence[Run]) -> dict[str, Run]:
-        """Its snapshots hold whole runs: each as it is, by run id."""
-        return {run.run_id: run for run in runs}
-
-    def keep_full(self, run_ids: Iterable[str]) -> None:
-        """Nothing to do: its snapshots hold whole runs."""
 
     def find_run(self, run_id: str) -> FoundRun | None:
         """``<engine>/<run_id>``, or a bare run id found in exactly one engine."""

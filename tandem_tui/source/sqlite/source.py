@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tandem_tui.source.polling import FollowedSource
 from tandem_tui.domain.actions import ActionRequest, ActionResult
@@ -33,9 +32,6 @@ from tandem_tui.source.file.shards import is_nonterminal_recovered_context_run, 
 from tandem_tui.source.sqlite import store
 from tandem_tui.source.sqlite.engine_lock import EngineLockState, engine_lock_state
 from tandem_tui.source.sqlite.follow import POLL_INTERVAL_MS, SqliteFollower, StoreSnapshot
-if TYPE_CHECKING:
-    from tandem_tui.domain.models import Run
-
 from tandem_tui.source.sqlite.rows import DATABASE_FILE_NAME, ENGINE_LOCK_FILE_NAME, DecodedRow, StoreError, decode_row
 
 
@@ -165,13 +161,6 @@ class SqliteSource(FollowedSource[StoreSnapshot]):
             connection.close()
         now_ms = self.clock.now_ms()
         return [archived_read(entry, rows.get(entry.key), now_ms) for entry in entries]
-
-    def full_runs(self, runs: Sequence[Run]) -> dict[str, Run]:
-        """Its snapshots hold whole runs: each as it is, by run id."""
-        return {run.run_id: run for run in runs}
-
-    def keep_full(self, run_ids: Iterable[str]) -> None:
-        """Nothing to do: its snapshots hold whole runs."""
 
     def find_run(self, run_id: str) -> FoundRun | None:
         """The row with this id, hot or history; an unusable store raises."""
