@@ -118,11 +118,17 @@ def test_cli_pauses_issued_while_the_engine_serves_hold_and_are_never_undone(ser
     through its API (it keeps its runs in memory: the API is the only way in)."""
     engine = serving_engine("--rate", "6", "--max-concurrent", "4", "--seed", "2")
     runs_file = engine.runs_file
-    time.sleep(0.5)
-    runs = read_whole(runs_file)
-    targets = sorted(
-        run.run_id for run in runs.values() if run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
-    )[:4]
+    # Until the engine has four runs to race on (0.5 s of sleep was not always enough
+    # on a loaded machine: a CI run found none), up to 20 s.
+    deadline = time.monotonic() + 20
+    while True:
+        runs = read_whole(runs_file)
+        targets = sorted(
+            run.run_id for run in runs.values() if run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+        )[:4]
+        if len(targets) == 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(targets) == 4
     env = {**engine.env(), "PYTHONPATH": str(REPO)}
     actions = [
