@@ -9,7 +9,7 @@ Start-up imports only what the chosen command needs. :data:`COMMANDS` names ever
 sub-command with its module and one-line help, so the top-level parser (``--version``,
 ``--help``, choosing a command) is built without importing any command module; only the
 chosen command's module is imported, to register its own options. A command module may
-import rich, pydantic or textual; ``--version`` and ``--help`` import none of them.
+import rich, pydantic-core or textual; ``--version`` and ``--help`` import none of them.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 # Light imports only: the CLI builds its parser (--version, --help) from this module
-# without loading pydantic or rich; the domain and the sources load when a command runs.
+# without loading pydantic-core or rich; the domain and the sources load when a command runs.
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
 from tandem_tui.safe_text import sanitize
 from tandem_tui.source.open import SourceOptionError, add_source_options, open_source

@@ -19,54 +19,30 @@ defaults for those so that code can still build a run in memory.
 from __future__ import annotations
 
 from enum import StrEnum
-from functools import cache
 from typing import Annotated, Any
 
 from pydantic_core import PydanticSerializationError
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
-    ValidationInfo,
-    model_serializer,
-    model_validator,
-)
 
 from tandem_tui.domain import serde_shape
+from tandem_tui.domain.record_model import Check, Constraints, Factory, RecordModel
 
 #: A non-negative integer that must be an integer in the JSON, as serde's ``u64``.
-U64 = Annotated[int, Field(ge=0, le=2**64 - 1, strict=True)]
+U64 = Annotated[int, Constraints(ge=0, le=2**64 - 1, strict=True)]
 #: serde's ``u32`` (node attempts, a retry attempt).
-U32 = Annotated[int, Field(ge=0, le=2**32 - 1, strict=True)]
+U32 = Annotated[int, Constraints(ge=0, le=2**32 - 1, strict=True)]
 #: serde's ``f64``: any JSON number, never a string.
-F64 = Annotated[float, Field(strict=True)]
+F64 = Annotated[float, Constraints(strict=True)]
 
 #: The validation context under which models apply serde's required-field rules.
 SERDE = {"serde": True}
 
 
-def _serde(info: ValidationInfo) -> bool:
-    return bool(info.context and info.context.get("serde"))
-
-
-def _require(model: Any, info: ValidationInfo, *names: str) -> Any:
-    """serde's "missing field" for fields the models default only for in-memory use."""
-    if _serde(info):
-        for name in names:
-            if name not in model.model_fields_set:
-                raise ValueError(f"missing field `{name}`")
-    return model
-
-
-def _shaped(spec: Any) -> AfterValidator:
+def _shaped(spec: Any) -> Check:
     def check(value: Any) -> Any:
         serde_shape.check(value, spec)
         return value
 
-    return AfterValidator(check)
+    return Check(check)
 
 
 class RunStatus(StrEnum):
@@ -117,7 +93,7 @@ class TenantSource(StrEnum):
     EXPLICIT = "explicit"
 
 
-class LosslessModel(BaseModel):
+class LosslessModel(RecordModel):
     """Base for every record model: keeps unknown fields and writes back only what it read.
 
     A known field that was neither in the input nor assigned since is written only when
@@ -126,7 +102,7 @@ class LosslessModel(BaseModel):
     is written.
     """
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    lossless = True
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Setting a field that was never read to the value it already has (clearing an
@@ -139,38 +115,10 @@ class LosslessModel(BaseModel):
             return
         super().__setattr__(name, value)
 
-    @model_serializer(mode="wrap")
-    def _serialize_lossless(
-        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
-    ) -> dict[str, Any]:
-        data = handler(self)
-        fields_set = self.__pydantic_fields_set__
-        for name, default in _json_defaults(type(self)).items():
-            if name not in fields_set and name in data and data[name] == default:
-                del data[name]
-        return data
-
-
-@cache
-def _json_defaults(cls: type[BaseModel]) -> dict[str, Any]:
-    """Each optional field's default as JSON data (fields without a default are left out)."""
-    out: dict[str, Any] = {}
-    for name, field in cls.model_fields.items():
-        if field.is_required():
-            continue
-        value = field.get_default(call_default_factory=True)
-        if isinstance(value, BaseModel):
-            value = value.model_dump(mode="json")
-        elif isinstance(value, StrEnum):
-            value = value.value
-        out[name] = value
-    return out
-
 
 class TenantContext(LosslessModel):
-    @model_validator(mode="after")
-    def _serde_required(self, info: ValidationInfo) -> TenantContext:
-        return _require(self, info, "org_id", "workspace_id")
+    #: serde's "missing field" for the ids the model defaults only for in-memory use.
+    required_by_serde = ("org_id", "workspace_id")
 
     org_id: str = "local"
     workspace_id: str = "local"
@@ -194,7 +142,7 @@ class TenantContext(LosslessModel):
 
 
 class SchedulerMetadata(LosslessModel):
-    tenant_context: TenantContext = Field(default_factory=TenantContext.local_implicit)
+    tenant_context: TenantContext = Factory(TenantContext.local_implicit)
     queue_reason: QueueReason | None = None
     resource_key: str | None = None
     rate_limited_provider: str | None = None
@@ -234,40 +182,38 @@ class FailureRecord(LosslessModel):
 
 
 class Checkpoint(LosslessModel):
-    completed_nodes: list[str] = Field(default_factory=list)
-    pending_nodes: list[str] = Field(default_factory=list)
-    node_outputs: dict[str, Any] = Field(default_factory=dict)
-    node_attempts: dict[str, U32] = Field(default_factory=dict)
-    node_attempt_verdicts: dict[str, list[Any]] = Field(default_factory=dict)
-    blocked_nodes: list[str] = Field(default_factory=list)
+    completed_nodes: list[str] = Factory(list)
+    pending_nodes: list[str] = Factory(list)
+    node_outputs: dict[str, Any] = Factory(dict)
+    node_attempts: dict[str, U32] = Factory(dict)
+    node_attempt_verdicts: dict[str, list[Any]] = Factory(dict)
+    blocked_nodes: list[str] = Factory(list)
     awaiting_gate: Annotated[Any, _shaped(serde_shape.OPTIONAL_PENDING_GATE)] = None
-    gate_history: list[Annotated[Any, _shaped(serde_shape.GATE_DECISION)]] = Field(default_factory=list)
-    lifecycle_history: list[LifecycleRecord] = Field(default_factory=list)
+    gate_history: list[Annotated[Any, _shaped(serde_shape.GATE_DECISION)]] = Factory(list)
+    lifecycle_history: list[LifecycleRecord] = Factory(list)
     last_failure: FailureRecord | None = None
 
 
 class Run(LosslessModel):
     """One automation run: the server's ``AutomationV2RunRecord``."""
 
-    @model_validator(mode="after")
-    def _serde_required(self, info: ValidationInfo) -> Run:
-        # After the field checks, as serde names a missing field only once every present
-        # one has deserialized.
-        return _require(self, info, "trigger_type", "checkpoint")
+    #: Required by serde, defaulted for runs built in memory. Checked after the field
+    #: checks, as serde names a missing field only once every present one has deserialized.
+    required_by_serde = ("trigger_type", "checkpoint")
 
     run_id: str
     automation_id: str
-    tenant_context: TenantContext = Field(default_factory=TenantContext.local_implicit)
+    tenant_context: TenantContext = Factory(TenantContext.local_implicit)
     trigger_type: str = "manual"
     status: RunStatus
     created_at_ms: U64
     updated_at_ms: U64
     started_at_ms: U64 | None = None
     finished_at_ms: U64 | None = None
-    active_session_ids: list[str] = Field(default_factory=list)
+    active_session_ids: list[str] = Factory(list)
     latest_session_id: str | None = None
-    active_instance_ids: list[str] = Field(default_factory=list)
-    checkpoint: Checkpoint = Field(default_factory=Checkpoint)
+    active_instance_ids: list[str] = Factory(list)
+    checkpoint: Checkpoint = Factory(Checkpoint)
     runtime_context: Any = None
     automation_snapshot: dict[str, Any] | None = None
     workflow_definition_version: str | None = None

@@ -12,17 +12,17 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
 
 from tandem_tui.domain.lifecycle import apply_run_update, record_lifecycle_event
 from tandem_tui.domain.models import QueueReason, Run, RunStatus, SchedulerMetadata
+from tandem_tui.domain.record_model import Constraints, Factory, RecordModel
 from tandem_tui.domain.scheduler import AutomationScheduler, new_scheduler_metadata
 
 #: How much of the failure detail the scheduler metadata keeps (``retry_reason``).
 RETRY_REASON_MAX_BYTES = 500
 TRUNCATION_MARKER = "...<truncated>"
 
-U64 = Annotated[int, Field(ge=0, strict=True)]
+U64 = Annotated[int, Constraints(ge=0, strict=True)]
 
 
 def truncate_text(text: str, max_bytes: int) -> str:
@@ -49,21 +49,17 @@ class RetryTerminalMode(StrEnum):
     DEAD_LETTER = "dead_letter"
 
 
-class RetryTerminalBehavior(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
+class RetryTerminalBehavior(RecordModel):
     mode: RetryTerminalMode = RetryTerminalMode.FAIL_RUN
     dead_letter: bool = False
 
 
-class RetryDecision(BaseModel):
+class RetryDecision(RecordModel):
     """The retry policy's verdict on one failed attempt (``tandem_automation::RetryDecision``).
 
     Unknown fields survive :meth:`as_json`; ``next_retry_at_ms`` and ``backoff_ms`` are
     left out when absent, as the server writes them.
     """
-
-    model_config = ConfigDict(extra="allow")
 
     version: U64
     policy_version_id: str
@@ -76,7 +72,7 @@ class RetryDecision(BaseModel):
     terminal: bool
     next_retry_at_ms: U64 | None = None
     backoff_ms: U64 | None = None
-    terminal_behavior: RetryTerminalBehavior = Field(default_factory=RetryTerminalBehavior)
+    terminal_behavior: RetryTerminalBehavior = Factory(RetryTerminalBehavior)
     manual_override_allowed: bool
 
     def as_json(self) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The run record reads and writes back losslessly."""
 
 import pytest
-from pydantic import ValidationError
+from pydantic_core import ValidationError
 
 from tandem_tui.domain.models import LifecycleRecord, RunStatus, dump_run, parse_run
 

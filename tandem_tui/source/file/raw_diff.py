@@ -16,7 +16,7 @@ interpreter's own, whatever the file's size: it reads the file (and the bytes it
 primed with) in bounded chunks through :class:`~tandem_tui.source.file.entry_scan.ChunkedScan`,
 only checks that each changed span is one JSON value, and sends back that value's bytes,
 which the console parses (as the full parse would: ``store.load_json``). It does not
-import the store (nor pydantic and the domain models) until it has to parse a whole
+import the store (nor pydantic-core and the domain models) until it has to parse a whole
 file, which only a layout the scanner does not read (or a bad file) makes it do.
 
 Both are two-phase: :meth:`diff` proposes, and the caller :meth:`commit`\\ s once it has
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import subprocess
     import threading
 
-# The store (and with it pydantic and the domain models, two thirds of a bare helper's
+# The store (and with it pydantic-core and the domain models, two thirds of a bare helper's
 # memory) is imported where it is used, so that the helper process never loads it while
 # the scanner reads the file.
 

@@ -3,7 +3,7 @@
 The watcher reads the hot runs file incrementally: it keeps the raw JSON of every entry
 from the last good read and re-validates only the entries whose raw value changed, so
 a write that touches three runs out of ten thousand costs one ``json.loads`` plus three
-pydantic validations. A file that cannot be read (half-written, truncated, invalid, a
+pydantic-core validations. A file that cannot be read (half-written, truncated, invalid, a
 newer schema, missing) never raises and never replaces the last good runs: the snapshot
 keeps them and says, in one line, why it is stale. The next good write recovers.
 
@@ -64,7 +64,7 @@ class EntrySpans:
 class RunsWatcher:
     """Reads the runs file into snapshots and follows it (and the shard tree) for changes.
 
-    ``validations`` counts pydantic validations of run entries (a test asserts that only
+    ``validations`` counts pydantic-core validations of run entries (a test asserts that only
     changed entries are re-validated); ``shard_generation`` goes up each time the shard
     index changes.
     """
