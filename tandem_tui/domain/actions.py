@@ -25,6 +25,7 @@ from tandem_tui.domain.models import (
     StopKind,
     dump_model,
     dump_run,
+    workspace_root_of,
 )
 from tandem_tui.domain.retry import retry_backoff_is_due
 from tandem_tui.domain.scheduler import AutomationScheduler
@@ -566,11 +567,7 @@ def normalized_reason(reason: str | None) -> str | None:
 
 
 def _raw_workspace_root(record: Any) -> str | None:
-    snapshot = record.get("automation_snapshot") if isinstance(record, dict) else None
-    root = snapshot.get("workspace_root") if isinstance(snapshot, dict) else None
-    if not isinstance(root, str) or not root.strip():
-        return None
-    return root.strip()
+    return workspace_root_of(record.get("automation_snapshot") if isinstance(record, dict) else None)
 
 
 def scheduler_from_entries(

@@ -249,13 +249,16 @@ class Run(LosslessModel):
     @property
     def workspace_root(self) -> str | None:
         """``automation_snapshot.workspace_root``, trimmed; ``None`` when absent or blank."""
-        snapshot = self.automation_snapshot
-        if not isinstance(snapshot, dict):
-            return None
-        root = snapshot.get("workspace_root")
-        if not isinstance(root, str) or not root.strip():
-            return None
-        return root.strip()
+        return workspace_root_of(self.automation_snapshot)
+
+
+def workspace_root_of(snapshot: Any) -> str | None:
+    """An automation snapshot's ``workspace_root``, trimmed; ``None`` when absent or blank
+    (or the snapshot is not an object)."""
+    root = snapshot.get("workspace_root") if isinstance(snapshot, dict) else None
+    if not isinstance(root, str) or not root.strip():
+        return None
+    return root.strip()
 
 
 def parse_run(value: Any) -> Run:

@@ -10,6 +10,9 @@ Contract:
 
 - :func:`summarize` is built from a run *after* it was validated, so every verdict
   (serde's rules, a corrupt entry recovered as blocked) is the full record's.
+  :meth:`Summarizer.from_record` builds the same summary from the raw record, for a
+  record whose verdict was given elsewhere (the parse helper validates a console's first
+  read in parallel): only for a record ``parse_run_record`` accepts as it stands.
 - A summary answers every attribute those readers use exactly as the run does; an
   attribute it does not keep raises ``AttributeError`` rather than answering a default.
   ``tests/domain/test_run_summary.py`` holds the figures, the view, the queue infos and
@@ -30,6 +33,7 @@ from typing import Any
 from tandem_tui.domain import events
 from tandem_tui.domain.models import (
     RECOVERED_CONTEXT_TRIGGER,
+    SERDE,
     TERMINAL_STATUSES,
     ExecutionClaim,
     FailureRecord,
@@ -38,6 +42,7 @@ from tandem_tui.domain.models import (
     SchedulerMetadata,
     StopKind,
     TenantContext,
+    workspace_root_of,
 )
 
 #: The one event whose metadata the view reads (``view.queue_entry_at_ms``).
@@ -144,33 +149,53 @@ def node_counts(run: Run | RunSummary) -> tuple[int, int]:
     if isinstance(run, RunSummary):
         return run.node_counts
     checkpoint = run.checkpoint
-    done = len(checkpoint.completed_nodes)
-    snapshot = run.automation_snapshot
+    return _node_counts(
+        checkpoint.completed_nodes, checkpoint.pending_nodes, checkpoint.blocked_nodes, run.automation_snapshot
+    )
+
+
+def _node_counts(completed: list[Any], pending: list[Any], blocked: list[Any], snapshot: Any) -> tuple[int, int]:
+    done = len(completed)
     flow = snapshot.get("flow") if isinstance(snapshot, dict) else None
     nodes = flow.get("nodes") if isinstance(flow, dict) else None
     if isinstance(nodes, list) and nodes:
         return done, len(nodes)
-    return done, done + len(checkpoint.pending_nodes) + len(checkpoint.blocked_nodes)
+    return done, done + len(pending) + len(blocked)
+
+
+def _kept_event(event: str, metadata: Any) -> tuple[bool, Any]:
+    """Whether the view and the figures read an event (an admission,
+    ``run_execution_claimed``, or a way back into the queue, ``view.queue_entry_at_ms``),
+    and what they read of its metadata: a retry backoff's ``retry_after_ms``."""
+    if event == _CLAIMED or event in events.REQUEUE_EVENTS or event.startswith(events.RUN_RECOVERED_PREFIX):
+        return True, None
+    if event == _RETRY_BACKOFF_EVENT:
+        if isinstance(metadata, dict) and "retry_after_ms" in metadata:
+            return True, {"retry_after_ms": metadata["retry_after_ms"]}
+        return True, None
+    return False, None
 
 
 def _history(records: list[Any]) -> list[EventSummary]:
-    """The events the view and the figures read: admissions (``run_execution_claimed``)
-    and every way back into the queue (``view.queue_entry_at_ms``), in order."""
+    """The events the view and the figures read (:func:`_kept_event`), in order."""
     kept: list[EventSummary] = []
     for record in records:
         event = record.event
-        if event == _CLAIMED or event in events.REQUEUE_EVENTS or event.startswith(events.RUN_RECOVERED_PREFIX):
-            metadata = None
-        elif event == _RETRY_BACKOFF_EVENT:
-            metadata = record.metadata
-            if isinstance(metadata, dict) and "retry_after_ms" in metadata:
-                metadata = {"retry_after_ms": metadata["retry_after_ms"]}
-            else:
-                metadata = None
-        else:
-            continue
-        # Interned: a few event names stand for hundreds of thousands of events.
-        kept.append(EventSummary(sys.intern(event), record.recorded_at_ms, metadata))
+        wanted, metadata = _kept_event(event, record.metadata)
+        if wanted:
+            # Interned: a few event names stand for hundreds of thousands of events.
+            kept.append(EventSummary(sys.intern(event), record.recorded_at_ms, metadata))
+    return kept
+
+
+def _raw_history(records: list[dict[str, Any]]) -> list[EventSummary]:
+    """:func:`_history` of raw lifecycle records."""
+    kept: list[EventSummary] = []
+    for record in records:
+        event = record["event"]
+        wanted, metadata = _kept_event(event, record.get("metadata"))
+        if wanted:
+            kept.append(EventSummary(sys.intern(event), record["recorded_at_ms"], metadata))
     return kept
 
 
@@ -183,6 +208,9 @@ class Summarizer:
 
     def __init__(self) -> None:
         self._tenants: dict[tuple[Any, ...], TenantContext] = {}
+        #: Raw tenant contexts (their items, in order) to the shared model built from
+        #: them: most runs of a host hold one of a handful.
+        self._raw_tenants: dict[tuple[Any, ...], TenantContext] = {}
 
     def __call__(self, run: Run, key: str | None = None) -> RunSummary:
         summary = RunSummary()
@@ -214,6 +242,70 @@ class Summarizer:
         summary.workspace_root = run.workspace_root
         summary.node_counts = node_counts(run)
         return summary
+
+    def from_record(self, record: dict[str, Any], key: str) -> RunSummary:
+        """``self(parse_run_record(record), key)`` for a raw ``record`` that
+        ``parse_run_record`` accepts as it stands, without building the run's models
+        (only the few nested ones a summary keeps, validated as the run's would be).
+
+        Anything may come of a record that does not validate, from a wrong summary to
+        any exception: the caller must have that verdict from elsewhere before it uses
+        the summary (see the module docstring).
+        """
+        get = record.get
+        summary = RunSummary()
+        summary.key = key
+        summary.run_id = record["run_id"]
+        summary.automation_id = sys.intern(record["automation_id"])
+        summary.tenant_context = self._raw_tenant(get("tenant_context"))
+        summary.trigger_type = sys.intern(record["trigger_type"])
+        summary.status = RunStatus(record["status"])
+        summary.created_at_ms = record["created_at_ms"]
+        summary.updated_at_ms = record["updated_at_ms"]
+        summary.started_at_ms = get("started_at_ms")
+        summary.finished_at_ms = get("finished_at_ms")
+        checkpoint = record["checkpoint"]
+        completed = checkpoint.get("completed_nodes", [])
+        pending = checkpoint.get("pending_nodes", [])
+        blocked = checkpoint.get("blocked_nodes", [])
+        failure = checkpoint.get("last_failure")
+        summary.checkpoint = CheckpointSummary(
+            completed_nodes=completed,
+            pending_nodes=pending,
+            blocked_nodes=blocked,
+            last_failure=None if failure is None else FailureRecord.model_validate(failure, context=SERDE),
+            lifecycle_history=_raw_history(checkpoint.get("lifecycle_history", ())),
+        )
+        claim = get("execution_claim")
+        summary.execution_claim = None if claim is None else ExecutionClaim.model_validate(claim, context=SERDE)
+        summary.pause_reason = get("pause_reason")
+        summary.resume_reason = get("resume_reason")
+        summary.detail = get("detail")
+        stop_kind = get("stop_kind")
+        summary.stop_kind = None if stop_kind is None else StopKind(stop_kind)
+        summary.stop_reason = get("stop_reason")
+        scheduler = get("scheduler")
+        summary.scheduler = None if scheduler is None else SchedulerMetadata.model_validate(scheduler, context=SERDE)
+        snapshot = get("automation_snapshot")
+        summary.workspace_root = workspace_root_of(snapshot)
+        summary.node_counts = _node_counts(completed, pending, blocked, snapshot)
+        return summary
+
+    def _raw_tenant(self, raw: Any) -> TenantContext:
+        """The shared model of a raw tenant context (:meth:`_tenant`), built once per
+        distinct raw context; ``None`` (absent) is the models' default context."""
+        try:
+            # With each value's type: 1, 1.0 and true are equal keys, not equal contexts.
+            raw_key = None if raw is None else tuple((name, type(value), value) for name, value in raw.items())
+            shared = self._raw_tenants.get(raw_key)  # type: ignore[arg-type]
+        except TypeError:  # an unknown field holding a list or a map: not a key
+            raw_key, shared = (), None
+        if shared is None:
+            built = TenantContext.local_implicit() if raw is None else TenantContext.model_validate(raw, context=SERDE)
+            shared = self._tenant(built)
+            if raw_key != ():
+                self._raw_tenants[raw_key] = shared  # type: ignore[index]
+        return shared
 
     def _tenant(self, tenant: TenantContext) -> TenantContext:
         # Keyed by every field, set or not, and the unknown ones: only equal contexts

@@ -166,3 +166,88 @@ def test_summaries_share_equal_tenant_contexts_and_only_those():
     assert first.tenant_context is second.tenant_context
     assert other.tenant_context is not first.tenant_context
     assert other.tenant_context.model_dump(mode="json") == runs["tenant"].tenant_context.model_dump(mode="json")
+
+
+# --- a summary built from the raw record ---------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def raw_records(tmp_path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Records serde accepts as they stand: every state of a simulated host over four
+    minutes, the edge runs, the fixture host, and variations a host may hold (unknown
+    fields at every level, tenants that differ only in a value's type)."""
+    import orjson
+
+    clock = ManualClock(START_MS)
+    engine = Engine(tmp_path, seed=5, rate=1.5, max_concurrent=3, clock=clock, archive_after_ms=60_000)
+    found: list[tuple[str, dict[str, Any]]] = []
+    for tick in range(1, 241):
+        clock.advance(1_000)
+        engine.step()
+        if tick % 30 == 0:
+            found += orjson.loads(engine.runs_file.read_bytes())["runs"].items()
+    found += orjson.loads((FIXTURES / "runs_v1.json").read_bytes())["runs"].items()
+    base = dict(found[0][1])
+    variants = {
+        "tenant-int": {**base, "tenant_context": {"org_id": "o", "workspace_id": "w", "x": 1}},
+        "tenant-bool": {**base, "tenant_context": {"org_id": "o", "workspace_id": "w", "x": True}},
+        "tenant-list": {**base, "tenant_context": {"org_id": "o", "workspace_id": "w", "x": [1]}},
+        "tenant-null": {**base, "tenant_context": {"org_id": "o", "workspace_id": "w", "deployment_id": None}},
+        "claimed": {**base, "status": "running", "execution_claim": {
+            "claim_id": "c", "claimant_id": "n1", "claimed_at_ms": 1, "lease_expires_at_ms": 2, "lease_epoch": 3,
+            "x_unknown": {"kept": 1}}},
+        "stopped": {**base, "status": "cancelled", "stop_kind": "operator_stopped", "stop_reason": "r",
+                    "pause_reason": "p", "resume_reason": "q", "detail": "d", "finished_at_ms": 9},
+        "scheduled": {**base, "scheduler": {"queue_reason": "workspace_lock", "resource_key": "k",
+                                           "tenant_context": {"org_id": "a", "workspace_id": "b"}, "x": 1}},
+    }
+    found += variants.items()
+    return found
+
+
+def summary_fields(summary: RunSummary) -> list[Any]:
+    """Everything a summary holds, nested models with what was set and what is unknown."""
+
+    def model(value: Any) -> Any:
+        if value is None:
+            return None
+        return (type(value).__name__, repr(value), sorted(value.model_fields_set), repr(value.model_extra))
+
+    checkpoint = summary.checkpoint
+    return [
+        summary.key, summary.run_id, summary.automation_id, model(summary.tenant_context), summary.trigger_type,
+        summary.status, summary.created_at_ms, summary.updated_at_ms, summary.started_at_ms,
+        summary.finished_at_ms, checkpoint.completed_nodes, checkpoint.pending_nodes, checkpoint.blocked_nodes,
+        model(checkpoint.last_failure),
+        [(e.event, e.recorded_at_ms, e.metadata) for e in checkpoint.lifecycle_history],
+        model(summary.execution_claim), summary.pause_reason, summary.resume_reason, summary.detail,
+        summary.stop_kind, summary.stop_reason, model(summary.scheduler), summary.workspace_root,
+        summary.node_counts,
+    ]
+
+
+def test_a_summary_from_the_raw_record_is_the_summary_of_its_validated_run(tmp_path):
+    from tandem_tui.domain.models import parse_run_record
+
+    records = raw_records(tmp_path)
+    assert len(records) > 100
+    from_models, from_raw = Summarizer(), Summarizer()
+    statuses = set()
+    for key, record in records:
+        expected = from_models(parse_run_record(record), key)
+        got = from_raw.from_record(record, key)
+        assert summary_fields(got) == summary_fields(expected), key
+        # Shared exactly where the models' summaries share.
+        assert (got.tenant_context is from_raw.from_record(record, key).tenant_context)
+        statuses.add(got.status)
+    assert len(statuses) >= 6
+
+
+def test_raw_tenants_that_differ_only_in_a_value_s_type_are_not_shared(tmp_path):
+    records = dict(raw_records(tmp_path))
+    summarizer = Summarizer()
+    one = summarizer.from_record(records["tenant-int"], "a").tenant_context
+    true = summarizer.from_record(records["tenant-bool"], "b").tenant_context
+    assert one.model_extra == {"x": 1} and true.model_extra == {"x": True}
+    assert repr(one.model_extra) != repr(true.model_extra)
