@@ -96,6 +96,10 @@ def open_console(source: RunsSource, *, read_only: bool, on_exit: Callable[[], N
     # screen). The app's watch worker turns the collector on once the first state is
     # handed over (TandemApp._watch_runs).
     gc.disable()
+    # A source with a parse helper starts it now: its start overlaps Textual's.
+    warm_up = getattr(source, "warm_up", None)
+    if callable(warm_up):
+        warm_up()
     from tandem_tui.ui.app import make_app
 
     app = make_app(source, read_only=read_only, exit_on_signals=True)

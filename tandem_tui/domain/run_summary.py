@@ -163,26 +163,47 @@ def _node_counts(completed: list[Any], pending: list[Any], blocked: list[Any], s
     return done, done + len(pending) + len(blocked)
 
 
-def _kept_event(event: str, metadata: Any) -> tuple[bool, Any]:
-    """Whether the view and the figures read an event (an admission,
-    ``run_execution_claimed``, or a way back into the queue, ``view.queue_entry_at_ms``),
-    and what they read of its metadata: a retry backoff's ``retry_after_ms``."""
-    if event == _CLAIMED or event in events.REQUEUE_EVENTS or event.startswith(events.RUN_RECOVERED_PREFIX):
-        return True, None
-    if event == _RETRY_BACKOFF_EVENT:
-        if isinstance(metadata, dict) and "retry_after_ms" in metadata:
-            return True, {"retry_after_ms": metadata["retry_after_ms"]}
-        return True, None
-    return False, None
+#: What the view and the figures read of an event, by its name: nothing (_SKIP), the
+#: event (_KEEP: an admission, ``run_execution_claimed``, or a way back into the queue,
+#: ``view.queue_entry_at_ms``), or the event and a retry backoff's ``retry_after_ms``
+#: (_BACKOFF). Filled as names are met: a host has a few dozen, its runs ~8 events each.
+_SKIP, _KEEP, _BACKOFF = 0, 1, 2
+_EVENT_KINDS: dict[str, int] = {}
+_EVENT_KINDS_KEPT = 4096  # names beyond these are judged each time (a hostile file's)
+
+
+def _event_kind(event: str) -> int:
+    kind = _EVENT_KINDS.get(event)
+    if kind is None:
+        if event == _CLAIMED or event in events.REQUEUE_EVENTS or event.startswith(events.RUN_RECOVERED_PREFIX):
+            kind = _KEEP
+        elif event == _RETRY_BACKOFF_EVENT:
+            kind = _BACKOFF
+        else:
+            kind = _SKIP
+        if len(_EVENT_KINDS) < _EVENT_KINDS_KEPT:
+            _EVENT_KINDS[event] = kind
+    return kind
+
+
+def _backoff_metadata(metadata: Any) -> Any:
+    """Of a retry backoff's metadata, what the view reads: its ``retry_after_ms``."""
+    if isinstance(metadata, dict) and "retry_after_ms" in metadata:
+        return {"retry_after_ms": metadata["retry_after_ms"]}
+    return None
 
 
 def _history(records: list[Any]) -> list[EventSummary]:
-    """The events the view and the figures read (:func:`_kept_event`), in order."""
+    """The events the view and the figures read (:func:`_event_kind`), in order."""
     kept: list[EventSummary] = []
+    kinds = _EVENT_KINDS
     for record in records:
         event = record.event
-        wanted, metadata = _kept_event(event, record.metadata)
-        if wanted:
+        kind = kinds.get(event)
+        if kind is None:
+            kind = _event_kind(event)
+        if kind:
+            metadata = _backoff_metadata(record.metadata) if kind == _BACKOFF else None
             # Interned: a few event names stand for hundreds of thousands of events.
             kept.append(EventSummary(sys.intern(event), record.recorded_at_ms, metadata))
     return kept
@@ -191,10 +212,14 @@ def _history(records: list[Any]) -> list[EventSummary]:
 def _raw_history(records: list[dict[str, Any]]) -> list[EventSummary]:
     """:func:`_history` of raw lifecycle records."""
     kept: list[EventSummary] = []
+    kinds = _EVENT_KINDS
     for record in records:
         event = record["event"]
-        wanted, metadata = _kept_event(event, record.get("metadata"))
-        if wanted:
+        kind = kinds.get(event)
+        if kind is None:
+            kind = _event_kind(event)
+        if kind:
+            metadata = _backoff_metadata(record.get("metadata")) if kind == _BACKOFF else None
             kept.append(EventSummary(sys.intern(event), record["recorded_at_ms"], metadata))
     return kept
 

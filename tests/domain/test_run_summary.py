@@ -20,6 +20,7 @@ from tandem_tui.domain.view import RunsView, admissions, last_queue_entry_ms
 from tandem_tui.present import detail_text, figures, status_since_ms
 from tandem_tui.simulate.engine import Engine
 from tandem_tui.source.file.store import read_runs_file
+from tests.summaries import summary_fields
 
 START_MS = 1_790_000_000_000
 
@@ -204,27 +205,6 @@ def raw_records(tmp_path: Path) -> list[tuple[str, dict[str, Any]]]:
     }
     found += variants.items()
     return found
-
-
-def summary_fields(summary: RunSummary) -> list[Any]:
-    """Everything a summary holds, nested models with what was set and what is unknown."""
-
-    def model(value: Any) -> Any:
-        if value is None:
-            return None
-        return (type(value).__name__, repr(value), sorted(value.model_fields_set), repr(value.model_extra))
-
-    checkpoint = summary.checkpoint
-    return [
-        summary.key, summary.run_id, summary.automation_id, model(summary.tenant_context), summary.trigger_type,
-        summary.status, summary.created_at_ms, summary.updated_at_ms, summary.started_at_ms,
-        summary.finished_at_ms, checkpoint.completed_nodes, checkpoint.pending_nodes, checkpoint.blocked_nodes,
-        model(checkpoint.last_failure),
-        [(e.event, e.recorded_at_ms, e.metadata) for e in checkpoint.lifecycle_history],
-        model(summary.execution_claim), summary.pause_reason, summary.resume_reason, summary.detail,
-        summary.stop_kind, summary.stop_reason, model(summary.scheduler), summary.workspace_root,
-        summary.node_counts,
-    ]
 
 
 def test_a_summary_from_the_raw_record_is_the_summary_of_its_validated_run(tmp_path):

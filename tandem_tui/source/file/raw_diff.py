@@ -193,19 +193,22 @@ class LocalDiffer:
             self.diff(raw)
             self.commit()
 
-    def prime_stream(self, read: Callable[[int], bytes], *, vouched: bool = False) -> bool:
+    def prime_stream(
+        self, read: Callable[[int], bytes], *, vouched: bool = False, verdicts: EntryVerdicts | None = None
+    ) -> bool:
         """Make the bytes ``read`` gives the committed baseline, reading them in chunks.
 
         Returns whether it could: when the scanner does not read them (or a span does not
         parse) the baseline is left empty, so the next diff reports every entry, and the
         caller may prime with a full parse instead. Reads only as far as it needs to tell.
         ``vouched``: the sender parsed every span itself (a console's first read), so
-        they are hashed without being parsed again here.
+        they are hashed without being parsed again here. ``verdicts``: each span is
+        validated as a run into it instead (see :class:`EntryVerdicts`).
         """
         self._committed = _EMPTY
         self._pending = None
         scan = ChunkedScan(read, chunk_size=self.chunk_size)
-        keep = _nothing if vouched else _checked_only
+        keep = verdicts.check if verdicts is not None else _nothing if vouched else _checked_only
         primed = self._diff_members(lambda: scan.schema_version, scan.entries(), lambda: scan.complete, keep)
         if primed is None:
             return False
@@ -315,6 +318,47 @@ def _checked_only(window: bytes, start: int, end: int) -> Any:
     return None
 
 
+class EntryVerdicts:
+    """serde's verdict on every entry of a prime, given in the helper while the console
+    reads the same bytes (a console's first read, see ``RunsWatcher``).
+
+    :attr:`plain` stays true while every entry is one JSON value whose orjson reading
+    ``parse_run_record`` accepts as it stands. The console, meanwhile, checks that
+    orjson reads each entry as serde does (no ``-0``, no integer beyond 64 bits), builds
+    its summaries from the raw records (``Summarizer.from_record``) and keeps them only
+    on this verdict; anything else (a corrupt entry to recover, a number to read
+    exactly) sends it the usual way. The models are imported when a prime asks for
+    verdicts, so a helper that only diffs never loads them.
+    """
+
+    def __init__(self) -> None:
+        from tandem_tui.domain.models import parse_run_record
+
+        self.plain = True
+        self.validations = 0
+        self._parse_run_record = parse_run_record
+
+    def check(self, window: bytes, start: int, end: int) -> Any:
+        """A :meth:`LocalDiffer._diff_members` ``keep``: judges the span, keeps nothing."""
+        if not self.plain:
+            return None  # one refusal is the verdict; the rest is only hashed
+        try:
+            value = orjson.loads(memoryview(window)[start:end])
+        except orjson.JSONDecodeError:
+            self.plain = False
+            return _INVALID  # not one JSON value: the scanner cut wrong, or the file is bad
+        try:
+            self._parse_run_record(value)
+        except ValueError:  # pydantic-core's ValidationError is one
+            self.plain = False
+            return None
+        self.validations += 1
+        return None
+
+    def refuse(self) -> None:
+        self.plain = False
+
+
 def _nothing(window: bytes, start: int, end: int) -> Any:
     """``keep`` for a vouched prime: nothing kept, nothing checked."""
     return None
@@ -363,7 +407,10 @@ class HelperDiffer:
     Textual app's fds). The changed entries come back as their bytes, parsed here.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, warm: bool = False) -> None:
+        """Start the helper. ``warm``: it loads the models at once, for the verdicts of a
+        validating feed (:meth:`prime_feed`) that is to come while this process is busy
+        with something else (a console's start: the helper's imports happen meanwhile)."""
         import subprocess
 
         self._process: subprocess.Popen[bytes] = subprocess.Popen(
@@ -371,7 +418,7 @@ class HelperDiffer:
                 sys.executable,
                 "-c",
                 "from tandem_tui.source.file.raw_diff import serve; "
-                f"serve(max_schema_version={_supported_schema_version()})",
+                f"serve(max_schema_version={_supported_schema_version()}, warm={bool(warm)})",
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -382,6 +429,8 @@ class HelperDiffer:
         #: they arrive); every other message waits for it.
         self._priming: threading.Thread | None = None
         self._priming_failed = False
+        #: A validating feed was sent: its verdict comes before any other reply.
+        self._verdict_owed = False
 
     @property
     def in_helper(self) -> bool:
@@ -395,6 +444,7 @@ class HelperDiffer:
         if self._fallback is None:
             try:
                 self._await_prime()
+                self._drop_verdict()
                 _send(self._process.stdin, ("diff", raw))
                 kind, payload, values = _receive_reply(self._process.stdout)
             except (EOFError, OSError):
@@ -414,6 +464,7 @@ class HelperDiffer:
         if self._fallback is None:
             try:
                 self._await_prime()
+                self._drop_verdict()
                 _send(self._process.stdin, ("diff_file", os.fspath(path)))
                 kind, payload, values = _receive_reply(self._process.stdout)
             except (EOFError, OSError):
@@ -435,7 +486,8 @@ class HelperDiffer:
             return  # the fallback starts empty: it reports everything once
         try:
             self._await_prime()
-        except OSError:
+            self._drop_verdict()
+        except (OSError, EOFError):
             self._fall_back()
             return
         stdin = self._process.stdin
@@ -451,23 +503,55 @@ class HelperDiffer:
         self._priming = threading.Thread(target=write, name="helper-prime", daemon=True)
         self._priming.start()
 
-    def prime_feed(self, size: int) -> PrimeFeed:
+    def prime_feed(self, size: int, *, validate: bool = False) -> PrimeFeed:
         """Make the ``size`` bytes the caller is about to read the helper's baseline, as
         it reads them (:class:`PrimeFeed`): the caller holds one chunk at a time, never
-        the whole file, and the helper's digests are of exactly the bytes it read."""
+        the whole file, and the helper's digests are of exactly the bytes it read.
+
+        ``validate``: the helper also judges every entry (:class:`EntryVerdicts`); the
+        caller then owes a call to :meth:`verdict` once the feed is finished.
+        """
         if self._fallback is None:
             try:
                 self._await_prime()
+                self._drop_verdict()
                 stdin = self._process.stdin
                 if stdin is None:
                     raise OSError("helper pipe closed")
                 stdin.flush()
-                feed = PrimeFeed(size, stdin.fileno())
-            except (OSError, ValueError):  # ValueError: the pipe was closed here meanwhile
+                feed = PrimeFeed(size, stdin.fileno(), validate=validate)
+            except (OSError, ValueError, EOFError):  # ValueError: the pipe was closed here meanwhile
                 self._fall_back()
             else:
+                self._verdict_owed = validate
                 return feed
         return PrimeFeed(size, None)  # the fallback starts empty: it reports everything once
+
+    def verdict(self) -> tuple[bool, int] | None:
+        """The helper's verdict on the entries of the last validating feed, once it has
+        judged them all: ``(plain, validations)`` (see :class:`EntryVerdicts`), or
+        ``None`` when there is none to give (the helper died, or no feed asked)."""
+        if self._fallback is not None or not self._verdict_owed:
+            return None
+        self._verdict_owed = False
+        try:
+            kind, payload, _ = _receive_reply(self._process.stdout)
+        except (EOFError, OSError):
+            self._fall_back()
+            return None
+        if kind != "verdict":
+            self._fall_back()  # out of step: nothing it says can be trusted
+            return None
+        plain, validations = payload
+        return bool(plain), int(validations)
+
+    def _drop_verdict(self) -> None:
+        """Read a verdict nobody asked for, so that the next reply is the next request's."""
+        if self._verdict_owed:
+            self._verdict_owed = False
+            kind, _, _ = _receive_reply(self._process.stdout)
+            if kind != "verdict":
+                raise OSError("helper out of step")
 
     def _await_prime(self, timeout: float | None = None) -> None:
         """Wait until :meth:`prime`'s bytes are all in the pipe; ``OSError`` if they cannot be."""
@@ -518,8 +602,9 @@ class HelperDiffer:
             return
         try:
             self._await_prime()
+            self._drop_verdict()
             _send(self._process.stdin, (what, payload))
-        except OSError:
+        except (OSError, EOFError):
             self._fall_back()
 
     def _fall_back(self) -> None:
@@ -551,7 +636,7 @@ class PrimeFeed:
     :attr:`failed` says the helper could not take them (it died).
     """
 
-    def __init__(self, size: int, fd: int | None) -> None:
+    def __init__(self, size: int, fd: int | None, *, validate: bool = False) -> None:
         self.size = size
         self.fed = 0
         self.failed = fd is None
@@ -563,7 +648,8 @@ class PrimeFeed:
             os.set_blocking(fd, False)
             # Vouched: the caller parses every span it reads and primes again from a
             # checked read if any does not parse (RunsWatcher._stream_first_read_from_file).
-            data = pickle.dumps(("prime", "vouched"), protocol=pickle.HIGHEST_PROTOCOL)
+            # Validate: the helper judges each span as a run (EntryVerdicts) instead.
+            data = pickle.dumps(("prime", "validate" if validate else "vouched"), protocol=pickle.HIGHEST_PROTOCOL)
             self._queue(_HEADER.pack(len(data), size) + data)
             self._push(block=False)
 
@@ -656,13 +742,21 @@ def _reply_diff(kind: str, payload: Any, values: bytes | None) -> tuple[int, Ent
 
 
 def serve(
-    stdin: BinaryIO | None = None, stdout: BinaryIO | None = None, *, max_schema_version: int | None = None
+    stdin: BinaryIO | None = None,
+    stdout: BinaryIO | None = None,
+    *,
+    max_schema_version: int | None = None,
+    warm: bool = False,
 ) -> None:
     """The helper's loop: one :class:`LocalDiffer`, driven over stdin and stdout.
 
-    It imports the store only when a file must be parsed whole; ``max_schema_version``
-    is the store's supported version, passed in so that it need not.
+    It imports the store only when a file must be parsed whole or its entries judged
+    (``warm``: at once); ``max_schema_version`` is the store's supported version, passed
+    in so that it need not.
     """
+    if warm:
+        import tandem_tui.domain.models  # noqa: F401  # what EntryVerdicts needs
+        import tandem_tui.source.file.store  # noqa: F401
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
     differ = LocalDiffer(max_schema_version)
@@ -672,14 +766,21 @@ def serve(
             if command == "prime":
                 # Scanned as it arrives: the file's bytes are never all in this process.
                 read = _bounded_reader(stdin, raw_size)
+                verdicts = EntryVerdicts() if payload == "validate" else None
                 try:
                     with gc_paused():
-                        differ.prime_stream(read, vouched=payload == "vouched")
+                        if not differ.prime_stream(read, vouched=payload == "vouched", verdicts=verdicts):
+                            if verdicts is not None:
+                                verdicts.refuse()  # the scan gave up: not every entry was judged
                 except ValueError:
                     differ.close()  # an empty baseline: the next diff reports everything
+                    if verdicts is not None:
+                        verdicts.refuse()
                 finally:
                     while read(1 << 20):
                         pass  # what the scan did not need (it gave up early)
+                if verdicts is not None:
+                    _send(stdout, ("verdict", (verdicts.plain, verdicts.validations)))
                 continue
             if raw_size != _NO_RAW:
                 payload = _read_exactly(stdin, raw_size)

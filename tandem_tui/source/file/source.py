@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tandem_tui.domain.models import Run
     from tandem_tui.domain.run_summary import RunSummary
     from tandem_tui.domain.snapshot import Snapshot
+    from tandem_tui.source.file.raw_diff import HelperDiffer
     from tandem_tui.source.file.watcher import RunsWatcher
 
 #: How often (ms) a console re-reads a file that is rewritten many times a second.
@@ -75,6 +76,18 @@ class FileSource:
         self._keep_full: frozenset[str] = frozenset()
         #: Runs read whole from their span alone (:meth:`full_runs`), not by a scan.
         self.span_reads = 0
+        #: The parse helper :meth:`warm_up` started, until a follow takes it.
+        self._warm_helper: HelperDiffer | None = None
+
+    def warm_up(self) -> None:
+        """Start the parse helper now, for the console's first read to come: its start
+        and imports (~0.1 s) then happen while the console imports and starts Textual,
+        not while the first read waits for its verdicts. Closed by :meth:`close` if no
+        follow takes it."""
+        if self._warm_helper is None:
+            from tandem_tui.source.file.raw_diff import HelperDiffer
+
+            self._warm_helper = HelperDiffer(warm=True)
 
     # -- what it is -------------------------------------------------------------------
 
@@ -126,7 +139,12 @@ class FileSource:
             min_reload_interval_ms=CONSOLE_MIN_RELOAD_INTERVAL_MS if self.console else 0,
             parse_in_helper=followed or self.console,
             summaries=followed or self.console,
+            helper=self._take_warm_helper() if followed else None,
         )
+
+    def _take_warm_helper(self) -> HelperDiffer | None:
+        helper, self._warm_helper = self._warm_helper, None
+        return helper
 
     def load(self) -> Snapshot:
         """One read that never raises: a stale snapshot says why the file is unusable."""
@@ -296,7 +314,11 @@ class FileSource:
             raise SourceError(_one_line(error)) from None
 
     def close(self) -> None:
-        """Nothing to release: watchers end with their ``follow`` generator."""
+        """The parse helper :meth:`warm_up` started, if no follow took it; watchers end
+        with their ``follow`` generator."""
+        helper = self._take_warm_helper()
+        if helper is not None:
+            helper.close()
 
 
 def _take_entries(

@@ -22,9 +22,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+import orjson
 
 from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.models import Run
@@ -80,8 +82,13 @@ class RunsWatcher:
         min_reload_interval_ms: int = 0,
         parse_in_helper: bool = False,
         summaries: bool = False,
+        helper: HelperDiffer | None = None,
     ) -> None:
+        """``helper``: a parse helper started earlier (``HelperDiffer(warm=True)``), for
+        the streamed first read to use instead of starting one; closed with the watcher
+        if unused."""
         self.runs_file = Path(runs_file).absolute()
+        self._spare_helper = helper
         #: With ``summaries`` the snapshots hold each run as a
         #: :class:`~tandem_tui.domain.run_summary.RunSummary` (a console's memory: about
         #: a tenth of the validated record), except the runs in :attr:`keep_full`.
@@ -108,6 +115,9 @@ class RunsWatcher:
             max_concurrent_runs if max_concurrent_runs is not None else _max_concurrent_from_env()
         )
         self.validations = 0
+        #: Entries whose verdict the helper gave (a followed first read, see
+        #: :meth:`_stream_first_read_from_file`); they count in ``validations`` too.
+        self.vouched = 0
         self.shard_generation = 0
         self.series = MetricsSeries()
         #: Finds the entries whose raw JSON changed. With ``parse_in_helper`` a helper
@@ -236,7 +246,11 @@ class RunsWatcher:
         *,
         diff: EntryDiff | None = None,
         streamed: dict[str, Run] | None = None,
-    ) -> tuple[frozenset[str], bool]:
+        verdict: Callable[[], bool] | None = None,
+    ) -> tuple[frozenset[str], bool] | None:
+        """Make a read the current state. ``verdict`` (a first read only) is asked once
+        the first view is built and before anything is kept: false leaves the state as
+        it was and returns ``None``."""
         # Until a first good read, the view knows nothing worth keeping.
         first = self._read_at_ms is None or self._view is None
         try:
@@ -254,9 +268,10 @@ class RunsWatcher:
             changed = frozenset(current) | frozenset(run.run_id for run in runs_by_key.values())
             if self._runs_by_key:
                 changed |= frozenset(run.run_id for run in self._runs_by_key.values())
-            self._view = RunsView.build(
-                current, now_ms=now_ms, max_concurrent_runs=self.max_concurrent_runs
-            )
+            view = RunsView.build(current, now_ms=now_ms, max_concurrent_runs=self.max_concurrent_runs)
+            if verdict is not None and not verdict():
+                return None
+            self._view = view
         else:
             changed = self._changed_run_ids(changed_keys, runs_by_key)
             if changed:
@@ -349,14 +364,53 @@ class RunsWatcher:
         self.validations += validations
         return runs
 
+    def _summarized_members(
+        self, members: Iterable[tuple[str, bytes, int, int]], now_ms: int
+    ) -> dict[str, Run] | None:
+        """:meth:`_validated_members` for a first read the helper judges: each member's
+        summary built from its raw record (``Summarizer.from_record``), whose verdict is
+        the helper's (:meth:`_stream_first_read_from_file`). A run wanted whole is
+        validated here. ``None`` at the first duplicate key, or a record the summary
+        cannot be built from (the helper refuses it too; the usual read words why)."""
+        assert self._summarize is not None
+        from_record = self._summarize.from_record
+        keep_full = self.keep_full
+        runs: dict[str, Run] = {}
+        for key, window, start, end in members:
+            if key in runs:
+                return None
+            try:
+                if key in keep_full:
+                    value = load_json(window[start:end], RUNS_FILE_NAME)
+                    runs[key] = parse_run_entry(key, value, now_ms=now_ms)
+                    self.validations += 1
+                else:
+                    data = window[start:end]
+                    if not orjson_reads_exactly(data):
+                        return None  # a -0 or a long integer: the usual read parses it exactly
+                    # The helper judges this same reading (raw_diff.EntryVerdicts).
+                    runs[key] = from_record(orjson.loads(data), key)  # type: ignore[assignment]
+            except (KeyError, TypeError, ValueError, AttributeError):
+                # An invalid record gives any of these (ValueError: RunsFileError,
+                # orjson's and pydantic-core's errors, an unknown status).
+                return None
+        return runs
+
     def _stream_first_read_from_file(self, now_ms: int) -> tuple[frozenset[str], bool] | None:
         """A followed first read (a console's, ``status --watch``'s), from the file in
         chunks: this process never holds the file's bytes (at 10k runs they were a third
         of its peak memory), and the helper process, started now, takes each chunk as its
         baseline as it is read. Each entry's span is noted (:meth:`entry_spans`).
 
-        ``None`` when anything is unusual (see :meth:`_stream_first_read`): the read is
-        then made again the usual way, and the helper primed again from it.
+        With summaries (a followed source), the two processes share the work: the helper
+        validates every entry (``raw_diff.EntryVerdicts``) while this one builds the
+        summaries straight from the raw records and the first view from them; they are
+        kept only on the helper's verdict that every entry is valid as it stands (at 10k
+        runs the validation was a third of this process's first read).
+
+        ``None`` when anything is unusual (see :meth:`_stream_first_read`), or the helper
+        does not vouch for every entry: the read is then made again the usual way (whose
+        verdicts, recoveries and messages it keeps), and the helper primed again from it.
         """
         try:
             handle = open_regular(self.runs_file)
@@ -364,8 +418,9 @@ class RunsWatcher:
             return None  # the usual read says why, in its words
         with handle:
             status = os.fstat(handle.fileno())
-            helper = HelperDiffer()
-            feed = helper.prime_feed(status.st_size)
+            helper, self._spare_helper = self._spare_helper or HelperDiffer(), None
+            feed = helper.prime_feed(status.st_size, validate=self._summarize is not None)
+            judged = self._summarize is not None and not feed.failed
             left = status.st_size
 
             def read(size: int) -> bytes:
@@ -388,7 +443,10 @@ class RunsWatcher:
             try:
                 with gc_paused():
                     scan = ChunkedScan(read)
-                    runs = self._validated_members(members(), now_ms)
+                    if judged:
+                        runs = self._summarized_members(members(), now_ms)
+                    else:
+                        runs = self._validated_members(members(), now_ms)
                     while read(CHUNK_SIZE):
                         pass  # the helper is owed the rest
             except OSError:
@@ -397,7 +455,9 @@ class RunsWatcher:
                 feed.finish()
         self._helper = helper
         if runs is None or not scan.complete or (scan.schema_version or 0) > RUNS_SCHEMA_VERSION or feed.failed:
-            return None  # the helper is primed again from the usual read
+            # The helper is primed again from the usual read (its verdict, if owed, is
+            # read then: the usual read here need not wait for it).
+            return None
         self._helper_primed = True
         self._local = LocalDiffer()
         self._missing = False
@@ -406,8 +466,23 @@ class RunsWatcher:
         # polled (network) file, whose times come from another clock.
         if not self.poll and time.time_ns() - status.st_ctime_ns > SPANS_MIN_AGE_NS:
             self._spans = EntrySpans(file_identity(status), spans)
+
+        def vouched() -> bool:
+            # Asked once the first view is built: the helper judges while it is.
+            verdict = helper.verdict()
+            if verdict is None or not verdict[0]:
+                return False
+            self.validations += verdict[1]
+            self.vouched += verdict[1]
+            return True
+
         with gc_paused():
-            return self._apply(None, status.st_mtime_ns, now_ms, streamed=runs)
+            applied = self._apply(None, status.st_mtime_ns, now_ms, streamed=runs, verdict=vouched if judged else None)
+        if applied is None:
+            self._helper_primed = False
+            self._spans = None
+            return None
+        return applied
 
     def entry_spans(self) -> EntrySpans | None:
         """Where the entries lay in the file the first snapshot was read from (a
@@ -487,6 +562,9 @@ class RunsWatcher:
 
     def close(self) -> None:
         """Stop the helper process, if any (``iterate`` does this when it returns)."""
+        if self._spare_helper is not None:
+            self._spare_helper.close()
+            self._spare_helper = None
         if self._helper is not None:
             self._helper.close()
             self._helper = None

@@ -12,6 +12,7 @@ import pytest
 
 from tandem_tui.source.file.raw_diff import HelperDiffer, LocalDiffer
 from tandem_tui.source.file.store import RunsFileError, parse_runs_document
+from tests.processes import wait_for
 
 EDGY = {
     "braces": "}}}{{{ } {\n    \"fake\": {" * 3,
@@ -200,3 +201,58 @@ def test_closing_a_helper_still_taking_a_prime_stops_it_at_once():
     differ.close()
     assert differ._process.poll() is not None
     assert differ._priming is None
+
+
+# --- verdicts on a console's first read ----------------------------------------------
+
+FIXTURE_RUNS = json.loads((Path(__file__).resolve().parents[2] / "fixtures" / "runs_v1.json").read_text())["runs"]
+
+
+def fed(helper: HelperDiffer, data: bytes, chunk: int = 1000) -> None:
+    """``data`` handed to a validating prime in chunks, as a console's first read does."""
+    feed = helper.prime_feed(len(data), validate=True)
+    for start in range(0, len(data), chunk):
+        feed.feed(data[start : start + chunk])
+    feed.finish()
+
+
+def test_a_validating_prime_vouches_for_a_file_of_valid_runs_and_refuses_one_invalid_entry():
+    helper = HelperDiffer()
+    try:
+        fed(helper, pretty(FIXTURE_RUNS))
+        assert helper.verdict() == (True, len(FIXTURE_RUNS))
+        broken = {**FIXTURE_RUNS, "x": {**next(iter(FIXTURE_RUNS.values())), "created_at_ms": 1.5}}
+        fed(helper, pretty(broken))
+        plain, _ = helper.verdict()
+        assert plain is False
+        fed(helper, json.dumps({"schema_version": 1, "runs": FIXTURE_RUNS}).encode())  # compact: not scanned
+        assert helper.verdict() == (False, 0)
+        assert helper.in_helper
+    finally:
+        helper.close()
+
+
+def test_a_verdict_nobody_asks_for_does_not_stand_in_for_the_next_reply():
+    helper = HelperDiffer()
+    try:
+        fed(helper, pretty(FIXTURE_RUNS))  # its verdict is never asked for
+        changed = {**FIXTURE_RUNS, "run-rn-0142": {**FIXTURE_RUNS["run-rn-0142"], "detail": "moved"}}
+        diff = helper.diff(pretty(changed))
+        assert helper.in_helper
+        assert diff.changed == {"run-rn-0142": changed["run-rn-0142"]}
+        assert helper.verdict() is None  # none owed any more
+    finally:
+        helper.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc")
+def test_a_warm_helper_loads_the_models_before_any_prime():
+    helper, cold = HelperDiffer(warm=True), HelperDiffer()
+    try:
+        assert wait_for(lambda: "pydantic_core" in _maps(helper.pid), seconds=10)
+        helper.diff(pretty(many()))  # a reply: the cold one has started and read its imports too
+        cold.diff(pretty(many()))
+        assert "pydantic_core" not in _maps(cold.pid)
+    finally:
+        helper.close()
+        cold.close()
