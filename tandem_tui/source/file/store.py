@@ -114,25 +114,25 @@ _LONG_RUN = b"0" * 19
 _NUMBER_END = frozenset(b".eE,]} \t\r\n")
 
 
-def _has_long_integer(data: bytes) -> bool:
+def _has_long_integer(data: bytes, cut: bool = False) -> bool:
     """A number token of 19 digits or more: the digits follow ``[``, ``,`` or a key's
     ``":`` (with an optional ``-`` and whitespace) and end where a number ends. A false
     positive (such digits inside a string) only costs the slower exact parse; the
     digits of a hex digest in a string (``"sha256:3390148558377838191096b5…"``) used
-    to send every big file there."""
+    to send every big file there. ``cut``: see :func:`orjson_reads_exactly`."""
     digits = data.translate(_DIGIT_MAP)
     end = len(data)
     start = digits.find(_LONG_RUN)
     while start != -1:
         stop = digits.find(b".", start)
         stop = end if stop == -1 else stop
-        if _starts_a_number(data, start) and (stop == end or data[stop] in _NUMBER_END):
+        if _starts_a_number(data, start, cut) and (stop == end or data[stop] in _NUMBER_END):
             return True
         start = digits.find(_LONG_RUN, stop)
     return False
 
 
-def _starts_a_number(data: bytes, start: int) -> bool:
+def _starts_a_number(data: bytes, start: int, cut: bool = False) -> bool:
     i = start - 1
     if i >= 0 and data[i] == 0x2D:  # "-"
         i -= 1
@@ -146,25 +146,55 @@ def _starts_a_number(data: bytes, start: int) -> bool:
     i -= 1
     while i >= 0 and data[i] in b" \t\r\n":
         i -= 1
-    return i >= 0 and data[i] == 0x22
+    return (cut and i < 0) or (i >= 0 and data[i] == 0x22)
 
 
-def _has_minus_zero(data: bytes) -> bool:
+def _has_minus_zero(data: bytes, cut: bool = False) -> bool:
     """A ``-0`` number token: after ``:``, ``[`` or ``,`` (a false positive inside a
-    string only costs the slower exact parse)."""
+    string only costs the slower exact parse). ``cut``: see :func:`orjson_reads_exactly`."""
     for match in _MINUS_ZERO.finditer(data):
         i = match.start() - 1
         while i >= 0 and data[i] in b" \t\r\n":
             i -= 1
-        if i >= 0 and data[i] in b":[,":
+        if (cut and i < 0) or (i >= 0 and data[i] in b":[,"):
             return True
     return False
 
 
-def orjson_reads_exactly(data: bytes) -> bool:
+def orjson_reads_exactly(data: bytes, *, cut: bool = False) -> bool:
     """Whether ``orjson.loads(data)`` reads every number as serde_json does (no ``-0``,
-    no integer beyond 64 bits); a false "no" only costs the slower exact parse."""
-    return not (_has_minus_zero(data) or _has_long_integer(data))
+    no integer beyond 64 bits); a false "no" only costs the slower exact parse.
+
+    ``cut``: ``data`` is a window of a longer text whose beginning is cut off, so a token
+    whose context lies before the window counts as a number (:class:`ExactReading`).
+    """
+    return not (_has_minus_zero(data, cut) or _has_long_integer(data, cut))
+
+
+class ExactReading:
+    """:func:`orjson_reads_exactly` of a text read in chunks, each checked as it comes
+    (once over the bytes, holding one chunk): :attr:`exact` is false once a chunk holds
+    a number orjson reads unlike serde, or may hold one.
+
+    Each chunk is checked after the last :data:`_OVERLAP` bytes of the one before, so a
+    ``-0`` across an edge is seen whole, and a 19-digit run across it either whole or
+    cut (a cut run counts as a number), as does a token whose context was cut off.
+    """
+
+    #: More than a ``-0`` and its look-ahead, or the part of a 19-digit run that can lie
+    #: before an edge.
+    _OVERLAP = 64
+
+    def __init__(self) -> None:
+        self.exact = True
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.exact or not chunk:
+            return
+        window = self._tail + chunk
+        self.exact = orjson_reads_exactly(window, cut=bool(self._tail))
+        self._tail = window[-self._OVERLAP :]
 
 
 def _serializes_back(value: Any, data: bytes) -> bool:

@@ -38,6 +38,7 @@ from tandem_tui.source.file.entry_scan import CHUNK_SIZE, ChunkedScan, scan_entr
 from tandem_tui.source.file.store import (
     RUNS_FILE_NAME,
     RUNS_SCHEMA_VERSION,
+    ExactReading,
     RunsFileError,
     load_json,
     orjson_reads_exactly,
@@ -368,8 +369,9 @@ class RunsWatcher:
         self, members: Iterable[tuple[str, bytes, int, int]], now_ms: int
     ) -> dict[str, Run] | None:
         """:meth:`_validated_members` for a first read the helper judges: each member's
-        summary built from its raw record (``Summarizer.from_record``), whose verdict is
-        the helper's (:meth:`_stream_first_read_from_file`). A run wanted whole is
+        summary built from orjson's reading of its raw record (``Summarizer.from_record``),
+        whose verdict is the helper's and whose numbers the caller checks
+        (:meth:`_stream_first_read_from_file`). A run wanted whole is
         validated here. ``None`` at the first duplicate key, or a record the summary
         cannot be built from (the helper refuses it too; the usual read words why)."""
         assert self._summarize is not None
@@ -385,11 +387,9 @@ class RunsWatcher:
                     runs[key] = parse_run_entry(key, value, now_ms=now_ms)
                     self.validations += 1
                 else:
-                    data = window[start:end]
-                    if not orjson_reads_exactly(data):
-                        return None  # a -0 or a long integer: the usual read parses it exactly
-                    # The helper judges this same reading (raw_diff.EntryVerdicts).
-                    runs[key] = from_record(orjson.loads(data), key)  # type: ignore[assignment]
+                    # orjson's reading, which the helper judges (raw_diff.EntryVerdicts);
+                    # the caller checks its numbers are serde's.
+                    runs[key] = from_record(orjson.loads(window[start:end]), key)  # type: ignore[assignment]
             except (KeyError, TypeError, ValueError, AttributeError):
                 # An invalid record gives any of these (ValueError: RunsFileError,
                 # orjson's and pydantic-core's errors, an unknown status).
@@ -422,6 +422,9 @@ class RunsWatcher:
             feed = helper.prime_feed(status.st_size, validate=self._summarize is not None)
             judged = self._summarize is not None and not feed.failed
             left = status.st_size
+            # Judged entries are read by orjson: the chunks are checked for numbers it
+            # reads unlike serde as they go by (once over the bytes, not once per entry).
+            exactness = ExactReading()
 
             def read(size: int) -> bytes:
                 # Only the bytes the helper is told of: a file grown meanwhile is a
@@ -430,6 +433,8 @@ class RunsWatcher:
                 chunk = handle.read(min(size, left)) if left > 0 else b""
                 left -= len(chunk)
                 feed.feed(chunk)
+                if judged:
+                    exactness.feed(chunk)
                 return chunk
 
             spans: dict[str, tuple[int, int]] = {}
@@ -449,6 +454,8 @@ class RunsWatcher:
                         runs = self._validated_members(members(), now_ms)
                     while read(CHUNK_SIZE):
                         pass  # the helper is owed the rest
+                    if judged and not exactness.exact:
+                        runs = None  # a -0 or a long integer: the usual read parses it exactly
             except OSError:
                 runs = None
             finally:
