@@ -235,7 +235,7 @@ class Summarizer:
         self._tenants: dict[tuple[Any, ...], TenantContext] = {}
         #: Raw tenant contexts (their items, in order) to the shared model built from
         #: them: most runs of a host hold one of a handful.
-        self._raw_tenants: dict[tuple[Any, ...], TenantContext] = {}
+        self._raw_tenants: dict[str, TenantContext] = {}
 
     def __call__(self, run: Run, key: str | None = None) -> RunSummary:
         summary = RunSummary()
@@ -319,17 +319,13 @@ class Summarizer:
     def _raw_tenant(self, raw: Any) -> TenantContext:
         """The shared model of a raw tenant context (:meth:`_tenant`), built once per
         distinct raw context; ``None`` (absent) is the models' default context."""
-        try:
-            # With each value's type: 1, 1.0 and true are equal keys, not equal contexts.
-            raw_key = None if raw is None else tuple((name, type(value), value) for name, value in raw.items())
-            shared = self._raw_tenants.get(raw_key)  # type: ignore[arg-type]
-        except TypeError:  # an unknown field holding a list or a map: not a key
-            raw_key, shared = (), None
+        # repr, not the items: 1, 1.0 and true are equal keys but not equal contexts, and
+        # an unknown field may hold a list.
+        raw_key = repr(raw)
+        shared = self._raw_tenants.get(raw_key)
         if shared is None:
             built = TenantContext.local_implicit() if raw is None else TenantContext.model_validate(raw, context=SERDE)
-            shared = self._tenant(built)
-            if raw_key != ():
-                self._raw_tenants[raw_key] = shared  # type: ignore[index]
+            shared = self._raw_tenants[raw_key] = self._tenant(built)
         return shared
 
     def _tenant(self, tenant: TenantContext) -> TenantContext:
