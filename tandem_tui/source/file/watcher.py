@@ -64,6 +64,15 @@ class EntrySpans:
     spans: dict[str, tuple[int, int]]
 
 
+class _Stopped(Exception):
+    """Told to stop during a followed first read (see :meth:`RunsWatcher.iterate`)."""
+
+
+#: A followed first read checks for a stop every this many entries (a 100k-run file's
+#: first read takes seconds; q meanwhile should not wait for it).
+_STOP_CHECK_EVERY = 256
+
+
 class RunsWatcher:
     """Reads the runs file into snapshots and follows it (and the shard tree) for changes.
 
@@ -149,6 +158,8 @@ class RunsWatcher:
         self._shard_index: ShardIndex | None = None
         self._dir_mtimes: dict[Path, int | None] = {}
         self._stop = threading.Event()
+        #: What ends the current ``iterate`` (its first read checks it as it goes).
+        self._stopping: AnyEvent | None = None
         self._lock = threading.Lock()
 
     # -- reading --------------------------------------------------------------------
@@ -439,12 +450,17 @@ class RunsWatcher:
 
             spans: dict[str, tuple[int, int]] = {}
 
+            stopping = self._stopping
+
             def members() -> Iterator[tuple[str, bytes, int, int]]:
-                for key, window, start, end in scan.entries():
+                for count, (key, window, start, end) in enumerate(scan.entries(), 1):
+                    if stopping is not None and count % _STOP_CHECK_EVERY == 0 and stopping.is_set():
+                        raise _Stopped
                     offset = scan.window_offset
                     spans[key] = (offset + start, offset + end)
                     yield key, window, start, end
 
+            stopped = False
             try:
                 with gc_paused():
                     scan = ChunkedScan(read)
@@ -456,10 +472,16 @@ class RunsWatcher:
                         pass  # the helper is owed the rest
                     if judged and not exactness.exact:
                         runs = None  # a -0 or a long integer: the usual read parses it exactly
+            except _Stopped:
+                stopped = True
+                raise
             except OSError:
                 runs = None
             finally:
-                feed.finish()
+                if stopped:
+                    helper.close()  # not the rest of the file: the console is going
+                else:
+                    feed.finish()
         self._helper = helper
         if runs is None or not scan.complete or (scan.schema_version or 0) > RUNS_SCHEMA_VERSION or feed.failed:
             # The helper is primed again from the usual read (its verdict, if owed, is
@@ -643,6 +665,7 @@ class RunsWatcher:
         The first scan of the shard tree is made right after the first snapshot.
         """
         stop = AnyEvent(self._stop, stop_event)
+        self._stopping = stop
         self._stream_first = self._parse_in_helper and self._helper is None and not self._runs_by_key
         with DirectoryWatch(self.runs_file, self.shard_root, poll=self.poll, debounce_ms=self.debounce_ms) as watch:
             try:
@@ -651,7 +674,10 @@ class RunsWatcher:
                     # out: nothing on the first screen needs it (100k shards: ~0.4 s).
                     first_scan = self._shard_index is None
                     shard_news = first_scan or self._catch_up_shards(watch.shard_dirs())
-                    changed, news = self._reload()
+                    try:
+                        changed, news = self._reload()
+                    except _Stopped:
+                        return
                     snapshot = self._snapshot(changed) if news or shard_news else None
                 if snapshot is not None:
                     yield snapshot

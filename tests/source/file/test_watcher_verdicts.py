@@ -148,3 +148,42 @@ def test_a_console_source_warms_its_helper_up_and_stops_it_if_nothing_follows(ru
     assert alive(pid)
     source.close()
     assert wait_for(lambda: not alive(pid), seconds=5)
+
+
+class StopAtOnce:
+    """A stop that is already set when the watch first asks (q pressed during the first
+    read of a big file)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def is_set(self) -> bool:
+        self.asked += 1
+        return True
+
+
+def many_runs(runs_file: Path, count: int) -> None:
+    document = json.loads(runs_file.read_text())
+    template = next(iter(document["runs"].values()))
+    document["runs"] = {f"run-{i:05d}": {**template, "run_id": f"run-{i:05d}"} for i in range(count)}
+    runs_file.write_text(json.dumps(document, indent=2))
+
+
+def test_a_stop_during_the_first_read_ends_the_watch_without_reading_on(runs_file, fixture_now_ms):
+    many_runs(runs_file, 2_000)
+    helper = HelperDiffer(warm=True)
+    watcher = followed(runs_file, fixture_now_ms, helper=helper)
+    stop = StopAtOnce()
+    snapshots = list(watcher.iterate(stop))  # type: ignore[arg-type]
+    assert snapshots == [] and stop.asked >= 1
+    assert watcher.validations == 0  # the read went no further: no usual read after it
+    assert wait_for(lambda: not alive(helper.pid), seconds=5)
+
+
+def test_a_first_read_nobody_stops_reads_every_run(runs_file, fixture_now_ms):
+    many_runs(runs_file, 2_000)
+    watcher = followed(runs_file, fixture_now_ms)
+    try:
+        assert len(first_snapshot(watcher).runs) == 2_000 and watcher.vouched == 2_000
+    finally:
+        watcher.close()
