@@ -449,7 +449,6 @@ class RunsWatcher:
                 return chunk
 
             spans: dict[str, tuple[int, int]] = {}
-
             stopping = self._stopping
 
             def members() -> Iterator[tuple[str, bytes, int, int]]:
