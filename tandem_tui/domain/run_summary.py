@@ -28,6 +28,7 @@ Contract:
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from tandem_tui.domain import events
@@ -193,34 +194,20 @@ def _backoff_metadata(metadata: Any) -> Any:
     return None
 
 
-def _history(records: list[Any]) -> list[EventSummary]:
-    """The events the view and the figures read (:func:`_event_kind`), in order."""
+def _history(events_: Iterable[tuple[str, int, Any]]) -> list[EventSummary]:
+    """Of a run's lifecycle events ``(event, recorded_at_ms, metadata)``, the ones the
+    view and the figures read (:func:`_event_kind`), in order."""
     kept: list[EventSummary] = []
     kinds = _EVENT_KINDS
-    for record in records:
-        event = record.event
+    for event, recorded_at_ms, metadata in events_:
         kind = kinds.get(event)
         if kind is None:
             kind = _event_kind(event)
         if kind:
-            metadata = _backoff_metadata(record.metadata) if kind == _BACKOFF else None
             # Interned: a few event names stand for hundreds of thousands of events.
-            kept.append(EventSummary(sys.intern(event), record.recorded_at_ms, metadata))
-    return kept
-
-
-def _raw_history(records: list[dict[str, Any]]) -> list[EventSummary]:
-    """:func:`_history` of raw lifecycle records."""
-    kept: list[EventSummary] = []
-    kinds = _EVENT_KINDS
-    for record in records:
-        event = record["event"]
-        kind = kinds.get(event)
-        if kind is None:
-            kind = _event_kind(event)
-        if kind:
-            metadata = _backoff_metadata(record.get("metadata")) if kind == _BACKOFF else None
-            kept.append(EventSummary(sys.intern(event), record["recorded_at_ms"], metadata))
+            kept.append(
+                EventSummary(sys.intern(event), recorded_at_ms, _backoff_metadata(metadata) if kind == _BACKOFF else None)
+            )
     return kept
 
 
@@ -233,8 +220,8 @@ class Summarizer:
 
     def __init__(self) -> None:
         self._tenants: dict[tuple[Any, ...], TenantContext] = {}
-        #: Raw tenant contexts (their items, in order) to the shared model built from
-        #: them: most runs of a host hold one of a handful.
+        #: Raw tenant contexts (by their repr) to the shared model built from them:
+        #: most runs of a host hold one of a handful.
         self._raw_tenants: dict[str, TenantContext] = {}
 
     def __call__(self, run: Run, key: str | None = None) -> RunSummary:
@@ -255,7 +242,7 @@ class Summarizer:
             pending_nodes=checkpoint.pending_nodes,
             blocked_nodes=checkpoint.blocked_nodes,
             last_failure=checkpoint.last_failure,
-            lifecycle_history=_history(checkpoint.lifecycle_history),
+            lifecycle_history=_history((r.event, r.recorded_at_ms, r.metadata) for r in checkpoint.lifecycle_history),
         )
         summary.execution_claim = run.execution_claim
         summary.pause_reason = run.pause_reason
@@ -299,7 +286,9 @@ class Summarizer:
             pending_nodes=pending,
             blocked_nodes=blocked,
             last_failure=None if failure is None else FailureRecord.model_validate(failure, context=SERDE),
-            lifecycle_history=_raw_history(checkpoint.get("lifecycle_history", ())),
+            lifecycle_history=_history(
+                (r["event"], r["recorded_at_ms"], r.get("metadata")) for r in checkpoint.get("lifecycle_history", ())
+            ),
         )
         claim = get("execution_claim")
         summary.execution_claim = None if claim is None else ExecutionClaim.model_validate(claim, context=SERDE)
