@@ -227,14 +227,10 @@ _ATOMIC = frozenset({str, int, float, bool, type(None)})
 
 def _deep(value: Any, memo: dict[int, Any]) -> Any:
     """``copy.deepcopy(value, memo)``, without its machinery for the values most fields
-    hold (immutable scalars, enums, nested records): a view tracks a copy of each queued
-    run's metadata, ~500 of them on every first screen of a 10k-run host."""
-    kind = type(value)
-    if kind in _ATOMIC or isinstance(value, StrEnum):
+    hold (immutable scalars and enums): a view tracks a copy of each queued run's
+    metadata, ~500 of them on every first screen of a 10k-run host."""
+    if type(value) in _ATOMIC or isinstance(value, StrEnum):
         return value
-    if isinstance(value, RecordModel):
-        found = memo.get(id(value))
-        return found if found is not None else value.__deepcopy__(memo)
     return copy.deepcopy(value, memo)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-
 from tandem_tui.domain.lifecycle import apply_run_update, record_lifecycle_event
 from tandem_tui.domain.models import QueueReason, Run, RunStatus, SchedulerMetadata
 from tandem_tui.domain.record_model import Constraints, Factory, RecordModel

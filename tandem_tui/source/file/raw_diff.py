@@ -324,7 +324,7 @@ class EntryVerdicts:
 
     :attr:`plain` stays true while every entry is one JSON value whose orjson reading
     ``parse_run_record`` accepts as it stands. The console, meanwhile, checks that
-    orjson reads each entry as serde does (no ``-0``, no integer beyond 64 bits), builds
+    orjson reads the bytes as serde does (no ``-0``, no integer beyond 64 bits), builds
     its summaries from the raw records (``Summarizer.from_record``) and keeps them only
     on this verdict; anything else (a corrupt entry to recover, a number to read
     exactly) sends it the usual way. The models are imported when a prime asks for
