@@ -156,12 +156,19 @@ def node_counts(run: Run | RunSummary) -> tuple[int, int]:
 
 
 def _node_counts(completed: list[Any], pending: list[Any], blocked: list[Any], snapshot: Any) -> tuple[int, int]:
-    done = len(completed)
+    return _counted(completed, pending, blocked, _flow_nodes(snapshot))
+
+
+def _flow_nodes(snapshot: Any) -> int | None:
+    """How many nodes the automation snapshot's flow lists; ``None`` when it lists none."""
     flow = snapshot.get("flow") if isinstance(snapshot, dict) else None
     nodes = flow.get("nodes") if isinstance(flow, dict) else None
-    if isinstance(nodes, list) and nodes:
-        return done, len(nodes)
-    return done, done + len(pending) + len(blocked)
+    return len(nodes) if isinstance(nodes, list) and nodes else None
+
+
+def _counted(completed: list[Any], pending: list[Any], blocked: list[Any], flow_nodes: int | None) -> tuple[int, int]:
+    done = len(completed)
+    return done, flow_nodes if flow_nodes is not None else done + len(pending) + len(blocked)
 
 
 #: What the view and the figures read of an event, by its name: nothing (_SKIP), the
@@ -264,6 +271,24 @@ class Summarizer:
         any exception: the caller must have that verdict from elsewhere before it uses
         the summary (see the module docstring).
         """
+        checkpoint = record["checkpoint"]
+        snapshot = record.get("automation_snapshot")
+        history = ((r["event"], r["recorded_at_ms"], r.get("metadata")) for r in checkpoint.get("lifecycle_history", ()))
+        return self._from_raw(record, key, history, workspace_root_of(snapshot), _flow_nodes(snapshot))
+
+    def from_slim(self, slim: dict[str, Any], key: str) -> RunSummary:
+        """``self.from_record(record, key)`` for ``slim = slim_record(record)`` (the parse
+        helper sends these, see :func:`slim_record`)."""
+        return self._from_raw(slim, key, slim["history"], slim["workspace_root"], slim["flow_nodes"])
+
+    def _from_raw(
+        self,
+        record: dict[str, Any],
+        key: str,
+        history: Iterable[tuple[str, int, Any]],
+        workspace_root: str | None,
+        flow_nodes: int | None,
+    ) -> RunSummary:
         get = record.get
         summary = RunSummary()
         summary.key = key
@@ -286,9 +311,7 @@ class Summarizer:
             pending_nodes=pending,
             blocked_nodes=blocked,
             last_failure=None if failure is None else FailureRecord.model_validate(failure, context=SERDE),
-            lifecycle_history=_history(
-                (r["event"], r["recorded_at_ms"], r.get("metadata")) for r in checkpoint.get("lifecycle_history", ())
-            ),
+            lifecycle_history=_history(history),
         )
         claim = get("execution_claim")
         summary.execution_claim = None if claim is None else ExecutionClaim.model_validate(claim, context=SERDE)
@@ -300,9 +323,8 @@ class Summarizer:
         summary.stop_reason = get("stop_reason")
         scheduler = get("scheduler")
         summary.scheduler = None if scheduler is None else SchedulerMetadata.model_validate(scheduler, context=SERDE)
-        snapshot = get("automation_snapshot")
-        summary.workspace_root = workspace_root_of(snapshot)
-        summary.node_counts = _node_counts(completed, pending, blocked, snapshot)
+        summary.workspace_root = workspace_root
+        summary.node_counts = _counted(completed, pending, blocked, flow_nodes)
         return summary
 
     def _raw_tenant(self, raw: Any) -> TenantContext:
@@ -340,3 +362,56 @@ def summarize(run: Run, key: str | None = None) -> RunSummary:
     """One run's summary (a fresh :class:`Summarizer`: nothing shared with others)."""
     return Summarizer()(run, key)
 
+
+
+#: The fields of a raw record a summary reads as they are (:meth:`Summarizer.from_record`).
+_SLIM_FIELDS = (
+    "run_id",
+    "automation_id",
+    "tenant_context",
+    "trigger_type",
+    "status",
+    "created_at_ms",
+    "updated_at_ms",
+    "started_at_ms",
+    "finished_at_ms",
+    "execution_claim",
+    "pause_reason",
+    "resume_reason",
+    "detail",
+    "stop_kind",
+    "stop_reason",
+    "scheduler",
+)
+_SLIM_CHECKPOINT_FIELDS = ("completed_nodes", "pending_nodes", "blocked_nodes", "last_failure")
+
+
+def slim_record(record: dict[str, Any]) -> dict[str, Any]:
+    """Of a raw record ``parse_run_record`` accepts, what its summary is built from, as
+    JSON-ready data (a tenth of the record or less): the parse helper sends these for a
+    console's first read (``source.file.first_read``), and
+    ``Summarizer().from_slim(slim_record(record), key)`` is
+    ``Summarizer().from_record(record, key)``.
+
+    Absent fields stay absent; the lifecycle history keeps the events the view reads
+    (``[event, recorded_at_ms, metadata]``, metadata only as :func:`_history` keeps it);
+    the automation snapshot is reduced to its workspace root and its flow's node count.
+    """
+    slim = {name: record[name] for name in _SLIM_FIELDS if name in record}
+    checkpoint = record["checkpoint"]
+    slim["checkpoint"] = {name: checkpoint[name] for name in _SLIM_CHECKPOINT_FIELDS if name in checkpoint}
+    history = []
+    kinds = _EVENT_KINDS
+    for event in checkpoint.get("lifecycle_history", ()):
+        name = event["event"]
+        kind = kinds.get(name)
+        if kind is None:
+            kind = _event_kind(name)
+        if kind:
+            metadata = _backoff_metadata(event.get("metadata")) if kind == _BACKOFF else None
+            history.append((name, event["recorded_at_ms"], metadata))
+    slim["history"] = history
+    snapshot = record.get("automation_snapshot")
+    slim["workspace_root"] = workspace_root_of(snapshot)
+    slim["flow_nodes"] = _flow_nodes(snapshot)
+    return slim

@@ -224,6 +224,25 @@ def test_a_summary_from_the_raw_record_is_the_summary_of_its_validated_run(tmp_p
     assert len(statuses) >= 6
 
 
+def test_a_summary_from_the_slim_record_sent_over_the_pipe_is_the_summary_of_the_raw_record(tmp_path):
+    import orjson
+
+    from tandem_tui.domain.run_summary import slim_record
+
+    records = raw_records(tmp_path)
+    from_raw, from_slim = Summarizer(), Summarizer()
+    kept_events = 0
+    for key, record in records:
+        # As the helper sends it: JSON bytes, read back by orjson in the console.
+        slim = orjson.loads(orjson.dumps(slim_record(record)))
+        got = from_slim.from_slim(slim, key)
+        assert summary_fields(got) == summary_fields(from_raw.from_record(record, key)), key
+        kept_events += len(got.checkpoint.lifecycle_history)
+        # Only what the summary reads crosses: never the outputs or the snapshot.
+        assert "automation_snapshot" not in slim and "node_outputs" not in slim["checkpoint"]
+    assert kept_events > 100
+
+
 def test_raw_tenants_that_differ_only_in_a_value_s_type_are_not_shared(tmp_path):
     records = dict(raw_records(tmp_path))
     summarizer = Summarizer()

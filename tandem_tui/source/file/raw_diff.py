@@ -32,7 +32,7 @@ import select
 import struct
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
@@ -102,7 +102,8 @@ class _Baseline:
 
 
 _EMPTY = _Baseline("span", {})
-_INVALID = object()
+#: What a ``keep`` returns for a span that is not one JSON value.
+INVALID = object()
 #: One member of a scan: ``(key, window, start, end)``, the value being ``window[start:end]``.
 Member = tuple[str, bytes, int, int]
 
@@ -205,11 +206,19 @@ class LocalDiffer:
         they are hashed without being parsed again here. ``verdicts``: each span is
         validated as a run into it instead (see :class:`EntryVerdicts`).
         """
+        keep = verdicts.check if verdicts is not None else _nothing if vouched else _checked_only
+        return self.prime_scan(ChunkedScan(read, chunk_size=self.chunk_size), keep)
+
+    def prime_scan(
+        self, scan: ChunkedScan, keep: Callable[[bytes, int, int], Any], members: Iterable[Member] | None = None
+    ) -> bool:
+        """:meth:`prime_stream` from ``scan``: each member (``scan.entries()``, or
+        ``members`` drawn from them) hashed and given to ``keep``, which returns ``None``
+        or :data:`INVALID` (see :meth:`_diff_members`). Whether the baseline is made."""
         self._committed = _EMPTY
         self._pending = None
-        scan = ChunkedScan(read, chunk_size=self.chunk_size)
-        keep = verdicts.check if verdicts is not None else _nothing if vouched else _checked_only
-        primed = self._diff_members(lambda: scan.schema_version, scan.entries(), lambda: scan.complete, keep)
+        entries = scan.entries() if members is None else members
+        primed = self._diff_members(lambda: scan.schema_version, entries, lambda: scan.complete, keep)
         if primed is None:
             return False
         self.commit()
@@ -253,7 +262,7 @@ class LocalDiffer:
                 changed.pop(key, None)
             else:
                 kept = keep(window, start, end)
-                if kept is _INVALID:
+                if kept is INVALID:
                     return None  # not one JSON value: the scanner cut wrong, or the file is bad
                 if kept is not None:
                     changed[key] = kept
@@ -286,35 +295,35 @@ class LocalDiffer:
 
 def _value_loader() -> Callable[[bytes, int, int], Any]:
     """``keep`` for :meth:`LocalDiffer._diff_members`: the span's value, parsed as the full
-    parse would, or ``_INVALID`` if it is not one value."""
+    parse would, or ``INVALID`` if it is not one value."""
     from tandem_tui.source.file.store import RUNS_FILE_NAME, load_json
 
     def load(window: bytes, start: int, end: int) -> Any:
         try:
             return load_json(window[start:end], RUNS_FILE_NAME)
         except ValueError:  # RunsFileError is one
-            return _INVALID
+            return INVALID
 
     return load
 
 
 def _checked_bytes(window: bytes, start: int, end: int) -> Any:
     """The span's bytes if they are one JSON value (``load_json`` accepts exactly what
-    orjson does), else ``_INVALID``."""
+    orjson does), else ``INVALID``."""
     data = window[start:end]
     try:
         orjson.loads(data)
     except orjson.JSONDecodeError:
-        return _INVALID
+        return INVALID
     return data
 
 
 def _checked_only(window: bytes, start: int, end: int) -> Any:
-    """``None`` (nothing to keep) if the span is one JSON value, else ``_INVALID``."""
+    """``None`` (nothing to keep) if the span is one JSON value, else ``INVALID``."""
     try:
         orjson.loads(memoryview(window)[start:end])
     except orjson.JSONDecodeError:
-        return _INVALID
+        return INVALID
     return None
 
 
@@ -346,7 +355,7 @@ class EntryVerdicts:
             value = orjson.loads(memoryview(window)[start:end])
         except orjson.JSONDecodeError:
             self.plain = False
-            return _INVALID  # not one JSON value: the scanner cut wrong, or the file is bad
+            return INVALID  # not one JSON value: the scanner cut wrong, or the file is bad
         try:
             self._parse_run_record(value)
         except ValueError:  # pydantic-core's ValidationError is one
@@ -407,12 +416,26 @@ class HelperDiffer:
     Textual app's fds). The changed entries come back as their bytes, parsed here.
     """
 
-    def __init__(self, *, warm: bool = False) -> None:
+    def __init__(self, *, warm: bool = False, read_first: str | os.PathLike[str] | None = None) -> None:
         """Start the helper. ``warm``: it loads the models at once, for the verdicts of a
         validating feed (:meth:`prime_feed`) that is to come while this process is busy
-        with something else (a console's start: the helper's imports happen meanwhile)."""
+        with something else (a console's start: the helper's imports happen meanwhile).
+
+        ``read_first``: the helper makes a console's first read of this runs file at
+        once (:mod:`~tandem_tui.source.file.first_read`), from the file opened here and
+        handed to it (:attr:`first_read_file`: both processes read the very same file);
+        its messages are then owed (:meth:`first_read_messages`). A file that cannot be
+        opened is not read: the usual read says why."""
         import subprocess
 
+        handle: BinaryIO | None = None
+        if read_first is not None:
+            from tandem_tui.source.file.regular import open_regular
+
+            try:
+                handle = open_regular(read_first)
+            except OSError:
+                handle = None
         self._process: subprocess.Popen[bytes] = subprocess.Popen(
             [
                 sys.executable,
@@ -423,6 +446,7 @@ class HelperDiffer:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            pass_fds=() if handle is None else (handle.fileno(),),
         )
         self._fallback: LocalDiffer | None = None
         #: The thread writing the bytes :meth:`prime` was given (the helper scans them as
@@ -431,6 +455,19 @@ class HelperDiffer:
         self._priming_failed = False
         #: A validating feed was sent: its verdict comes before any other reply.
         self._verdict_owed = False
+        #: The path of the first read the helper was told to make, while its messages
+        #: are owed: they come before any other reply.
+        self.first_read_path: str | None = None
+        #: The runs file the first read reads, open here too (the helper has it under the
+        #: same number); the one who takes the first read closes it (:meth:`close` does too).
+        self.first_read_file = handle
+        if handle is not None and read_first is not None:
+            try:
+                _send(self._process.stdin, ("first_read", (os.fspath(read_first), handle.fileno())))
+            except OSError:
+                self._fall_back()
+            else:
+                self.first_read_path = os.fspath(read_first)
 
     @property
     def in_helper(self) -> bool:
@@ -444,7 +481,7 @@ class HelperDiffer:
         if self._fallback is None:
             try:
                 self._await_prime()
-                self._drop_verdict()
+                self._drop_owed()
                 _send(self._process.stdin, ("diff", raw))
                 kind, payload, values = _receive_reply(self._process.stdout)
             except (EOFError, OSError):
@@ -464,7 +501,7 @@ class HelperDiffer:
         if self._fallback is None:
             try:
                 self._await_prime()
-                self._drop_verdict()
+                self._drop_owed()
                 _send(self._process.stdin, ("diff_file", os.fspath(path)))
                 kind, payload, values = _receive_reply(self._process.stdout)
             except (EOFError, OSError):
@@ -486,7 +523,7 @@ class HelperDiffer:
             return  # the fallback starts empty: it reports everything once
         try:
             self._await_prime()
-            self._drop_verdict()
+            self._drop_owed()
         except (OSError, EOFError):
             self._fall_back()
             return
@@ -514,7 +551,7 @@ class HelperDiffer:
         if self._fallback is None:
             try:
                 self._await_prime()
-                self._drop_verdict()
+                self._drop_owed()
                 stdin = self._process.stdin
                 if stdin is None:
                     raise OSError("helper pipe closed")
@@ -526,6 +563,23 @@ class HelperDiffer:
                 self._verdict_owed = validate
                 return feed
         return PrimeFeed(size, None)  # the fallback starts empty: it reports everything once
+
+    def first_read_messages(self) -> Iterator[tuple[str, Any, bytes | None]]:
+        """The owed first read's messages as they come: batches, then its end (see
+        :mod:`~tandem_tui.source.file.first_read`); nothing when none is owed. Stops
+        early if the helper dies (it is then replaced by the fallback)."""
+        from tandem_tui.source.file.first_read import END
+
+        while self.first_read_path is not None and self._fallback is None:
+            try:
+                message = _receive_reply(self._process.stdout)
+            except (EOFError, OSError):
+                self.first_read_path = None
+                self._fall_back()
+                return
+            if message[0] == END:
+                self.first_read_path = None
+            yield message
 
     def verdict(self) -> tuple[bool, int] | None:
         """The helper's verdict on the entries of the last validating feed, once it has
@@ -545,13 +599,18 @@ class HelperDiffer:
         plain, validations = payload
         return bool(plain), int(validations)
 
-    def _drop_verdict(self) -> None:
-        """Read a verdict nobody asked for, so that the next reply is the next request's."""
+    def _drop_owed(self) -> None:
+        """Read a verdict or a first read nobody asked for, so that the next reply is the
+        next request's."""
         if self._verdict_owed:
             self._verdict_owed = False
             kind, _, _ = _receive_reply(self._process.stdout)
             if kind != "verdict":
                 raise OSError("helper out of step")
+        for _ in self.first_read_messages():
+            pass
+        if self._fallback is not None:
+            raise OSError("helper gone")
 
     def _await_prime(self, timeout: float | None = None) -> None:
         """Wait until :meth:`prime`'s bytes are all in the pipe; ``OSError`` if they cannot be."""
@@ -574,10 +633,16 @@ class HelperDiffer:
     def close(self) -> None:
         import subprocess
 
+        if self.first_read_file is not None:
+            self.first_read_file.close()
+            self.first_read_file = None
         if self._fallback is None:
             try:
                 # A helper still taking a prime has nothing worth a wait: stopped at once,
-                # the prime's write fails and its thread ends.
+                # the prime's write fails and its thread ends. Nor has one still making a
+                # first read (at 100k runs it would take seconds to read a stop).
+                if self.first_read_path is not None:
+                    raise OSError("helper busy with a first read")
                 self._await_prime(timeout=0)
                 _send(self._process.stdin, ("stop", None))
             except OSError:
@@ -602,7 +667,7 @@ class HelperDiffer:
             return
         try:
             self._await_prime()
-            self._drop_verdict()
+            self._drop_owed()
             _send(self._process.stdin, (what, payload))
         except (OSError, EOFError):
             self._fall_back()
@@ -620,25 +685,14 @@ class HelperDiffer:
             self._priming = None
 
 
-class PrimeFeed:
-    """The bytes of a prime, handed over chunk by chunk (:meth:`HelperDiffer.prime_feed`).
+class PipeBacklog:
+    """Writes to a pipe without waiting for its reader: what the pipe cannot take yet
+    waits here, up to :data:`FEED_BACKLOG` bytes, beyond which the writer waits for the
+    reader rather than piling a whole file up. The pipe is made non-blocking meanwhile
+    and blocking again by :meth:`finish`, which hands over the rest. :attr:`failed`:
+    the reader is gone (what was not written is dropped)."""
 
-    The caller :meth:`feed`s each chunk as it reads it and calls :meth:`finish` at the
-    end; they go into the helper's pipe as one ``prime`` message of the announced
-    ``size``. Written from the caller's thread without blocking (a writer thread took
-    ~0.2 s of a 10k-run first read in GIL hand-overs, one per chunk): what the pipe
-    cannot take yet waits here, up to :data:`FEED_BACKLOG` bytes, beyond which the caller
-    waits for the helper rather than piling the file up. Fewer bytes than announced (the
-    file shrank while read) are made up with spaces: that baseline is of bytes the caller
-    did not read, so the caller must not rely on it (it reads the file again and primes
-    anew, which replaces it). The helper takes the spans as *vouched* (hashed, not parsed
-    again): the caller must likewise prime anew unless it parsed every span it was fed.
-    :attr:`failed` says the helper could not take them (it died).
-    """
-
-    def __init__(self, size: int, fd: int | None, *, validate: bool = False) -> None:
-        self.size = size
-        self.fed = 0
+    def __init__(self, fd: int | None) -> None:
         self.failed = fd is None
         self._fd = fd
         self._backlog: deque[memoryview] = deque()
@@ -646,38 +700,30 @@ class PrimeFeed:
         if fd is not None:
             _widen_pipe(fd)
             os.set_blocking(fd, False)
-            # Vouched: the caller parses every span it reads and primes again from a
-            # checked read if any does not parse (RunsWatcher._stream_first_read_from_file).
-            # Validate: the helper judges each span as a run (EntryVerdicts) instead.
-            data = pickle.dumps(("prime", "validate" if validate else "vouched"), protocol=pickle.HIGHEST_PROTOCOL)
-            self._queue(_HEADER.pack(len(data), size) + data)
-            self._push(block=False)
 
-    def feed(self, chunk: bytes) -> None:
-        if self.failed or not chunk:
+    def write(self, data: bytes) -> None:
+        if self.failed or not data:
             return
-        chunk = chunk[: self.size - self.fed]
-        self.fed += len(chunk)
-        self._queue(chunk)
+        self._backlog.append(memoryview(data))
+        self._waiting += len(data)
         self._push(block=self._waiting > FEED_BACKLOG)
 
+    def send(self, command: str, payload: Any, data: bytes | None = None) -> None:
+        """One message as :func:`_send` frames it (``data`` travels raw after it)."""
+        head = pickle.dumps((command, payload), protocol=pickle.HIGHEST_PROTOCOL)
+        self.write(_HEADER.pack(len(head), _NO_RAW if data is None else len(data)) + head)
+        if data is not None:
+            self.write(data)
+
     def finish(self) -> None:
-        """Hand over the rest and make the pipe blocking again (the next messages wait
-        for nothing: the whole prime is in the pipe)."""
         if self._fd is None:
             return
-        if self.fed < self.size:
-            self.feed(b" " * (self.size - self.fed))
         self._push(block=True)
         try:
             os.set_blocking(self._fd, True)
         except OSError:
             self.failed = True
         self._fd = None
-
-    def _queue(self, data: bytes) -> None:
-        self._backlog.append(memoryview(data))
-        self._waiting += len(data)
 
     def _push(self, *, block: bool) -> None:
         fd = self._fd
@@ -690,7 +736,7 @@ class PrimeFeed:
                     return
                 select.select([], [fd], [])
                 continue
-            except OSError:  # the helper is gone: its diff falls back, this is dropped
+            except OSError:  # the reader is gone: what is left is dropped
                 self.failed = True
                 self._backlog.clear()
                 self._waiting = 0
@@ -702,7 +748,52 @@ class PrimeFeed:
                 self._backlog[0] = head[written:]
 
 
-#: Bytes a :class:`PrimeFeed` lets wait for the helper's pipe before the reader waits.
+class PrimeFeed:
+    """The bytes of a prime, handed over chunk by chunk (:meth:`HelperDiffer.prime_feed`).
+
+    The caller :meth:`feed`s each chunk as it reads it and calls :meth:`finish` at the
+    end; they go into the helper's pipe as one ``prime`` message of the announced
+    ``size``. Written from the caller's thread without blocking (a writer thread took
+    ~0.2 s of a 10k-run first read in GIL hand-overs, one per chunk): see
+    :class:`PipeBacklog`. Fewer bytes than announced (the
+    file shrank while read) are made up with spaces: that baseline is of bytes the caller
+    did not read, so the caller must not rely on it (it reads the file again and primes
+    anew, which replaces it). The helper takes the spans as *vouched* (hashed, not parsed
+    again): the caller must likewise prime anew unless it parsed every span it was fed.
+    :attr:`failed` says the helper could not take them (it died).
+    """
+
+    def __init__(self, size: int, fd: int | None, *, validate: bool = False) -> None:
+        self.size = size
+        self.fed = 0
+        self._pipe = PipeBacklog(fd)
+        if fd is not None:
+            # Vouched: the caller parses every span it reads and primes again from a
+            # checked read if any does not parse (RunsWatcher._stream_first_read_from_file).
+            # Validate: the helper judges each span as a run (EntryVerdicts) instead.
+            data = pickle.dumps(("prime", "validate" if validate else "vouched"), protocol=pickle.HIGHEST_PROTOCOL)
+            self._pipe.write(_HEADER.pack(len(data), size) + data)
+
+    @property
+    def failed(self) -> bool:
+        return self._pipe.failed
+
+    def feed(self, chunk: bytes) -> None:
+        if self.failed or not chunk:
+            return
+        chunk = chunk[: self.size - self.fed]
+        self.fed += len(chunk)
+        self._pipe.write(chunk)
+
+    def finish(self) -> None:
+        """Hand over the rest and make the pipe blocking again (the next messages wait
+        for nothing: the whole prime is in the pipe)."""
+        if self.fed < self.size:
+            self.feed(b" " * (self.size - self.fed))
+        self._pipe.finish()
+
+
+#: Bytes a :class:`PipeBacklog` lets wait for its pipe before the writer waits.
 FEED_BACKLOG = 8 * 1024 * 1024
 
 #: Linux's ``F_SETPIPE_SZ``: a pipe of 1 MiB (the unprivileged maximum) lets the helper
@@ -756,6 +847,7 @@ def serve(
     """
     if warm:
         import tandem_tui.domain.models  # noqa: F401  # what EntryVerdicts needs
+        import tandem_tui.domain.run_summary  # noqa: F401  # and a first read
         import tandem_tui.source.file.store  # noqa: F401
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
@@ -788,6 +880,25 @@ def serve(
             return
         if command == "stop":
             return
+        if command == "first_read":
+            from tandem_tui.source.file.first_read import read_first
+
+            stdout.flush()
+            out = PipeBacklog(stdout.fileno())
+            path, fd = payload
+            try:
+                read_first(differ, path, fd, out)
+            except (OSError, ValueError):  # a read that failed, or went wrong in a way no check foresaw
+                from tandem_tui.source.file.first_read import END, FirstReadEnd
+
+                differ.close()  # an empty baseline: the next diff reports everything
+                out.send(END, FirstReadEnd(False, 0, None, None, None))
+            out.finish()
+            if out.failed:
+                return  # the console is gone
+            payload = None
+            _release_freed_memory()
+            continue
         if command == "commit":
             differ.commit()
         elif command == "rollback":

@@ -80,14 +80,14 @@ class FileSource:
         self._warm_helper: HelperDiffer | None = None
 
     def warm_up(self) -> None:
-        """Start the parse helper now, for the console's first read to come: its start
-        and imports (~0.1 s) then happen while the console imports and starts Textual,
-        not while the first read waits for its verdicts. Closed by :meth:`close` if no
-        follow takes it."""
+        """Start the parse helper now, for the console's first read to come, and have it
+        read the file at once (``source.file.first_read``): its start, its imports and
+        the read then happen while the console imports and starts Textual. Closed by
+        :meth:`close` if no follow takes it."""
         if self._warm_helper is None:
             from tandem_tui.source.file.raw_diff import HelperDiffer
 
-            self._warm_helper = HelperDiffer(warm=True)
+            self._warm_helper = HelperDiffer(warm=True, read_first=self.runs_file.absolute())
 
     # -- what it is -------------------------------------------------------------------
 

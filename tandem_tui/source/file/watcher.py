@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -35,6 +36,9 @@ from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.source.file.shards import ShardIndex, history_root
 from tandem_tui.domain.snapshot import Freshness, MetricsSample, MetricsSeries, Snapshot
 from tandem_tui.source.file.entry_scan import CHUNK_SIZE, ChunkedScan, scan_entries
+from tandem_tui.source.file.first_read import BATCH as FIRST_READ_BATCH
+from tandem_tui.source.file.first_read import END as FIRST_READ_END
+from tandem_tui.source.file.first_read import FirstReadEnd, content_of, decode_batch, numbers_read_exactly
 from tandem_tui.source.file.store import (
     RUNS_FILE_NAME,
     RUNS_SCHEMA_VERSION,
@@ -128,6 +132,8 @@ class RunsWatcher:
         #: Entries whose verdict the helper gave (a followed first read, see
         #: :meth:`_stream_first_read_from_file`); they count in ``validations`` too.
         self.vouched = 0
+        #: Entries of a first read the helper made itself (:meth:`_first_read_from_helper`).
+        self.helper_read = 0
         self.shard_generation = 0
         self.series = MetricsSeries()
         #: Finds the entries whose raw JSON changed. With ``parse_in_helper`` a helper
@@ -157,6 +163,9 @@ class RunsWatcher:
         self._missing = False
         self._shard_index: ShardIndex | None = None
         self._dir_mtimes: dict[Path, int | None] = {}
+        #: The file a first read made before the watch was set up was (its identity),
+        #: until :meth:`iterate` has checked it is still the file there.
+        self._read_before_watch: tuple[int, ...] | None = None
         self._stop = threading.Event()
         #: What ends the current ``iterate`` (its first read checks it as it goes).
         self._stopping: AnyEvent | None = None
@@ -205,7 +214,9 @@ class RunsWatcher:
             return self._reload_in_helper(now_ms)
         if self._stream_first and self._helper is None and not self._runs_by_key:
             self._stream_first = False  # one try: after it, reads go the usual ways
-            streamed = self._stream_first_read_from_file(now_ms)
+            streamed = self._first_read_from_helper(now_ms)
+            if streamed is None:
+                streamed = self._stream_first_read_from_file(now_ms)
             if streamed is not None:
                 return streamed
         try:
@@ -512,6 +523,95 @@ class RunsWatcher:
             return None
         return applied
 
+    def _first_read_from_helper(self, now_ms: int) -> tuple[frozenset[str], bool] | None:
+        """A followed first read the spare helper made from the console's start
+        (:mod:`~tandem_tui.source.file.first_read`): the summaries are built from its
+        batches as they come, and kept on its word that every entry is valid as it
+        stands. ``None`` when there is none of this file, or on any other word (the
+        helper, its first read's messages read, is left for the streamed read)."""
+        helper = self._spare_helper
+        if helper is None or self._summarize is None or helper.first_read_path != str(self.runs_file):
+            return None
+        from_slim = self._summarize.from_slim
+        runs: dict[str, Run] = {}
+        spans: dict[str, tuple[int, int]] = {}
+        end: FirstReadEnd | None = None
+        stopping = self._stopping
+        handle, helper.first_read_file = helper.first_read_file, None
+        try:
+            # While the helper reads: its batches wait for this in its pipe.
+            checked = numbers_read_exactly(handle) if handle is not None else None
+            with gc_paused():
+                for kind, payload, data in helper.first_read_messages():
+                    if stopping is not None and stopping.is_set():
+                        raise _Stopped
+                    if kind == FIRST_READ_END:
+                        end = payload if isinstance(payload, FirstReadEnd) else None
+                    elif kind == FIRST_READ_BATCH and data is not None and end is None:
+                        for key, start, stop, slim in decode_batch(data):
+                            runs[key] = from_slim(slim, key)  # type: ignore[assignment]  # reads as a Run
+                            spans[key] = (start, stop)
+            if end is None or not end.plain or end.identity is None or end.mtime_ns is None or checked != end.content:
+                return None
+            if handle is None or not self._read_whole(runs, spans, handle, end.content, now_ms):
+                return None
+        except _Stopped:
+            helper.close()  # the console is going: not the rest of the file
+            self._spare_helper = None
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError):
+            # A slim record the summary cannot be built from (the helper validated it:
+            # this is a bug, not the file's fault): the file is read the usual way.
+            for _ in helper.first_read_messages():
+                pass
+            return None
+        finally:
+            if handle is not None:
+                handle.close()
+        self._spare_helper = None
+        self._helper = helper
+        self._helper_primed = True
+        self._local = LocalDiffer()
+        self._missing = False
+        self.validations += end.validations
+        self.vouched += end.validations
+        self.helper_read += len(runs)
+        # Read before the watch was set up: a change meanwhile is caught up with once
+        # the first snapshot is out (:meth:`iterate`).
+        self._read_before_watch = end.identity
+        if not self.poll and time.time_ns() - end.identity[4] > SPANS_MIN_AGE_NS:
+            self._spans = EntrySpans(end.identity, spans)
+        with gc_paused():
+            return self._apply(None, end.mtime_ns, now_ms, streamed=runs)
+
+    def _read_whole(
+        self,
+        runs: dict[str, Run],
+        spans: Mapping[str, tuple[int, int]],
+        handle: BinaryIO,
+        content: tuple[int, int, int, int],
+        now_ms: int,
+    ) -> bool:
+        """Make the runs wanted whole (:attr:`keep_full`) whole in ``runs``, each read
+        again from its span in the file the helper read (``handle``, of ``content``);
+        false if that file changed since."""
+        keep_full = self.keep_full
+        wanted = [key for key, run in runs.items() if run.run_id in keep_full]
+        if not wanted:
+            return True
+        fd = handle.fileno()
+        try:
+            if content_of(os.fstat(fd)) != content:
+                return False
+            for key in wanted:
+                start, end = spans[key]
+                value = load_json(os.pread(fd, end - start, start), RUNS_FILE_NAME)
+                runs[key] = parse_run_entry(key, value, now_ms=now_ms)
+                self.validations += 1
+        except (OSError, RunsFileError, ValueError):
+            return False
+        return True
+
     def entry_spans(self) -> EntrySpans | None:
         """Where the entries lay in the file the first snapshot was read from (a
         streamed first read only), until the next read: a run can be read whole again
@@ -687,6 +787,12 @@ class RunsWatcher:
                     self._prime_helper()
                     if first_scan:
                         self._catch_up_shards(watch.shard_dirs())
+                    snapshot = None
+                    if self._changed_before_watch():
+                        changed, news = self._reload()
+                        snapshot = self._snapshot(changed) if news else None
+                if snapshot is not None:
+                    yield snapshot
                 for seen in watch.changes(stop):
                     shard_dirs = set(seen.shard_dirs)
                     if seen.idle and self.poll:
@@ -706,6 +812,17 @@ class RunsWatcher:
                         yield snapshot
             finally:
                 self.close()
+
+    def _changed_before_watch(self) -> bool:
+        """Whether the file a first read made before the watch was set up is no longer
+        the file at the path (once; the watch reports every change after it)."""
+        identity, self._read_before_watch = self._read_before_watch, None
+        if identity is None:
+            return False
+        try:
+            return file_identity(os.stat(self.runs_file)) != identity
+        except OSError:
+            return True  # gone: the read says so
 
     def _hold_off(self, stop: AnyEvent) -> bool:
         """Wait out what is left of ``min_reload_interval_ms``; True if told to stop meanwhile.
