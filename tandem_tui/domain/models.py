@@ -21,7 +21,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic_core import PydanticSerializationError
+from tandem_tui.domain.core_validation import PydanticSerializationError
 
 from tandem_tui.domain import serde_shape
 from tandem_tui.domain.record_model import Check, Constraints, Factory, RecordModel

@@ -40,7 +40,10 @@ import typing
 from enum import StrEnum
 from typing import Any, Callable, ClassVar
 
-from pydantic_core import SchemaSerializer, SchemaValidator, core_schema
+from tandem_tui.domain.core_validation import SchemaSerializer, SchemaValidator
+
+if typing.TYPE_CHECKING:
+    from pydantic_core import core_schema
 
 _MISSING: Any = object()
 
@@ -111,7 +114,7 @@ class RecordModel:
     model_fields: ClassVar[dict[str, FieldSpec]] = {}
     required_by_serde: ClassVar[tuple[str, ...]] = ()
     lossless: ClassVar[bool] = False
-    __core_schema__: ClassVar[core_schema.CoreSchema]
+    __core_schema__: ClassVar[dict[str, Any]]
     __pydantic_validator__: ClassVar[SchemaValidator]
     __pydantic_serializer__: ClassVar[SchemaSerializer]
     _json_defaults: ClassVar[dict[str, Any] | None] = None
@@ -240,7 +243,7 @@ def _deep(value: Any, memo: dict[int, Any]) -> Any:
 def _build(cls: type[RecordModel]) -> None:
     hints = typing.get_type_hints(cls, include_extras=True)
     fields: dict[str, FieldSpec] = {}
-    schemas: dict[str, core_schema.ModelField] = {}
+    schemas: dict[str, dict[str, Any]] = {}
     for name, annotation in hints.items():
         if typing.get_origin(annotation) is ClassVar or name.startswith("_"):
             continue
@@ -251,42 +254,45 @@ def _build(cls: type[RecordModel]) -> None:
         spec = FieldSpec(name, _MISSING if factory is not None else value, factory)
         schema = _schema_of(annotation)
         if factory is not None:
-            schema = core_schema.with_default_schema(schema, default_factory=factory)
+            schema = {"type": "default", "schema": schema, "default_factory": factory}
         elif value is not _MISSING:
-            schema = core_schema.with_default_schema(schema, default=value)
+            schema = {"type": "default", "schema": schema, "default": value}
         fields[name] = spec
-        schemas[name] = core_schema.model_field(schema)
+        schemas[name] = {"type": "model-field", "schema": schema}
     cls.model_fields = fields
     cls._json_defaults = None
     name = cls.__name__
-    schema: core_schema.CoreSchema = core_schema.model_schema(
-        cls,
-        core_schema.model_fields_schema(schemas, model_name=name, computed_fields=[]),
-        custom_init=False,
-        root_model=False,
-        config=core_schema.CoreConfig(
-            title=name, extra_fields_behavior="allow", validate_by_alias=True, validate_by_name=True
-        ),
-        serialization=(
-            core_schema.wrap_serializer_function_ser_schema(
-                _dump_lossless,
-                info_arg=False,
-                return_schema=core_schema.dict_schema(core_schema.str_schema(), core_schema.any_schema()),
-            )
-            if cls.lossless
-            else None
-        ),
-    )
+    # The dicts pydantic-core's ``core_schema`` builders make (a test holds them equal).
+    schema: dict[str, Any] = {
+        "type": "model",
+        "cls": cls,
+        "schema": {"type": "model-fields", "fields": schemas, "model_name": name, "computed_fields": []},
+        "custom_init": False,
+        "root_model": False,
+        "config": {
+            "title": name,
+            "extra_fields_behavior": "allow",
+            "validate_by_alias": True,
+            "validate_by_name": True,
+        },
+    }
+    if cls.lossless:
+        schema["serialization"] = {
+            "type": "function-wrap",
+            "function": _dump_lossless,
+            "info_arg": False,
+            "return_schema": {"type": "dict", "keys_schema": {"type": "str"}, "values_schema": {"type": "any"}},
+        }
     if cls.required_by_serde:
-        schema = core_schema.with_info_after_validator_function(_serde_required(cls.required_by_serde), schema)
+        schema = _after(_serde_required(cls.required_by_serde), schema, info=True)
     cls.__core_schema__ = schema
     # The config names the outer schema too (an error says "for Run", as pydantic's did).
-    config = core_schema.CoreConfig(title=name)
+    config = {"title": name}
     cls.__pydantic_validator__ = SchemaValidator(schema, config)
     cls.__pydantic_serializer__ = SchemaSerializer(schema, config)
 
 
-def _schema_of(annotation: Any) -> core_schema.CoreSchema:
+def _schema_of(annotation: Any) -> dict[str, Any]:
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         inner, *metadata = typing.get_args(annotation)
@@ -295,7 +301,7 @@ def _schema_of(annotation: Any) -> core_schema.CoreSchema:
             if isinstance(item, Constraints):
                 schema = {**schema, **item.options}  # type: ignore[typeddict-item]
             elif isinstance(item, Check):
-                schema = core_schema.no_info_after_validator_function(item.check, schema)
+                schema = _after(item.check, schema, info=False)
             else:
                 raise TypeError(f"unsupported field metadata {item!r}")
         return schema
@@ -303,30 +309,36 @@ def _schema_of(annotation: Any) -> core_schema.CoreSchema:
         members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         if len(members) != 1 or len(typing.get_args(annotation)) != 2:
             raise TypeError(f"unsupported union {annotation!r}: only X | None")
-        return core_schema.nullable_schema(_schema_of(members[0]))
+        return {"type": "nullable", "schema": _schema_of(members[0])}
     if origin is list:
         (item,) = typing.get_args(annotation)
-        return core_schema.list_schema(_schema_of(item))
+        return {"type": "list", "items_schema": _schema_of(item)}
     if origin is dict:
         key, value = typing.get_args(annotation)
         if key is not str:
             raise TypeError(f"unsupported mapping {annotation!r}: keys must be str")
-        return core_schema.dict_schema(core_schema.str_schema(), _schema_of(value))
+        return {"type": "dict", "keys_schema": {"type": "str"}, "values_schema": _schema_of(value)}
     if annotation is Any:
-        return core_schema.any_schema()
+        return {"type": "any"}
     if annotation is str:
-        return core_schema.str_schema()
+        return {"type": "str"}
     if annotation is bool:
-        return core_schema.bool_schema()
+        return {"type": "bool"}
     if annotation is int:
-        return core_schema.int_schema()
+        return {"type": "int"}
     if annotation is float:
-        return core_schema.float_schema()
+        return {"type": "float"}
     if isinstance(annotation, type) and issubclass(annotation, StrEnum):
-        return core_schema.enum_schema(annotation, list(annotation.__members__.values()), sub_type="str")
+        return {"type": "enum", "cls": annotation, "members": list(annotation.__members__.values()), "sub_type": "str"}
     if isinstance(annotation, type) and issubclass(annotation, RecordModel):
         return annotation.__core_schema__
     raise TypeError(f"unsupported field type {annotation!r}")
+
+
+def _after(function: Callable[..., Any], schema: dict[str, Any], *, info: bool) -> dict[str, Any]:
+    """``function`` run after ``schema`` validates (pydantic-core's ``function-after``),
+    given the validation info as its second argument when ``info``."""
+    return {"type": "function-after", "function": {"type": "with-info" if info else "no-info", "function": function}, "schema": schema}
 
 
 def _serde_required(names: tuple[str, ...]) -> Callable[[Any, core_schema.ValidationInfo], Any]:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic_core import ValidationError
+from tandem_tui.domain.core_validation import ValidationError
 
 from tandem_tui.domain import events
 from tandem_tui.domain.actions import scheduler_from_entries

@@ -179,12 +179,48 @@ def test_a_field_type_without_a_schema_here_fails_when_the_class_is_defined(anno
         type("Odd", (RecordModel,), {"__annotations__": {"value": annotation}, "__module__": __name__})
 
 
-def test_reading_runs_never_imports_pydantic_itself():
+def test_reading_runs_never_imports_pydantic_nor_pydantic_core_s_python_package():
     code = (
         "import sys\n"
         "from tandem_tui.domain.models import parse_run_record\n"
         "import tandem_tui.source.file.store, tandem_tui.domain.retry, tandem_tui.domain.view\n"
-        "print('pydantic' in sys.modules, 'pydantic_core' in sys.modules)\n"
+        "import tandem_tui.source.file.shards, tandem_tui.source.file.retention\n"
+        "print('pydantic' in sys.modules, 'pydantic_core' in sys.modules, 'pydantic_core._pydantic_core' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["False", "True"]
+    assert done.stdout.split() == ["False", "False", "True"]
+
+
+def test_the_package_imported_later_has_the_very_classes_the_models_use():
+    code = (
+        "from tandem_tui.domain import core_validation\n"
+        "from tandem_tui.domain.models import Run\n"
+        "import pydantic_core\n"
+        "print(pydantic_core.ValidationError is core_validation.ValidationError,"
+        " pydantic_core.SchemaValidator is type(Run.__pydantic_validator__))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "True"]
+
+
+def test_schemas_are_the_ones_pydantic_core_s_builders_make():
+    from pydantic_core import core_schema
+
+    from tandem_tui.domain.models import ExecutionClaim, LifecycleRecord, Run, TenantContext
+
+    lifecycle = LifecycleRecord.__core_schema__
+    assert lifecycle["type"] == "model" and lifecycle["config"] == core_schema.CoreConfig(
+        title="LifecycleRecord", extra_fields_behavior="allow", validate_by_alias=True, validate_by_name=True
+    )
+    fields = lifecycle["schema"]["fields"]
+    assert fields["recorded_at_ms"]["schema"]["type"] == "int"
+    assert fields["reason"] == core_schema.model_field(
+        core_schema.with_default_schema(core_schema.nullable_schema(core_schema.str_schema()), default=None)
+    )
+    claim = ExecutionClaim.__core_schema__["schema"]["fields"]["claim_id"]
+    assert claim == core_schema.model_field(core_schema.str_schema())
+    # serde's required ids: an after-validator with the validation info, around the model.
+    tenant = TenantContext.__core_schema__
+    assert tenant["type"] == "function-after" and tenant["function"]["type"] == "with-info"
+    assert tenant["schema"]["cls"] is TenantContext
+    assert Run.__core_schema__["schema"]["serialization"]["type"] == "function-wrap"

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from pydantic_core import ValidationError
+from tandem_tui.domain.core_validation import ValidationError
 
 from tandem_tui.domain.models import Run, parse_run
 from tandem_tui.source.file.shards import write_shard

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pydantic_core import ValidationError
+from tandem_tui.domain.core_validation import ValidationError
 
 from tandem_tui.source.file.atomic import make_dirs, write_text_atomic
 from tandem_tui.source.file.regular import read_regular

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic_core import ValidationError
+from tandem_tui.domain.core_validation import ValidationError
 
 from tandem_tui.domain import events
 from tandem_tui.domain.gc_pause import gc_paused
