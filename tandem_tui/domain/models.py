@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from tandem_tui.domain.core_validation import PydanticSerializationError
 
 from tandem_tui.domain import serde_shape
-from tandem_tui.domain.record_model import Check, Constraints, Factory, RecordModel
+from tandem_tui.domain.record_model import Check, Constraints, Factory, RecordModel, verdict_validator
 
 #: A non-negative integer that must be an integer in the JSON, as serde's ``u64``.
 U64 = Annotated[int, Constraints(ge=0, le=2**64 - 1, strict=True)]
@@ -273,6 +273,13 @@ def parse_run_record(value: Any) -> Run:
     see the module docstring.
     """
     return Run.model_validate(value, context=SERDE)
+
+
+def judge_run_record(value: Any) -> None:
+    """Raise ``ValidationError`` exactly when :func:`parse_run_record` would, without
+    building the run (a verdict alone; the error's wording may differ, see
+    ``record_model.verdict_validator``)."""
+    verdict_validator(Run).validate_python(value, context=SERDE)
 
 
 class UnwritableRecord(ValueError):

@@ -250,3 +250,66 @@ def test_raw_tenants_that_differ_only_in_a_value_s_type_are_not_shared(tmp_path)
     true = summarizer.from_record(records["tenant-bool"], "b").tenant_context
     assert one.model_extra == {"x": 1} and true.model_extra == {"x": True}
     assert repr(one.model_extra) != repr(true.model_extra)
+
+
+def _mutations(value: Any, path: tuple = ()) -> Any:
+    """``(path, replacement)`` for every value of a record down to four levels: each
+    replaced by values of other types and edges, and each object key dropped."""
+    odd = (None, "x", -1, 1.5, True, [], {}, 2**64, -(2**63) - 1, "running")
+    if len(path) <= 4:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                yield path + (key,), _DROP
+                yield from _mutations(item, path + (key,))
+        elif isinstance(value, list):
+            for index, item in enumerate(value[:2]):
+                yield from _mutations(item, path + (index,))
+    if path:
+        for replacement in odd:
+            yield path, replacement
+
+
+_DROP = object()
+
+
+def _mutated(record: dict[str, Any], path: tuple, replacement: Any) -> dict[str, Any]:
+    import copy
+
+    changed = copy.deepcopy(record)
+    target = changed
+    for step in path[:-1]:
+        target = target[step]
+    if replacement is _DROP:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = replacement
+    return changed
+
+
+def test_the_helper_s_verdict_refuses_exactly_the_records_parse_run_record_refuses(tmp_path):
+    # The helper judges each entry of a console's first read without building the run
+    # (judge_run_record); a record it accepts wrongly would be shown as the server
+    # would not load it. Every field of records in many states, broken every way.
+    from tandem_tui.domain.models import judge_run_record, parse_run_record
+
+    records = raw_records(tmp_path)
+    picked = {record["status"]: (key, record) for key, record in records}  # one per status
+    picked.update((key, (key, record)) for key, record in records if key in ("claimed", "scheduled", "stopped"))
+    refused = accepted = 0
+    for key, record in picked.values():
+        for path, replacement in _mutations(record):
+            case = _mutated(record, path, replacement)
+            try:
+                parse_run_record(case)
+                expected = True
+            except ValueError:
+                expected = False
+            try:
+                judge_run_record(case)
+                judged = True
+            except ValueError:
+                judged = False
+            assert judged == expected, (key, path, replacement)
+            refused += not expected
+            accepted += expected
+    assert refused > 1000 and accepted > 1000

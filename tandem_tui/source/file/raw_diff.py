@@ -341,11 +341,11 @@ class EntryVerdicts:
     """
 
     def __init__(self) -> None:
-        from tandem_tui.domain.models import parse_run_record
+        from tandem_tui.domain.models import judge_run_record
 
         self.plain = True
         self.validations = 0
-        self._parse_run_record = parse_run_record
+        self._judge = judge_run_record
 
     def check(self, window: bytes, start: int, end: int) -> Any:
         """A :meth:`LocalDiffer._diff_members` ``keep``: judges the span, keeps nothing."""
@@ -357,7 +357,7 @@ class EntryVerdicts:
             self.plain = False
             return INVALID  # not one JSON value: the scanner cut wrong, or the file is bad
         try:
-            self._parse_run_record(value)
+            self._judge(value)  # parse_run_record's verdict, without building the run
         except ValueError:  # pydantic-core's ValidationError is one
             self.plain = False
             return None
