@@ -9,13 +9,13 @@ it imports Textual and starts the helper with it (``FileSource.warm_up``,
 
 - scans it (:class:`~tandem_tui.source.file.entry_scan.ChunkedScan`) and hashes each
   entry: its baseline for the diffs to come, as a prime would make it;
-- parses and validates each entry as the server reads it (``parse_run_record``), as
-  orjson reads it;
+- parses each entry and judges it as the server reads it, as orjson reads it
+  (``judge_run_record``: ``parse_run_record``'s verdict, without building the run);
 - sends, batch by batch as it goes, each entry's key, span and slim record
   (:func:`~tandem_tui.domain.run_summary.slim_record`), as JSON.
 
 Meanwhile the console checks that orjson reads every number of the same open file as
-serde does (:func:`numbers_read_exactly`), then builds its summaries from the batches
+serde does (:class:`NumbersCheck`, as far as the batches reach), and builds its summaries from the batches
 as they come (``Summarizer.from_slim``): it never holds the file, nor scans or parses
 its entries. The batches count only on the end message's word (:class:`FirstReadEnd`)
 that the whole file was read as a layout the scanner knows and that every entry is
@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 #: Entries per batch: a batch is ~0.25 MB of slim records at 10k hot runs, and a console
 #: waiting for a stop (``q`` during the read) looks once per batch.
 BATCH_ENTRIES = 256
+
+#: How much of the file the console checks at a time (:class:`NumbersCheck`).
+NUMBERS_CHUNK = 1 << 20
 
 BATCH = "first_read_batch"
 END = "first_read_end"
@@ -84,7 +87,7 @@ def read_first(differ: LocalDiffer, path: str, fd: int, out: PipeBacklog) -> Non
     console, see ``HelperDiffer``; closed here), make it ``differ``'s committed baseline
     (an empty one if the scanner does not read it), and send the batches and the end to
     ``out``."""
-    from tandem_tui.domain.models import parse_run_record
+    from tandem_tui.domain.models import judge_run_record
     from tandem_tui.domain.run_summary import slim_record
     from tandem_tui.source.file.raw_diff import INVALID
     from tandem_tui.source.file.regular import file_identity
@@ -118,7 +121,7 @@ def read_first(differ: LocalDiffer, path: str, fd: int, out: PipeBacklog) -> Non
                 return None
             seen.add(key)
             try:
-                parse_run_record(value)
+                judge_run_record(value)  # parse_run_record's verdict, without the run
             except ValueError:  # pydantic-core's ValidationError is one
                 plain = False
                 return None
@@ -141,28 +144,41 @@ def read_first(differ: LocalDiffer, path: str, fd: int, out: PipeBacklog) -> Non
     out.send(END, FirstReadEnd(plain, validations, file_identity(status), content_of(status), status.st_mtime_ns))
 
 
-def numbers_read_exactly(handle: BinaryIO) -> tuple[int, int, int, int] | None:
+class NumbersCheck:
     """The console's side of a first read's checks, made while the helper reads the same
     open file: that orjson reads every number in it as serde does (no ``-0``, no integer
-    beyond 64 bits, :class:`~tandem_tui.source.file.store.ExactReading`; the helper's
-    judgements are of orjson's reading). The file's :func:`content_of` when it does, the
-    same before and after; ``None`` when it does not (or may not), or changed meanwhile."""
-    from tandem_tui.source.file.entry_scan import CHUNK_SIZE
-    from tandem_tui.source.file.store import ExactReading
+    beyond 64 bits, :class:`~tandem_tui.source.file.store.ExactReading`), as the helper's
+    judgements are of orjson's reading.
 
-    fd = handle.fileno()
-    identity = content_of(os.fstat(fd))
-    exactness = ExactReading()
-    offset = 0
-    while exactness.exact:
-        chunk = os.pread(fd, CHUNK_SIZE, offset)
-        if not chunk:
-            break
-        exactness.feed(chunk)
-        offset += len(chunk)
-    if not exactness.exact or content_of(os.fstat(fd)) != identity:
-        return None
-    return identity
+    The console checks the file as far as the batches it has taken reach
+    (:meth:`upto`), so the check keeps pace with the helper and the helper's batches
+    never pile up behind it; :meth:`finish` checks the rest.
+    """
+
+    def __init__(self, handle: BinaryIO) -> None:
+        from tandem_tui.source.file.store import ExactReading
+
+        self._fd = handle.fileno()
+        self._content = content_of(os.fstat(self._fd))
+        self._exactness = ExactReading()
+        self._checked = 0
+
+    def upto(self, offset: int) -> None:
+        """Check the file's bytes up to ``offset`` (a chunk at a time)."""
+        while self._checked < offset and self._exactness.exact:
+            chunk = os.pread(self._fd, min(NUMBERS_CHUNK, offset - self._checked), self._checked)
+            if not chunk:
+                break
+            self._exactness.feed(chunk)
+            self._checked += len(chunk)
+
+    def finish(self) -> tuple[int, int, int, int] | None:
+        """Check the rest: the file's :func:`content_of` if every number is read exactly and
+        the file did not change meanwhile; ``None`` otherwise (or if it may not be)."""
+        self.upto(self._content[2])
+        if not self._exactness.exact or content_of(os.fstat(self._fd)) != self._content:
+            return None
+        return self._content
 
 
 def decode_batch(data: bytes) -> list[tuple[str, int, int, dict[str, Any]]]:

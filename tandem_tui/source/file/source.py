@@ -62,7 +62,10 @@ class FileSource:
         poll: bool = False,
         console: bool = False,
         on_wait: Callable[[str], None] | None = None,
+        helper: HelperDiffer | None = None,
     ) -> None:
+        """``helper``: a parse helper started earlier for the console's follow (as
+        :meth:`warm_up` starts one), closed by :meth:`close` if no follow takes it."""
         self.runs_file = Path(runs_file)
         self.clock = clock
         self.env = env
@@ -76,8 +79,8 @@ class FileSource:
         self._keep_full: frozenset[str] = frozenset()
         #: Runs read whole from their span alone (:meth:`full_runs`), not by a scan.
         self.span_reads = 0
-        #: The parse helper :meth:`warm_up` started, until a follow takes it.
-        self._warm_helper: HelperDiffer | None = None
+        #: The parse helper started for a follow (:meth:`warm_up`), until one takes it.
+        self._warm_helper: HelperDiffer | None = helper
 
     def warm_up(self) -> None:
         """Start the parse helper now, for the console's first read to come, and have it

@@ -38,7 +38,7 @@ from tandem_tui.domain.snapshot import Freshness, MetricsSample, MetricsSeries, 
 from tandem_tui.source.file.entry_scan import CHUNK_SIZE, ChunkedScan, scan_entries
 from tandem_tui.source.file.first_read import BATCH as FIRST_READ_BATCH
 from tandem_tui.source.file.first_read import END as FIRST_READ_END
-from tandem_tui.source.file.first_read import FirstReadEnd, content_of, decode_batch, numbers_read_exactly
+from tandem_tui.source.file.first_read import FirstReadEnd, NumbersCheck, content_of, decode_batch
 from tandem_tui.source.file.store import (
     RUNS_FILE_NAME,
     RUNS_SCHEMA_VERSION,
@@ -539,8 +539,7 @@ class RunsWatcher:
         stopping = self._stopping
         handle, helper.first_read_file = helper.first_read_file, None
         try:
-            # While the helper reads: its batches wait for this in its pipe.
-            checked = numbers_read_exactly(handle) if handle is not None else None
+            numbers = NumbersCheck(handle) if handle is not None else None
             with gc_paused():
                 for kind, payload, data in helper.first_read_messages():
                     if stopping is not None and stopping.is_set():
@@ -548,9 +547,13 @@ class RunsWatcher:
                     if kind == FIRST_READ_END:
                         end = payload if isinstance(payload, FirstReadEnd) else None
                     elif kind == FIRST_READ_BATCH and data is not None and end is None:
-                        for key, start, stop, slim in decode_batch(data):
+                        end_offset = 0
+                        for key, start, end_offset, slim in decode_batch(data):
                             runs[key] = from_slim(slim, key)  # type: ignore[assignment]  # reads as a Run
-                            spans[key] = (start, stop)
+                            spans[key] = (start, end_offset)
+                        if numbers is not None:
+                            numbers.upto(end_offset)  # as far as the helper has read
+            checked = numbers.finish() if numbers is not None else None
             if end is None or not end.plain or end.identity is None or end.mtime_ns is None or checked != end.content:
                 return None
             if handle is None or not self._read_whole(runs, spans, handle, end.content, now_ms):

@@ -111,6 +111,20 @@ def test_a_file_the_helper_does_not_find_valid_throughout_is_read_the_usual_way(
         watcher.close()
 
 
+def test_a_minus_zero_early_in_the_file_is_caught_while_the_batches_come(runs_file, fixture_now_ms):
+    many_runs(runs_file, 600)  # three batches: the check keeps pace with them
+    document = json.loads(runs_file.read_text())
+    document["runs"]["run-00001"]["x_unknown"] = "MINUS_ZERO"
+    runs_file.write_text(json.dumps(document, indent=2).replace('"MINUS_ZERO"', "-0"))
+    watcher = followed(runs_file, fixture_now_ms, reading(runs_file))
+    try:
+        (snapshot,) = snapshots_until_quiet(watcher, 1)
+        assert watcher.helper_read == 0 and len(snapshot.runs) == 600
+        assert summaries_of(snapshot) == usual_summaries(runs_file, fixture_now_ms)
+    finally:
+        watcher.close()
+
+
 def test_a_duplicate_key_sends_the_read_the_usual_way(runs_file, fixture_now_ms):
     text = runs_file.read_text()
     document = json.loads(text)
@@ -227,3 +241,25 @@ def test_spans_of_a_file_left_alone_point_at_each_entry(runs_file, fixture_now_m
             assert json.loads(raw[start:end]) == document["runs"][key]
     finally:
         watcher.close()
+
+
+def test_a_console_s_source_has_its_helper_reading_the_file_before_it_is_built(runs_file, fixture_now_ms):
+    import argparse
+
+    from tandem_tui.source.open import add_source_options, open_source
+
+    parser = argparse.ArgumentParser()
+    add_source_options(parser)
+    args = parser.parse_args(["--runs-file", str(runs_file)])
+    console = open_source(args, env={}, console=True)
+    inner = console.inner
+    try:
+        helper = inner._warm_helper
+        assert helper is not None and helper.first_read_path == str(runs_file.absolute())
+        watcher = inner._watcher(followed=True)
+        (snapshot,) = snapshots_until_quiet(watcher, 1)
+        assert watcher.helper_read == 20
+    finally:
+        console.close()
+    # Any other command's source starts none.
+    assert open_source(args, env={}).inner._warm_helper is None
