@@ -215,7 +215,7 @@ class RunsWatcher:
         if self._stream_first and self._helper is None and not self._runs_by_key:
             self._stream_first = False  # one try: after it, reads go the usual ways
             streamed = self._first_read_from_helper(now_ms)
-            if streamed is None:
+            if streamed is None and self._helper is None:  # no first read was made there
                 streamed = self._stream_first_read_from_file(now_ms)
             if streamed is not None:
                 return streamed
@@ -527,8 +527,9 @@ class RunsWatcher:
         """A followed first read the spare helper made from the console's start
         (:mod:`~tandem_tui.source.file.first_read`): the summaries are built from its
         batches as they come, and kept on its word that every entry is valid as it
-        stands. ``None`` when there is none of this file, or on any other word (the
-        helper, its first read's messages read, is left for the streamed read)."""
+        stands. ``None`` when there is none of this file, or on any other word: then
+        the helper, its first read's messages read, becomes the watcher's, to be primed
+        by the usual read (a file it refused, the streamed read would refuse too)."""
         helper = self._spare_helper
         if helper is None or self._summarize is None or helper.first_read_path != str(self.runs_file):
             return None
@@ -538,6 +539,7 @@ class RunsWatcher:
         end: FirstReadEnd | None = None
         stopping = self._stopping
         handle, helper.first_read_file = helper.first_read_file, None
+        self._spare_helper, self._helper = None, helper  # primed only if the read is kept
         try:
             numbers = NumbersCheck(handle) if handle is not None else None
             with gc_paused():
@@ -560,7 +562,7 @@ class RunsWatcher:
                 return None
         except _Stopped:
             helper.close()  # the console is going: not the rest of the file
-            self._spare_helper = None
+            self._helper = None
             raise
         except (KeyError, TypeError, ValueError, AttributeError):
             # A slim record the summary cannot be built from (the helper validated it:
@@ -571,8 +573,6 @@ class RunsWatcher:
         finally:
             if handle is not None:
                 handle.close()
-        self._spare_helper = None
-        self._helper = helper
         self._helper_primed = True
         self._local = LocalDiffer()
         self._missing = False

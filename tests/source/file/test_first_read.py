@@ -263,3 +263,20 @@ def test_a_console_s_source_has_its_helper_reading_the_file_before_it_is_built(r
         console.close()
     # Any other command's source starts none.
     assert open_source(args, env={}).inner._warm_helper is None
+
+
+def test_after_a_refused_first_read_the_usual_read_primes_the_same_helper(runs_file, fixture_now_ms):
+    with_last_entry(runs_file, corrupt_status)
+    helper = reading(runs_file)
+    watcher = followed(runs_file, fixture_now_ms, helper)
+    stop = threading.Event()
+    snapshots = watcher.iterate(stop)
+    try:
+        first = next(snapshots)
+        assert summaries_of(first) == usual_summaries(runs_file, fixture_now_ms)
+        assert watcher.vouched == 0 and watcher.helper_read == 0
+        # The helper that read it stays, to take the usual read's bytes as its baseline.
+        assert watcher._helper is helper and alive(helper.pid) and watcher._unprimed is not None
+    finally:
+        stop.set()
+        snapshots.close()
