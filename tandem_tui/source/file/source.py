@@ -134,6 +134,10 @@ class FileSource:
         # Imported here: one-shot commands never load watchfiles.
         from tandem_tui.source.file.watcher import RunsWatcher
 
+        if followed:
+            # Its first read is made by the helper (``source.file.first_read``): the one
+            # started earlier (a console's), else one started now (``status --watch``'s).
+            self.warm_up()
         return RunsWatcher(
             self.runs_file,
             clock=self.clock,

@@ -280,3 +280,20 @@ def test_after_a_refused_first_read_the_usual_read_primes_the_same_helper(runs_f
     finally:
         stop.set()
         snapshots.close()
+
+
+def test_every_follow_has_its_first_read_made_by_the_helper(runs_file, fixture_now_ms):
+    from tandem_tui.source.file.source import FileSource
+
+    # status --watch's source: no console, no helper started beforehand.
+    source = FileSource(runs_file, clock=ManualClock(fixture_now_ms), env={})
+    stop = threading.Event()
+    snapshots = source.follow(stop)
+    try:
+        first = next(snapshots)
+        assert source._following.helper_read == 20
+        assert summaries_of(first) == usual_summaries(runs_file, fixture_now_ms)
+    finally:
+        stop.set()
+        snapshots.close()
+        source.close()
