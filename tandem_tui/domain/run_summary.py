@@ -364,24 +364,9 @@ def summarize(run: Run, key: str | None = None) -> RunSummary:
 
 
 
-#: The fields of a raw record a summary reads as they are (:meth:`Summarizer.from_record`).
-_SLIM_FIELDS = (
-    "run_id",
-    "automation_id",
-    "tenant_context",
-    "trigger_type",
-    "status",
-    "created_at_ms",
-    "updated_at_ms",
-    "started_at_ms",
-    "finished_at_ms",
-    "execution_claim",
-    "pause_reason",
-    "resume_reason",
-    "detail",
-    "stop_kind",
-    "stop_reason",
-    "scheduler",
+#: The fields of a raw record a summary keeps as they are: its slots but those it derives.
+_SLIM_FIELDS = tuple(
+    name for name in RunSummary.__slots__ if name not in ("key", "checkpoint", "workspace_root", "node_counts")
 )
 _SLIM_CHECKPOINT_FIELDS = ("completed_nodes", "pending_nodes", "blocked_nodes", "last_failure")
 

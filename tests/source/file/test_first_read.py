@@ -9,9 +9,8 @@ import json
 import os
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-
-import pytest
 
 from tandem_tui.domain.clock import ManualClock
 from tandem_tui.domain.models import Run
@@ -21,13 +20,9 @@ from tests.processes import alive, wait_for
 from tests.source.file.test_watcher_verdicts import (
     StopAtOnce,
     corrupt_status,
-    float_time,
+    every_bad_file,
     many_runs,
-    minus_zero_time,
-    negative_attempts,
-    serde_missing_trigger,
     summaries_of,
-    unknown_minus_zero,
     usual_summaries,
     with_last_entry,
 )
@@ -63,15 +58,24 @@ def snapshots_until_quiet(watcher: RunsWatcher, count: int) -> list:
     return got
 
 
+@contextmanager
+def following(watcher: RunsWatcher):
+    """The watch's first snapshot, the watch (and its helper) kept until the block ends."""
+    stop = threading.Event()
+    snapshots = watcher.iterate(stop)
+    try:
+        yield next(snapshots)
+    finally:
+        stop.set()
+        snapshots.close()
+
+
 def test_a_file_read_by_the_helper_gives_the_usual_read_s_runs_and_the_helper_keeps_following(
     runs_file, fixture_now_ms
 ):
     helper = reading(runs_file)
     watcher = followed(runs_file, fixture_now_ms, helper)
-    stop = threading.Event()
-    snapshots = watcher.iterate(stop)
-    try:
-        first = next(snapshots)
+    with following(watcher) as first:
         assert watcher.helper_read == 20 and watcher.vouched == 20
         assert summaries_of(first) == usual_summaries(runs_file, fixture_now_ms)
         # Its baseline is the file it read: a write is diffed there, one entry changed.
@@ -80,24 +84,10 @@ def test_a_file_read_by_the_helper_gives_the_usual_read_s_runs_and_the_helper_ke
         validations = watcher.validations
         assert watcher.load().changed == {json.loads(runs_file.read_text())["runs"][changed]["run_id"]}
         assert watcher.validations == validations + 1
-    finally:
-        stop.set()
-        snapshots.close()
     assert wait_for(lambda: not alive(helper.pid), seconds=5)
 
 
-@pytest.mark.parametrize(
-    "change",
-    [corrupt_status, minus_zero_time, serde_missing_trigger, unknown_minus_zero, float_time, negative_attempts],
-    ids=[
-        "corrupt-entry",
-        "minus-zero-in-a-u64",
-        "missing-field-serde-requires",
-        "minus-zero-unknown-field",
-        "float-in-a-u64",
-        "invalid-field-no-summary-reads",
-    ],
-)
+@every_bad_file
 def test_a_file_the_helper_does_not_find_valid_throughout_is_read_the_usual_way(runs_file, fixture_now_ms, change):
     with_last_entry(runs_file, change)
     runs_file.write_text(runs_file.read_text().replace('"MINUS_ZERO"', "-0"))
@@ -269,17 +259,11 @@ def test_after_a_refused_first_read_the_usual_read_primes_the_same_helper(runs_f
     with_last_entry(runs_file, corrupt_status)
     helper = reading(runs_file)
     watcher = followed(runs_file, fixture_now_ms, helper)
-    stop = threading.Event()
-    snapshots = watcher.iterate(stop)
-    try:
-        first = next(snapshots)
+    with following(watcher) as first:
         assert summaries_of(first) == usual_summaries(runs_file, fixture_now_ms)
         assert watcher.vouched == 0 and watcher.helper_read == 0
         # The helper that read it stays, to take the usual read's bytes as its baseline.
         assert watcher._helper is helper and alive(helper.pid) and watcher._unprimed is not None
-    finally:
-        stop.set()
-        snapshots.close()
 
 
 def test_every_follow_has_its_first_read_made_by_the_helper(runs_file, fixture_now_ms):
@@ -291,7 +275,7 @@ def test_every_follow_has_its_first_read_made_by_the_helper(runs_file, fixture_n
     snapshots = source.follow(stop)
     try:
         first = next(snapshots)
-        assert source._following.helper_read == 20
+        assert source._following is not None and source._following.helper_read == 20
         assert summaries_of(first) == usual_summaries(runs_file, fixture_now_ms)
     finally:
         stop.set()

@@ -89,7 +89,8 @@ def negative_attempts(run: dict) -> None:
     run.setdefault("checkpoint", {})["node_attempts"] = {"n": -1}  # a field no summary reads
 
 
-@pytest.mark.parametrize(
+#: Files no first read may take as they stand: each test of one runs on every kind.
+every_bad_file = pytest.mark.parametrize(
     "change",
     [corrupt_status, minus_zero_time, serde_missing_trigger, unknown_minus_zero, float_time, negative_attempts],
     ids=[
@@ -101,6 +102,9 @@ def negative_attempts(run: dict) -> None:
         "invalid-field-no-summary-reads",
     ],
 )
+
+
+@every_bad_file
 def test_a_file_the_helper_does_not_vouch_for_is_read_the_usual_way(runs_file, fixture_now_ms, change):
     with_last_entry(runs_file, change)
     runs_file.write_text(runs_file.read_text().replace('"MINUS_ZERO"', "-0"))
