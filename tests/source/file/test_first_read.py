@@ -281,3 +281,16 @@ def test_every_follow_has_its_first_read_made_by_the_helper(runs_file, fixture_n
         stop.set()
         snapshots.close()
         source.close()
+
+
+def test_a_helper_that_dies_during_the_first_read_leaves_the_usual_read(runs_file, fixture_now_ms):
+    many_runs(runs_file, 2_000)
+    helper = reading(runs_file)
+    helper._process.kill()  # before or while it reads: its messages end early
+    watcher = followed(runs_file, fixture_now_ms, helper)
+    try:
+        (snapshot,) = snapshots_until_quiet(watcher, 1)
+        assert watcher.helper_read == 0 and len(snapshot.runs) == 2_000
+        assert summaries_of(snapshot) == usual_summaries(runs_file, fixture_now_ms)
+    finally:
+        watcher.close()
