@@ -163,8 +163,8 @@ class RunsWatcher:
         self._missing = False
         self._shard_index: ShardIndex | None = None
         self._dir_mtimes: dict[Path, int | None] = {}
-        #: The file a first read made before the watch was set up was (its identity),
-        #: until :meth:`iterate` has checked it is still the file there.
+        #: The identity of the file a first read made before the watch was set up
+        #: read, until :meth:`iterate` has checked that the path still names it.
         self._read_before_watch: tuple[int, ...] | None = None
         self._stop = threading.Event()
         #: What ends the current ``iterate`` (its first read checks it as it goes).
@@ -617,7 +617,7 @@ class RunsWatcher:
 
     def entry_spans(self) -> EntrySpans | None:
         """Where the entries lay in the file the first snapshot was read from (a
-        streamed first read only), until the next read: a run can be read whole again
+        streamed or helper-made first read only), until the next read: a run can be read whole again
         from its span alone while the file is that same file (:func:`file_identity`)."""
         return self._spans
 
