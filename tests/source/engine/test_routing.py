@@ -28,14 +28,21 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def entries(runs_file: Path) -> dict:
+def whole_bytes(runs_file: Path) -> bytes:
     # The engine's plain rewrite can be caught half-way: read until a whole file is seen.
     for _ in range(100):
+        data = runs_file.read_bytes()
         try:
-            return json.loads(runs_file.read_bytes())["runs"]
+            json.loads(data)["runs"]
         except (ValueError, KeyError):
             time.sleep(0.01)
+        else:
+            return data
     raise AssertionError("the runs file never parsed")
+
+
+def entries(runs_file: Path) -> dict:
+    return json.loads(whole_bytes(runs_file))["runs"]
 
 
 def pausable(runs_file: Path) -> str:
@@ -153,7 +160,7 @@ def test_a_live_engine_without_a_token_is_read_only_and_an_action_exits_2(servin
     # The runs file copied elsewhere: no token file beside it, none in the environment.
     elsewhere = tmp_path / "elsewhere" / "automation_v2_runs.json"
     elsewhere.parent.mkdir()
-    elsewhere.write_bytes(engine.runs_file.read_bytes())
+    elsewhere.write_bytes(whole_bytes(engine.runs_file))  # not a copy caught mid-save
     env = engine.env(HOME=str(tmp_path / "home"))
     source = file_source(elsewhere, env=env)
     assert source.describe().summary == "engine live · no token: read-only"
