@@ -10,9 +10,9 @@ Contract:
 
 - :func:`summarize` is built from a run *after* it was validated, so every verdict
   (serde's rules, a corrupt entry recovered as blocked) is the full record's.
-  :meth:`Summarizer.from_record` builds the same summary from the raw record, for a
-  record whose verdict was given elsewhere (the parse helper validates a console's first
-  read in parallel): only for a record ``parse_run_record`` accepts as it stands.
+  :meth:`Summarizer.from_slim` builds the same summary from the slim record of a raw
+  record (:func:`slim_record`) whose verdict was given elsewhere (the parse helper judges
+  a console's first read): only for a record ``parse_run_record`` accepts as it stands.
 - A summary answers every attribute those readers use exactly as the run does; an
   attribute it does not keep raises ``AttributeError`` rather than answering a default.
   ``tests/domain/test_run_summary.py`` holds the figures, the view, the queue infos and
@@ -262,46 +262,28 @@ class Summarizer:
         summary.node_counts = node_counts(run)
         return summary
 
-    def from_record(self, record: dict[str, Any], key: str) -> RunSummary:
-        """``self(parse_run_record(record), key)`` for a raw ``record`` that
-        ``parse_run_record`` accepts as it stands, without building the run's models
-        (only the few nested ones a summary keeps, validated as the run's would be).
+    def from_slim(self, slim: dict[str, Any], key: str) -> RunSummary:
+        """``self(parse_run_record(record), key)`` for ``slim = slim_record(record)`` (the
+        parse helper sends these, see :func:`slim_record`), without building the run's
+        models (only the few nested ones a summary keeps, validated as the run's would be).
 
         Anything may come of a record that does not validate, from a wrong summary to
         any exception: the caller must have that verdict from elsewhere before it uses
         the summary (see the module docstring).
         """
-        checkpoint = record["checkpoint"]
-        snapshot = record.get("automation_snapshot")
-        history = ((r["event"], r["recorded_at_ms"], r.get("metadata")) for r in checkpoint.get("lifecycle_history", ()))
-        return self._from_raw(record, key, history, workspace_root_of(snapshot), _flow_nodes(snapshot))
-
-    def from_slim(self, slim: dict[str, Any], key: str) -> RunSummary:
-        """``self.from_record(record, key)`` for ``slim = slim_record(record)`` (the parse
-        helper sends these, see :func:`slim_record`)."""
-        return self._from_raw(slim, key, slim["history"], slim["workspace_root"], slim["flow_nodes"])
-
-    def _from_raw(
-        self,
-        record: dict[str, Any],
-        key: str,
-        history: Iterable[tuple[str, int, Any]],
-        workspace_root: str | None,
-        flow_nodes: int | None,
-    ) -> RunSummary:
-        get = record.get
+        get = slim.get
         summary = RunSummary()
         summary.key = key
-        summary.run_id = record["run_id"]
-        summary.automation_id = sys.intern(record["automation_id"])
+        summary.run_id = slim["run_id"]
+        summary.automation_id = sys.intern(slim["automation_id"])
         summary.tenant_context = self._raw_tenant(get("tenant_context"))
-        summary.trigger_type = sys.intern(record["trigger_type"])
-        summary.status = RunStatus(record["status"])
-        summary.created_at_ms = record["created_at_ms"]
-        summary.updated_at_ms = record["updated_at_ms"]
+        summary.trigger_type = sys.intern(slim["trigger_type"])
+        summary.status = RunStatus(slim["status"])
+        summary.created_at_ms = slim["created_at_ms"]
+        summary.updated_at_ms = slim["updated_at_ms"]
         summary.started_at_ms = get("started_at_ms")
         summary.finished_at_ms = get("finished_at_ms")
-        checkpoint = record["checkpoint"]
+        checkpoint = slim["checkpoint"]
         completed = checkpoint.get("completed_nodes", [])
         pending = checkpoint.get("pending_nodes", [])
         blocked = checkpoint.get("blocked_nodes", [])
@@ -311,7 +293,7 @@ class Summarizer:
             pending_nodes=pending,
             blocked_nodes=blocked,
             last_failure=None if failure is None else FailureRecord.model_validate(failure, context=SERDE),
-            lifecycle_history=_history(history),
+            lifecycle_history=_history(slim["history"]),
         )
         claim = get("execution_claim")
         summary.execution_claim = None if claim is None else ExecutionClaim.model_validate(claim, context=SERDE)
@@ -323,8 +305,8 @@ class Summarizer:
         summary.stop_reason = get("stop_reason")
         scheduler = get("scheduler")
         summary.scheduler = None if scheduler is None else SchedulerMetadata.model_validate(scheduler, context=SERDE)
-        summary.workspace_root = workspace_root
-        summary.node_counts = _counted(completed, pending, blocked, flow_nodes)
+        summary.workspace_root = slim["workspace_root"]
+        summary.node_counts = _counted(completed, pending, blocked, slim["flow_nodes"])
         return summary
 
     def _raw_tenant(self, raw: Any) -> TenantContext:
@@ -376,7 +358,7 @@ def slim_record(record: dict[str, Any]) -> dict[str, Any]:
     JSON-ready data (a tenth of the record or less): the parse helper sends these for a
     console's first read (``source.file.first_read``), and
     ``Summarizer().from_slim(slim_record(record), key)`` is
-    ``Summarizer().from_record(record, key)``.
+    ``Summarizer()(parse_run_record(record), key)``.
 
     Absent fields stay absent; the lifecycle history keeps the events the view reads
     (``[event, recorded_at_ms, metadata]``, metadata only as :func:`_history` keeps it);

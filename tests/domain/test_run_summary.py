@@ -207,47 +207,42 @@ def raw_records(tmp_path: Path) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-def test_a_summary_from_the_raw_record_is_the_summary_of_its_validated_run(tmp_path):
-    from tandem_tui.domain.models import parse_run_record
-
-    records = raw_records(tmp_path)
-    assert len(records) > 100
-    from_models, from_raw = Summarizer(), Summarizer()
-    statuses = set()
-    for key, record in records:
-        expected = from_models(parse_run_record(record), key)
-        got = from_raw.from_record(record, key)
-        assert summary_fields(got) == summary_fields(expected), key
-        # Shared exactly where the models' summaries share.
-        assert (got.tenant_context is from_raw.from_record(record, key).tenant_context)
-        statuses.add(got.status)
-    assert len(statuses) >= 6
-
-
-def test_a_summary_from_the_slim_record_sent_over_the_pipe_is_the_summary_of_the_raw_record(tmp_path):
+def slimmed(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's slim record as the helper sends it: JSON bytes, read back by orjson."""
     import orjson
 
     from tandem_tui.domain.run_summary import slim_record
 
+    return orjson.loads(orjson.dumps(slim_record(record)))
+
+
+def test_a_summary_from_the_slim_record_sent_over_the_pipe_is_the_summary_of_its_validated_run(tmp_path):
+    from tandem_tui.domain.models import parse_run_record
+
     records = raw_records(tmp_path)
-    from_raw, from_slim = Summarizer(), Summarizer()
+    assert len(records) > 100
+    from_models, from_slim = Summarizer(), Summarizer()
+    statuses = set()
     kept_events = 0
     for key, record in records:
-        # As the helper sends it: JSON bytes, read back by orjson in the console.
-        slim = orjson.loads(orjson.dumps(slim_record(record)))
+        expected = from_models(parse_run_record(record), key)
+        slim = slimmed(record)
         got = from_slim.from_slim(slim, key)
-        assert summary_fields(got) == summary_fields(from_raw.from_record(record, key)), key
+        assert summary_fields(got) == summary_fields(expected), key
+        # Shared exactly where the models' summaries share.
+        assert got.tenant_context is from_slim.from_slim(slimmed(record), key).tenant_context
+        statuses.add(got.status)
         kept_events += len(got.checkpoint.lifecycle_history)
         # Only what the summary reads crosses: never the outputs or the snapshot.
         assert "automation_snapshot" not in slim and "node_outputs" not in slim["checkpoint"]
-    assert kept_events > 100
+    assert len(statuses) >= 6 and kept_events > 100
 
 
 def test_raw_tenants_that_differ_only_in_a_value_s_type_are_not_shared(tmp_path):
     records = dict(raw_records(tmp_path))
     summarizer = Summarizer()
-    one = summarizer.from_record(records["tenant-int"], "a").tenant_context
-    true = summarizer.from_record(records["tenant-bool"], "b").tenant_context
+    one = summarizer.from_slim(slimmed(records["tenant-int"]), "a").tenant_context
+    true = summarizer.from_slim(slimmed(records["tenant-bool"]), "b").tenant_context
     assert one.model_extra == {"x": 1} and true.model_extra == {"x": True}
     assert repr(one.model_extra) != repr(true.model_extra)
 

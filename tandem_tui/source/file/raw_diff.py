@@ -194,19 +194,16 @@ class LocalDiffer:
             self.diff(raw)
             self.commit()
 
-    def prime_stream(
-        self, read: Callable[[int], bytes], *, vouched: bool = False, verdicts: EntryVerdicts | None = None
-    ) -> bool:
+    def prime_stream(self, read: Callable[[int], bytes], *, vouched: bool = False) -> bool:
         """Make the bytes ``read`` gives the committed baseline, reading them in chunks.
 
         Returns whether it could: when the scanner does not read them (or a span does not
         parse) the baseline is left empty, so the next diff reports every entry, and the
         caller may prime with a full parse instead. Reads only as far as it needs to tell.
         ``vouched``: the sender parsed every span itself (a console's first read), so
-        they are hashed without being parsed again here. ``verdicts``: each span is
-        validated as a run into it instead (see :class:`EntryVerdicts`).
+        they are hashed without being parsed again here.
         """
-        keep = verdicts.check if verdicts is not None else _nothing if vouched else _checked_only
+        keep = _nothing if vouched else _checked_only
         return self.prime_scan(ChunkedScan(read, chunk_size=self.chunk_size), keep)
 
     def prime_scan(
@@ -327,47 +324,6 @@ def _checked_only(window: bytes, start: int, end: int) -> Any:
     return None
 
 
-class EntryVerdicts:
-    """serde's verdict on every entry of a prime, given in the helper while the console
-    reads the same bytes (a console's first read, see ``RunsWatcher``).
-
-    :attr:`plain` stays true while every entry is one JSON value whose orjson reading
-    ``parse_run_record`` accepts as it stands. The console, meanwhile, checks that
-    orjson reads the bytes as serde does (no ``-0``, no integer beyond 64 bits), builds
-    its summaries from the raw records (``Summarizer.from_record``) and keeps them only
-    on this verdict; anything else (a corrupt entry to recover, a number to read
-    exactly) sends it the usual way. The models are imported when a prime asks for
-    verdicts, so a helper that only diffs never loads them.
-    """
-
-    def __init__(self) -> None:
-        from tandem_tui.domain.models import judge_run_record
-
-        self.plain = True
-        self.validations = 0
-        self._judge = judge_run_record
-
-    def check(self, window: bytes, start: int, end: int) -> Any:
-        """A :meth:`LocalDiffer._diff_members` ``keep``: judges the span, keeps nothing."""
-        if not self.plain:
-            return None  # one refusal is the verdict; the rest is only hashed
-        try:
-            value = orjson.loads(memoryview(window)[start:end])
-        except orjson.JSONDecodeError:
-            self.plain = False
-            return INVALID  # not one JSON value: the scanner cut wrong, or the file is bad
-        try:
-            self._judge(value)  # parse_run_record's verdict, without building the run
-        except ValueError:  # pydantic-core's ValidationError is one
-            self.plain = False
-            return None
-        self.validations += 1
-        return None
-
-    def refuse(self) -> None:
-        self.plain = False
-
-
 def _nothing(window: bytes, start: int, end: int) -> Any:
     """``keep`` for a vouched prime: nothing kept, nothing checked."""
     return None
@@ -417,9 +373,9 @@ class HelperDiffer:
     """
 
     def __init__(self, *, warm: bool = False, read_first: str | os.PathLike[str] | None = None) -> None:
-        """Start the helper. ``warm``: it loads the models at once, for the verdicts of a
-        validating feed (:meth:`prime_feed`) that is to come while this process is busy
-        with something else (a console's start: the helper's imports happen meanwhile).
+        """Start the helper. ``warm``: it loads the models at once, for the first read that
+        is to come (``read_first``) while this process is busy with something else (a
+        console's start: the helper's imports happen meanwhile).
 
         ``read_first``: the helper makes a console's first read of this runs file at
         once (:mod:`~tandem_tui.source.file.first_read`), from the file opened here and
@@ -453,8 +409,6 @@ class HelperDiffer:
         #: they arrive); every other message waits for it.
         self._priming: threading.Thread | None = None
         self._priming_failed = False
-        #: A validating feed was sent: its verdict comes before any other reply.
-        self._verdict_owed = False
         #: The path of the first read the helper was told to make, while its messages
         #: are owed: they come before any other reply.
         self.first_read_path: str | None = None
@@ -540,13 +494,10 @@ class HelperDiffer:
         self._priming = threading.Thread(target=write, name="helper-prime", daemon=True)
         self._priming.start()
 
-    def prime_feed(self, size: int, *, validate: bool = False) -> PrimeFeed:
+    def prime_feed(self, size: int) -> PrimeFeed:
         """Make the ``size`` bytes the caller is about to read the helper's baseline, as
         it reads them (:class:`PrimeFeed`): the caller holds one chunk at a time, never
         the whole file, and the helper's digests are of exactly the bytes it read.
-
-        ``validate``: the helper also judges every entry (:class:`EntryVerdicts`); the
-        caller then owes a call to :meth:`verdict` once the feed is finished.
         """
         if self._fallback is None:
             try:
@@ -556,11 +507,10 @@ class HelperDiffer:
                 if stdin is None:
                     raise OSError("helper pipe closed")
                 stdin.flush()
-                feed = PrimeFeed(size, stdin.fileno(), validate=validate)
+                feed = PrimeFeed(size, stdin.fileno())
             except (OSError, ValueError, EOFError):  # ValueError: the pipe was closed here meanwhile
                 self._fall_back()
             else:
-                self._verdict_owed = validate
                 return feed
         return PrimeFeed(size, None)  # the fallback starts empty: it reports everything once
 
@@ -581,32 +531,9 @@ class HelperDiffer:
                 self.first_read_path = None
             yield message
 
-    def verdict(self) -> tuple[bool, int] | None:
-        """The helper's verdict on the entries of the last validating feed, once it has
-        judged them all: ``(plain, validations)`` (see :class:`EntryVerdicts`), or
-        ``None`` when there is none to give (the helper died, or no feed asked)."""
-        if self._fallback is not None or not self._verdict_owed:
-            return None
-        self._verdict_owed = False
-        try:
-            kind, payload, _ = _receive_reply(self._process.stdout)
-        except (EOFError, OSError):
-            self._fall_back()
-            return None
-        if kind != "verdict":
-            self._fall_back()  # out of step: nothing it says can be trusted
-            return None
-        plain, validations = payload
-        return bool(plain), int(validations)
-
     def _drop_owed(self) -> None:
-        """Read a verdict or a first read nobody asked for, so that the next reply is the
-        next request's."""
-        if self._verdict_owed:
-            self._verdict_owed = False
-            kind, _, _ = _receive_reply(self._process.stdout)
-            if kind != "verdict":
-                raise OSError("helper out of step")
+        """Read a first read nobody asked for, so that the next reply is the next
+        request's."""
         for _ in self.first_read_messages():
             pass
         if self._fallback is not None:
@@ -763,15 +690,14 @@ class PrimeFeed:
     :attr:`failed` says the helper could not take them (it died).
     """
 
-    def __init__(self, size: int, fd: int | None, *, validate: bool = False) -> None:
+    def __init__(self, size: int, fd: int | None) -> None:
         self.size = size
         self.fed = 0
         self._pipe = PipeBacklog(fd)
         if fd is not None:
             # Vouched: the caller parses every span it reads and primes again from a
             # checked read if any does not parse (RunsWatcher._stream_first_read_from_file).
-            # Validate: the helper judges each span as a run (EntryVerdicts) instead.
-            data = pickle.dumps(("prime", "validate" if validate else "vouched"), protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps(("prime", "vouched"), protocol=pickle.HIGHEST_PROTOCOL)
             self._pipe.write(_HEADER.pack(len(data), size) + data)
 
     @property
@@ -841,14 +767,12 @@ def serve(
 ) -> None:
     """The helper's loop: one :class:`LocalDiffer`, driven over stdin and stdout.
 
-    It imports the store only when a file must be parsed whole or its entries judged
-    (``warm``: at once); ``max_schema_version`` is the store's supported version, passed
-    in so that it need not.
+    It imports the models when a first read judges entries (``warm``: at once) and the
+    store only when a file must be parsed whole; ``max_schema_version`` is the store's
+    supported version, passed in so that it need not.
     """
     if warm:
-        import tandem_tui.domain.models  # noqa: F401  # what EntryVerdicts needs
-        import tandem_tui.domain.run_summary  # noqa: F401  # and a first read
-        import tandem_tui.source.file.store  # noqa: F401
+        import tandem_tui.domain.run_summary  # noqa: F401  # and the models: a first read's
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
     differ = LocalDiffer(max_schema_version)
@@ -858,21 +782,14 @@ def serve(
             if command == "prime":
                 # Scanned as it arrives: the file's bytes are never all in this process.
                 read = _bounded_reader(stdin, raw_size)
-                verdicts = EntryVerdicts() if payload == "validate" else None
                 try:
                     with gc_paused():
-                        if not differ.prime_stream(read, vouched=payload == "vouched", verdicts=verdicts):
-                            if verdicts is not None:
-                                verdicts.refuse()  # the scan gave up: not every entry was judged
+                        differ.prime_stream(read, vouched=payload == "vouched")
                 except ValueError:
                     differ.close()  # an empty baseline: the next diff reports everything
-                    if verdicts is not None:
-                        verdicts.refuse()
                 finally:
                     while read(1 << 20):
                         pass  # what the scan did not need (it gave up early)
-                if verdicts is not None:
-                    _send(stdout, ("verdict", (verdicts.plain, verdicts.validations)))
                 continue
             if raw_size != _NO_RAW:
                 payload = _read_exactly(stdin, raw_size)

@@ -22,12 +22,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-
-import orjson
 
 from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.models import Run
@@ -42,7 +40,6 @@ from tandem_tui.source.file.first_read import FirstReadEnd, NumbersCheck, conten
 from tandem_tui.source.file.store import (
     RUNS_FILE_NAME,
     RUNS_SCHEMA_VERSION,
-    ExactReading,
     RunsFileError,
     load_json,
     orjson_reads_exactly,
@@ -129,10 +126,8 @@ class RunsWatcher:
             max_concurrent_runs if max_concurrent_runs is not None else _max_concurrent_from_env()
         )
         self.validations = 0
-        #: Entries whose verdict the helper gave (a followed first read, see
-        #: :meth:`_stream_first_read_from_file`); they count in ``validations`` too.
-        self.vouched = 0
-        #: Entries of a first read the helper made itself (:meth:`_first_read_from_helper`).
+        #: Entries of a first read the helper made itself (:meth:`_first_read_from_helper`);
+        #: they count in ``validations`` too.
         self.helper_read = 0
         self.shard_generation = 0
         self.series = MetricsSeries()
@@ -269,11 +264,8 @@ class RunsWatcher:
         *,
         diff: EntryDiff | None = None,
         streamed: dict[str, Run] | None = None,
-        verdict: Callable[[], bool] | None = None,
-    ) -> tuple[frozenset[str], bool] | None:
-        """Make a read the current state. ``verdict`` (a first read only) is asked once
-        the first view is built and before anything is kept: false leaves the state as
-        it was and returns ``None``."""
+    ) -> tuple[frozenset[str], bool]:
+        """Make a read the current state."""
         # Until a first good read, the view knows nothing worth keeping.
         first = self._read_at_ms is None or self._view is None
         try:
@@ -291,10 +283,7 @@ class RunsWatcher:
             changed = frozenset(current) | frozenset(run.run_id for run in runs_by_key.values())
             if self._runs_by_key:
                 changed |= frozenset(run.run_id for run in self._runs_by_key.values())
-            view = RunsView.build(current, now_ms=now_ms, max_concurrent_runs=self.max_concurrent_runs)
-            if verdict is not None and not verdict():
-                return None
-            self._view = view
+            self._view = RunsView.build(current, now_ms=now_ms, max_concurrent_runs=self.max_concurrent_runs)
         else:
             changed = self._changed_run_ids(changed_keys, runs_by_key)
             if changed:
@@ -387,52 +376,17 @@ class RunsWatcher:
         self.validations += validations
         return runs
 
-    def _summarized_members(
-        self, members: Iterable[tuple[str, bytes, int, int]], now_ms: int
-    ) -> dict[str, Run] | None:
-        """:meth:`_validated_members` for a first read the helper judges: each member's
-        summary built from orjson's reading of its raw record (``Summarizer.from_record``),
-        whose verdict is the helper's and whose numbers the caller checks
-        (:meth:`_stream_first_read_from_file`). A run wanted whole is
-        validated here. ``None`` at the first duplicate key, or a record the summary
-        cannot be built from (the helper refuses it too; the usual read words why)."""
-        assert self._summarize is not None
-        from_record = self._summarize.from_record
-        keep_full = self.keep_full
-        runs: dict[str, Run] = {}
-        for key, window, start, end in members:
-            if key in runs:
-                return None
-            try:
-                if key in keep_full:
-                    value = load_json(window[start:end], RUNS_FILE_NAME)
-                    runs[key] = parse_run_entry(key, value, now_ms=now_ms)
-                    self.validations += 1
-                else:
-                    # orjson's reading, which the helper judges (raw_diff.EntryVerdicts);
-                    # the caller checks its numbers are serde's.
-                    runs[key] = from_record(orjson.loads(window[start:end]), key)  # type: ignore[assignment]
-            except (KeyError, TypeError, ValueError, AttributeError):
-                # An invalid record gives any of these (ValueError: RunsFileError,
-                # orjson's and pydantic-core's errors, an unknown status).
-                return None
-        return runs
-
     def _stream_first_read_from_file(self, now_ms: int) -> tuple[frozenset[str], bool] | None:
         """A followed first read (a console's, ``status --watch``'s), from the file in
         chunks: this process never holds the file's bytes (at 10k runs they were a third
         of its peak memory), and the helper process, started now, takes each chunk as its
-        baseline as it is read. Each entry's span is noted (:meth:`entry_spans`).
+        baseline as it is read. Each entry's span is noted (:meth:`entry_spans`). A
+        follow whose helper made the first read itself (:meth:`_first_read_from_helper`)
+        comes here only when that helper could not open the file.
 
-        With summaries (a followed source), the two processes share the work: the helper
-        validates every entry (``raw_diff.EntryVerdicts``) while this one builds the
-        summaries straight from the raw records and the first view from them; they are
-        kept only on the helper's verdict that every entry is valid as it stands (at 10k
-        runs the validation was a third of this process's first read).
-
-        ``None`` when anything is unusual (see :meth:`_stream_first_read`), or the helper
-        does not vouch for every entry: the read is then made again the usual way (whose
-        verdicts, recoveries and messages it keeps), and the helper primed again from it.
+        ``None`` when anything is unusual (see :meth:`_stream_first_read`): the read is
+        then made again the usual way (whose verdicts, recoveries and messages it keeps),
+        and the helper primed again from it.
         """
         try:
             handle = open_regular(self.runs_file)
@@ -441,12 +395,8 @@ class RunsWatcher:
         with handle:
             status = os.fstat(handle.fileno())
             helper, self._spare_helper = self._spare_helper or HelperDiffer(), None
-            feed = helper.prime_feed(status.st_size, validate=self._summarize is not None)
-            judged = self._summarize is not None and not feed.failed
+            feed = helper.prime_feed(status.st_size)
             left = status.st_size
-            # Judged entries are read by orjson: the chunks are checked for numbers it
-            # reads unlike serde as they go by (once over the bytes, not once per entry).
-            exactness = ExactReading()
 
             def read(size: int) -> bytes:
                 # Only the bytes the helper is told of: a file grown meanwhile is a
@@ -455,8 +405,6 @@ class RunsWatcher:
                 chunk = handle.read(min(size, left)) if left > 0 else b""
                 left -= len(chunk)
                 feed.feed(chunk)
-                if judged:
-                    exactness.feed(chunk)
                 return chunk
 
             spans: dict[str, tuple[int, int]] = {}
@@ -474,14 +422,9 @@ class RunsWatcher:
             try:
                 with gc_paused():
                     scan = ChunkedScan(read)
-                    if judged:
-                        runs = self._summarized_members(members(), now_ms)
-                    else:
-                        runs = self._validated_members(members(), now_ms)
+                    runs = self._validated_members(members(), now_ms)
                     while read(CHUNK_SIZE):
                         pass  # the helper is owed the rest
-                    if judged and not exactness.exact:
-                        runs = None  # a -0 or a long integer: the usual read parses it exactly
             except _Stopped:
                 stopped = True
                 raise
@@ -494,9 +437,7 @@ class RunsWatcher:
                     feed.finish()
         self._helper = helper
         if runs is None or not scan.complete or (scan.schema_version or 0) > RUNS_SCHEMA_VERSION or feed.failed:
-            # The helper is primed again from the usual read (its verdict, if owed, is
-            # read then: the usual read here need not wait for it).
-            return None
+            return None  # the helper is primed again from the usual read
         self._helper_primed = True
         self._local = LocalDiffer()
         self._missing = False
@@ -505,23 +446,8 @@ class RunsWatcher:
         # polled (network) file, whose times come from another clock.
         if not self.poll and time.time_ns() - status.st_ctime_ns > SPANS_MIN_AGE_NS:
             self._spans = EntrySpans(file_identity(status), spans)
-
-        def vouched() -> bool:
-            # Asked once the first view is built: the helper judges while it is.
-            verdict = helper.verdict()
-            if verdict is None or not verdict[0]:
-                return False
-            self.validations += verdict[1]
-            self.vouched += verdict[1]
-            return True
-
         with gc_paused():
-            applied = self._apply(None, status.st_mtime_ns, now_ms, streamed=runs, verdict=vouched if judged else None)
-        if applied is None:
-            self._helper_primed = False
-            self._spans = None
-            return None
-        return applied
+            return self._apply(None, status.st_mtime_ns, now_ms, streamed=runs)
 
     def _first_read_from_helper(self, now_ms: int) -> tuple[frozenset[str], bool] | None:
         """A followed first read the spare helper made from the console's start
@@ -577,7 +503,6 @@ class RunsWatcher:
         self._local = LocalDiffer()
         self._missing = False
         self.validations += end.validations
-        self.vouched += end.validations
         self.helper_read += len(runs)
         # Read before the watch was set up: a change meanwhile is caught up with once
         # the first snapshot is out (:meth:`iterate`).

@@ -76,7 +76,7 @@ def test_a_file_read_by_the_helper_gives_the_usual_read_s_runs_and_the_helper_ke
     helper = reading(runs_file)
     watcher = followed(runs_file, fixture_now_ms, helper)
     with following(watcher) as first:
-        assert watcher.helper_read == 20 and watcher.vouched == 20
+        assert watcher.helper_read == watcher.validations == 20
         assert summaries_of(first) == usual_summaries(runs_file, fixture_now_ms)
         # Its baseline is the file it read: a write is diffed there, one entry changed.
         assert watcher._helper is helper
@@ -94,7 +94,7 @@ def test_a_file_the_helper_does_not_find_valid_throughout_is_read_the_usual_way(
     watcher = followed(runs_file, fixture_now_ms, reading(runs_file))
     try:
         (snapshot,) = snapshots_until_quiet(watcher, 1)
-        assert watcher.helper_read == 0 and watcher.vouched == 0
+        assert watcher.helper_read == 0
         assert snapshot.freshness.error is None
         assert summaries_of(snapshot) == usual_summaries(runs_file, fixture_now_ms)
     finally:
@@ -261,7 +261,7 @@ def test_after_a_refused_first_read_the_usual_read_primes_the_same_helper(runs_f
     watcher = followed(runs_file, fixture_now_ms, helper)
     with following(watcher) as first:
         assert summaries_of(first) == usual_summaries(runs_file, fixture_now_ms)
-        assert watcher.vouched == 0 and watcher.helper_read == 0
+        assert watcher.helper_read == 0
         # The helper that read it stays, to take the usual read's bytes as its baseline.
         assert watcher._helper is helper and alive(helper.pid) and watcher._unprimed is not None
 

@@ -203,44 +203,22 @@ def test_closing_a_helper_still_taking_a_prime_stops_it_at_once():
     assert differ._priming is None
 
 
-# --- verdicts on a console's first read ----------------------------------------------
+# --- a console's first read, made by the helper ------------------------------------
 
 FIXTURE_RUNS = json.loads((Path(__file__).resolve().parents[2] / "fixtures" / "runs_v1.json").read_text())["runs"]
 
 
-def fed(helper: HelperDiffer, data: bytes, chunk: int = 1000) -> None:
-    """``data`` handed to a validating prime in chunks, as a console's first read does."""
-    feed = helper.prime_feed(len(data), validate=True)
-    for start in range(0, len(data), chunk):
-        feed.feed(data[start : start + chunk])
-    feed.finish()
-
-
-def test_a_validating_prime_vouches_for_a_file_of_valid_runs_and_refuses_one_invalid_entry():
-    helper = HelperDiffer()
+def test_a_first_read_nobody_takes_does_not_stand_in_for_the_next_reply(tmp_path):
+    runs_file = tmp_path / "automation_v2_runs.json"
+    runs_file.write_bytes(pretty(FIXTURE_RUNS))
+    helper = HelperDiffer(read_first=runs_file)  # its batches and end are never read
     try:
-        fed(helper, pretty(FIXTURE_RUNS))
-        assert helper.verdict() == (True, len(FIXTURE_RUNS))
-        broken = {**FIXTURE_RUNS, "x": {**next(iter(FIXTURE_RUNS.values())), "created_at_ms": 1.5}}
-        fed(helper, pretty(broken))
-        plain, _ = helper.verdict()
-        assert plain is False
-        fed(helper, json.dumps({"schema_version": 1, "runs": FIXTURE_RUNS}).encode())  # compact: not scanned
-        assert helper.verdict() == (False, 0)
-        assert helper.in_helper
-    finally:
-        helper.close()
-
-
-def test_a_verdict_nobody_asks_for_does_not_stand_in_for_the_next_reply():
-    helper = HelperDiffer()
-    try:
-        fed(helper, pretty(FIXTURE_RUNS))  # its verdict is never asked for
         changed = {**FIXTURE_RUNS, "run-rn-0142": {**FIXTURE_RUNS["run-rn-0142"], "detail": "moved"}}
         diff = helper.diff(pretty(changed))
         assert helper.in_helper
+        # Against the baseline the first read made: the one changed entry.
         assert diff.changed == {"run-rn-0142": changed["run-rn-0142"]}
-        assert helper.verdict() is None  # none owed any more
+        assert helper.first_read_path is None  # none owed any more
     finally:
         helper.close()
 

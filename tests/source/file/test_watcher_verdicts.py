@@ -1,7 +1,7 @@
-"""A followed first read shares its work with the parse helper: the helper validates
-every entry while the console builds the summaries from the raw records, which are kept
-only on the helper's verdict. Whatever the file holds, the first snapshot is the one
-the usual read gives; only a file the helper vouches for entirely is read its way."""
+"""A followed first read without a helper that read the file itself (one that could not
+open it, or a watcher given none) is streamed: read in chunks, each entry validated here
+and its bytes handed to the helper as its baseline. Whatever the file holds, the first
+snapshot is the one the usual read gives."""
 
 from __future__ import annotations
 
@@ -55,11 +55,11 @@ def with_last_entry(runs_file: Path, change) -> str:
     return last
 
 
-def test_a_file_the_helper_vouches_for_is_read_from_raw_records_as_the_usual_read(runs_file, fixture_now_ms):
+def test_a_streamed_first_read_gives_the_usual_read_s_runs(runs_file, fixture_now_ms):
     watcher = followed(runs_file, fixture_now_ms)
     try:
         snapshot = first_snapshot(watcher)
-        assert watcher.vouched == len(snapshot.runs) == 20
+        assert watcher.validations == len(snapshot.runs) == 20
         assert summaries_of(snapshot) == usual_summaries(runs_file, fixture_now_ms)
     finally:
         watcher.close()
@@ -105,27 +105,25 @@ every_bad_file = pytest.mark.parametrize(
 
 
 @every_bad_file
-def test_a_file_the_helper_does_not_vouch_for_is_read_the_usual_way(runs_file, fixture_now_ms, change):
+def test_a_file_the_streamed_read_cannot_take_is_read_the_usual_way(runs_file, fixture_now_ms, change):
     with_last_entry(runs_file, change)
     runs_file.write_text(runs_file.read_text().replace('"MINUS_ZERO"', "-0"))
     watcher = followed(runs_file, fixture_now_ms)
     try:
         snapshot = first_snapshot(watcher)
-        assert watcher.vouched == 0
         assert snapshot.freshness.error is None
         assert summaries_of(snapshot) == usual_summaries(runs_file, fixture_now_ms)
     finally:
         watcher.close()
 
 
-def test_a_dead_helper_gives_no_verdict_and_the_read_is_made_here(runs_file, fixture_now_ms):
+def test_a_dead_helper_leaves_the_read_to_this_process(runs_file, fixture_now_ms):
     helper = HelperDiffer(warm=True)
     helper._process.kill()
     helper._process.wait()
     watcher = followed(runs_file, fixture_now_ms, helper=helper)
     try:
         snapshot = first_snapshot(watcher)
-        assert watcher.vouched == 0
         assert summaries_of(snapshot) == usual_summaries(runs_file, fixture_now_ms)
     finally:
         watcher.close()
@@ -138,7 +136,7 @@ def test_a_helper_started_early_is_the_one_the_first_read_uses(runs_file, fixtur
     snapshots = watcher.iterate(stop)
     try:
         next(snapshots)
-        assert watcher._helper is helper and watcher.vouched == 20
+        assert watcher._helper is helper and watcher.validations == 20
     finally:
         stop.set()
         snapshots.close()
@@ -188,6 +186,6 @@ def test_a_first_read_nobody_stops_reads_every_run(runs_file, fixture_now_ms):
     many_runs(runs_file, 2_000)
     watcher = followed(runs_file, fixture_now_ms)
     try:
-        assert len(first_snapshot(watcher).runs) == 2_000 and watcher.vouched == 2_000
+        assert len(first_snapshot(watcher).runs) == 2_000 and watcher.validations == 2_000
     finally:
         watcher.close()
