@@ -505,7 +505,8 @@ async def test_a_runs_file_that_appears_later_replaces_the_empty_state(tmp_path,
         await wait_until(pilot, lambda: pane.has_class("-empty") and app.state is not None)
         shutil.copyfile(FIXTURES / "runs_v1.json", path)
         table = table_of(app)
-        await wait_until(pilot, lambda: table.row_count == 20)
+        # Focus moves a moment after the rows show (Widget.focus is applied later).
+        await wait_until(pilot, lambda: table.row_count == 20 and app.focused is table)
         assert not pane.has_class("-empty") and app.focused is table
 
 
