@@ -1,5 +1,5 @@
 """Allows `python -m tandem_tui`."""
 
-from tandem_tui.cli import main
+from tandem_tui.cli import run
 
-raise SystemExit(main())
+raise SystemExit(run())

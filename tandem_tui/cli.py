@@ -127,3 +127,13 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock = SYSTEM_CLOCK) -> i
         from tandem_tui.crash import report_crash
 
         return report_crash(error, argv=list(argv) if argv is not None else None)
+
+
+def run() -> int:
+    """The program: ``main()`` in a process that ends with the command (the ``tandem-tui``
+    script and ``python -m tandem_tui``), so a one-shot command may leave what it read to
+    the process's end (:mod:`tandem_tui.one_shot`)."""
+    from tandem_tui import one_shot
+
+    one_shot.started_from_command_line()
+    return main()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tandem_tui.commands.options import EXIT_REFUSED, CommandError, add_source_options, source_of
 from tandem_tui.commands.output import output_console
 from tandem_tui.domain.models import LifecycleRecord, Run, dump_model
+from tandem_tui.one_shot import command_ends_process
 from tandem_tui.present import OPERATOR_MARKER, format_timestamp, timeline_rows
 from tandem_tui.safe_text import json_text, literal
 from tandem_tui.source.base import FoundRun, SourceError
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
 def find_run(args: argparse.Namespace, run_id: str) -> FoundRun:
     """The run, hot or archived; an unusable store (2) and an absent run (1) are errors."""
+    command_ends_process()
     source = source_of(args)
     try:
         found = source.find_run(run_id)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 # Light imports only: the CLI builds its parser (--version, --help) from this module
 # without loading pydantic-core or rich; the domain and the sources load when a command runs.
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
+from tandem_tui.one_shot import command_ends_process, keep_until_exit
 from tandem_tui.safe_text import sanitize
 from tandem_tui.source.open import SourceOptionError, add_source_options, open_source
 
@@ -61,10 +62,14 @@ def say_on_stderr(line: str) -> None:
 
 
 def read(source: RunsSource) -> Snapshot:
-    """One snapshot for a one-shot command; an unusable store is one line and exit 2."""
+    """One snapshot for a one-shot command; an unusable store is one line and exit 2.
+    The snapshot is left to the process's end (:mod:`tandem_tui.one_shot`)."""
     from tandem_tui.source.base import SourceError
 
+    command_ends_process()
     try:
-        return source.read()
+        snapshot = source.read()
     except SourceError as error:
         raise CommandError(str(error)) from None
+    keep_until_exit(snapshot)
+    return snapshot

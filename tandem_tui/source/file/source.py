@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from tandem_tui.domain.clock import SYSTEM_CLOCK, Clock
 from tandem_tui.domain.gc_pause import gc_paused
 from tandem_tui.domain.scheduler import max_concurrent_runs_from_env
+from tandem_tui.one_shot import keep_until_exit
 from tandem_tui.source.base import (
     ArchivedRead,
     ArchiveEntry,
@@ -296,6 +297,7 @@ class FileSource:
     def find_run(self, run_id: str) -> FoundRun | None:
         """The run in the hot file, else in its shard; an unusable hot file raises."""
         snapshot = self.read()
+        keep_until_exit(snapshot)  # a one-shot `history` leaves the rest to its end
         run = snapshot.runs.get(run_id)
         if run is not None:
             return FoundRun(run, archived=False)

@@ -55,6 +55,7 @@ from tandem_tui.source.file.atomic import (
 )
 from tandem_tui.domain.clock import Clock
 from tandem_tui.domain.gc_pause import gc_paused
+from tandem_tui.one_shot import keep_until_exit
 from tandem_tui.source.file.store import (
     RunsDocument,
     RunsFileError,
@@ -537,9 +538,13 @@ class _TrackedEntries(dict):
 
 def _parse(path: Path, raw: bytes, *, exact: bool = True) -> RunsDocument:
     try:
-        return parse_runs_document(raw, exact=exact)
+        document = parse_runs_document(raw, exact=exact)
     except RunsFileError as error:
         raise RunsFileError(f"{path}: {error}; nothing written") from None
+    # An action's process ends with it: the parsed file is left to that end (60 ms of
+    # a 10k-run pause was freeing it); a longer process (the console) frees it as usual.
+    keep_until_exit(document)
+    return document
 
 
 # --- the swap ----------------------------------------------------------------------
