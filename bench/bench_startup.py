@@ -1,7 +1,10 @@
 """Whole-process CPU of ``--version`` and ``status --json`` beside their floors.
 
 Floors: ``python -c pass`` for ``--version``; for ``status --json``, a bare process that
-only parses the same file (``orjson.loads`` of its bytes, the collector off). CPU is user+system of the
+only parses the same file (``orjson.loads`` of its bytes, the collector off). Beside
+them, the least any ``status`` can do: that parse, plus importing the record models and
+validating every record as the server's serde reads it (``parse_run_record``), with no
+command line, scheduler, figures or output. CPU is user+system of the
 child (``RUSAGE_CHILDREN``), median of ``--repeat`` runs. ``--code DIR`` measures
 another checkout of the package (e.g. the commit before a change) in the same run.
 
@@ -52,6 +55,15 @@ def main() -> int:
             REPO, args.repeat,
         )
         print(f"{path.parent.name} ({path.stat().st_size / 1e6:.0f} MB): bare read + orjson.loads {bare * 1000:.0f} ms CPU")
+        least = child_cpu(
+            [py, "-c", (
+                f"import gc, orjson; gc.disable(); d = orjson.loads(open({str(path)!r}, 'rb').read())\n"
+                "from tandem_tui.domain.models import parse_run_record\n"
+                "for r in d['runs'].values(): parse_run_record(r)"
+            )],
+            REPO, args.repeat,
+        )
+        print(f"  the least a validating read costs (parse + models + validation): {least * 1000:.0f} ms CPU, {least / bare:.2f}x the floor")
         for code in [REPO, *args.code]:
             status = child_cpu([py, "-m", "tandem_tui", "status", "--json", "--runs-file", str(path)], code, args.repeat)
             print(f"  [{code}] status --json: {status * 1000:.0f} ms CPU, {status / bare:.2f}x the floor (target < 1.5x)")
