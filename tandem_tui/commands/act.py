@@ -22,8 +22,8 @@ from typing import Any
 # output helpers and rich load only where a terminal is written to (print_summary).
 from tandem_tui.commands.options import EXIT_REFUSED, EXIT_UNUSABLE, CommandError, add_source_options, say_on_stderr, source_of
 from tandem_tui.domain.actions import ACTIONS, ActionRequest, ActionResult
-from tandem_tui.one_shot import command_ends_process
 from tandem_tui.domain.models import dump_run
+from tandem_tui.one_shot import command_ends_process
 from tandem_tui.safe_text import json_text, sanitize
 from tandem_tui.source.base import SourceError
 
